@@ -1,0 +1,76 @@
+// swift-tools-version:6.1
+// magfleet: MagFace embeddings at cluster scale. The targets mirror the architecture
+// (docs/architecture.md): C bindings -> owned wrappers -> domain -> the executable.
+import PackageDescription
+
+/// Numeric code is 10-100x slower unoptimized, so the hot targets are always built with -O,
+/// also in the debug configuration that `swift test` uses. The rest of the package (and the
+/// tests) stay debug so that a change rebuilds quickly. See docs/architecture.md, "Builds".
+let optimized: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+let package = Package(
+    name: "magfleet",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "magfleet", targets: ["magfleet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        // C bindings: a module map and a header of static inline shims each (no C sources),
+        // flags from pkg-config, the Debian package named as the provider.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
+
+        // Wrappers and domain.
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: optimized),
+        .target(
+            name: "Checkpoint",
+            dependencies: ["Tensor"],
+            swiftSettings: optimized),
+        .target(
+            name: "IResNet",
+            dependencies: ["Tensor", "Checkpoint", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: optimized),
+        .target(
+            name: "Imaging",
+            dependencies: ["CJPEG", "CPNG", "Tensor", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: optimized),
+        .target(name: "FeatureStore", dependencies: ["CHDF5", "Tensor"], swiftSettings: optimized),
+        .target(name: "Wire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "ZeroMQ", dependencies: ["CZMQ"]),
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "Wire", "ZeroMQ", "IResNet", "Imaging", "FeatureStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(name: "Evaluation", dependencies: ["Tensor"], swiftSettings: optimized),
+
+        // The executable: one file per subcommand under Commands/.
+        .executableTarget(
+            name: "magfleet",
+            dependencies: [
+                "Tensor", "Checkpoint", "IResNet", "Imaging", "FeatureStore", "Wire", "ZeroMQ",
+                "Cluster", "Evaluation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // Tests. Fixtures are made by Tests/Fixtures/generate.py with the real peers.
+        .testTarget(
+            name: "BindingsTests",
+            dependencies: ["CBLAS", "CJPEG", "CPNG", "CZMQ", "CHDF5"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "MagfleetTests", dependencies: []),
+    ],
+    swiftLanguageModes: [.v6]
+)

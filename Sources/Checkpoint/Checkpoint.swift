@@ -1,0 +1,1 @@
+// Placeholder until the Checkpoint issue lands: the target exists so the layout is whole.

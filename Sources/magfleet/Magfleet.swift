@@ -1,0 +1,19 @@
+import ArgumentParser
+
+/// The version every store, report and worker handshake records.
+let magfleetVersion = "0.1.0"
+
+@main
+struct Magfleet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "magfleet",
+        abstract: "MagFace embeddings at cluster scale: extract, store, query, evaluate.",
+        discussion: """
+            Run `magfleet doctor` first on every new host. See README.md and docs/operations.md.
+            """,
+        version: magfleetVersion,
+        subcommands: [
+            Doctor.self,
+        ]
+    )
+}
