@@ -70,7 +70,8 @@ let package = Package(
             dependencies: ["CBLAS", "CJPEG", "CPNG", "CZMQ", "CHDF5"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "MagfleetTests", dependencies: []),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "MagfleetTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

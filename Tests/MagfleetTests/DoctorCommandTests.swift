@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Runs the real `magfleet` executable, as an operator would.
 @Suite struct DoctorCommandTests {

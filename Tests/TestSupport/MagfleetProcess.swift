@@ -2,21 +2,21 @@ import Foundation
 
 /// Runs the built `magfleet` binary (next to the test bundle in .build/<config>/) with a time
 /// bound, and collects its output.
-enum MagfleetProcess {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+public enum MagfleetProcess {
+    public struct Result {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
     }
 
-    struct TimedOut: Error, CustomStringConvertible {
+    public struct TimedOut: Error, CustomStringConvertible {
         var arguments: [String]
         var seconds: Double
-        var description: String { "magfleet \(arguments.joined(separator: " ")) ran past \(seconds) s" }
+        public var description: String { "magfleet \(arguments.joined(separator: " ")) ran past \(seconds) s" }
     }
 
     /// The directory holding the built products.
-    static var productsDirectory: URL {
+    public static var productsDirectory: URL {
         var url = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
         for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
             url = bundle.bundleURL
@@ -29,10 +29,10 @@ enum MagfleetProcess {
         return url
     }
 
-    static var executable: URL { productsDirectory.appendingPathComponent("magfleet") }
+    public static var executable: URL { productsDirectory.appendingPathComponent("magfleet") }
 
     /// Runs magfleet with `arguments`, killing it after `timeout` seconds.
-    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> Result {
+    public static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -67,10 +67,10 @@ enum MagfleetProcess {
 }
 
 /// A value shared between the reader threads and the test; guarded by a lock.
-final class Locked<Value>: @unchecked Sendable {  // @unchecked: every access holds `lock`.
+public final class Locked<Value>: @unchecked Sendable {  // @unchecked: every access holds `lock`.
     private let lock = NSLock()
     private var value: Value
-    init(_ value: Value) { self.value = value }
-    func get() -> Value { lock.withLock { value } }
-    func set(_ newValue: Value) { lock.withLock { value = newValue } }
+    public init(_ value: Value) { self.value = value }
+    public func get() -> Value { lock.withLock { value } }
+    public func set(_ newValue: Value) { lock.withLock { value = newValue } }
 }
