@@ -39,6 +39,15 @@ public struct ImageList: Sendable, RandomAccessCollection {
         /// Integer label, or the id of a name in `labelNames`; nil when the line has none.
         public var label: Int?
         public var landmarks: Landmarks?
+
+        /// An entry not from a parsed list (e.g. a single file named on the command line).
+        public init(index: Int, line: Int, path: String, label: Int? = nil, landmarks: Landmarks? = nil) {
+            self.index = index
+            self.line = line
+            self.path = path
+            self.label = label
+            self.landmarks = landmarks
+        }
     }
 
     /// A line that was left out, and why.
