@@ -59,12 +59,14 @@ public struct ImageList: Sendable, RandomAccessCollection {
         }
         public var line: Int
         public var kind: Kind
-        public var description: String {
+        /// What is wrong, without the line number.
+        public var reason: String {
             switch kind {
-            case .malformed(let why): "line \(line): malformed: \(why)"
-            case .duplicate(let path, let first): "line \(line): duplicate of line \(first): \(path)"
+            case .malformed(let why): "malformed: \(why)"
+            case .duplicate(let path, let first): "duplicate of line \(first): \(path)"
             }
         }
+        public var description: String { "line \(line): \(reason)" }
     }
 
     /// Where the list came from (file path or a label), for messages.
@@ -155,17 +157,26 @@ public struct ImageList: Sendable, RandomAccessCollection {
     private mutating func removeDuplicates() {
         let n = pathEnd.count
         guard n > 1 else { return }
-        var keyed = [(hash: UInt64, index: Int32)]()
-        keyed.reserveCapacity(n)
+        var hashes = [UInt64](repeating: 0, count: n)
         pathBytes.withUnsafeBufferPointer { bytes in
             var start = 0
             for i in 0..<n {
                 var h: UInt64 = 0xcbf2_9ce4_8422_2325
                 for j in start..<pathEnd[i] { h = (h ^ UInt64(bytes[j])) &* 0x100_0000_01b3 }
-                keyed.append((h, Int32(i)))
+                hashes[i] = h
                 start = pathEnd[i]
             }
         }
+        // Fast path: sort the bare hashes; with no equal neighbours there are no duplicates.
+        var sorted = hashes
+        sorted.sort()
+        var colliding = Set<UInt64>()
+        for k in 1..<n where sorted[k] == sorted[k - 1] { colliding.insert(sorted[k]) }
+        sorted = []
+        guard !colliding.isEmpty else { return }
+        var keyed = [(hash: UInt64, index: Int32)]()
+        for i in 0..<n where colliding.contains(hashes[i]) { keyed.append((hashes[i], Int32(i))) }
+        hashes = []
         keyed.sort { $0.hash != $1.hash ? $0.hash < $1.hash : $0.index < $1.index }
         var drop = [Int32: Int32]()  // duplicate index -> first index
         pathBytes.withUnsafeBufferPointer { bytes in
@@ -174,9 +185,10 @@ public struct ImageList: Sendable, RandomAccessCollection {
                 return UnsafeBufferPointer(rebasing: bytes[s..<pathEnd[i]])
             }
             var runStart = 0
-            while runStart < n {
+            let m = keyed.count
+            while runStart < m {
                 var runEnd = runStart + 1
-                while runEnd < n, keyed[runEnd].hash == keyed[runStart].hash { runEnd += 1 }
+                while runEnd < m, keyed[runEnd].hash == keyed[runStart].hash { runEnd += 1 }
                 if runEnd - runStart > 1 {
                     for a in (runStart + 1)..<runEnd {
                         let ia = Int(keyed[a].index)

@@ -113,8 +113,9 @@ struct Images: ParsableCommand {
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
             } else {
-                for problem in parsed.problems { print("\(list):\(problem.line): \(problem.description.drop { $0 != ":" }.dropFirst(2))") }
-                for f in failures { print("\(list):\(f.line): \(f.path): \(f.reason)") }
+                // One line per problem, in list order: "LIST:LINE: what".
+                let lines = parsed.problems.map { ($0.line, $0.reason) } + failures.map { ($0.line, "\($0.path): \($0.reason)") }
+                for (line, text) in lines.sorted(by: { $0.0 < $1.0 }) { print("\(list):\(line): \(text)") }
                 let kinds = report.failuresByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 print("""
                     \(report.entries) images: \(report.ok) ok, \(failures.count) failed\(kinds.isEmpty ? "" : " (\(kinds))"); \
