@@ -111,6 +111,12 @@ static inline int magfleet_jpeg_decode_bgr(const unsigned char *data, size_t siz
     row = (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, (JDIMENSION)stride, 1);
     while (cinfo.output_scanline < cinfo.output_height) {
         unsigned char *dst = out + (size_t)cinfo.output_scanline * cinfo.output_width * 3;
+        if (!cmyk) {
+            // BGR output lands straight in the caller's buffer, no copy.
+            JSAMPROW direct = dst;
+            jpeg_read_scanlines(&cinfo, &direct, 1);
+            continue;
+        }
         jpeg_read_scanlines(&cinfo, row, 1);
         if (cmyk) {
             const unsigned char *src = row[0];
