@@ -8,7 +8,7 @@
 ///   first multiple-of-16 outputs of a row (`((a >> 4) * b0 >> 16) + ((c >> 4) * b1 >> 16)`
 ///   then `(+2) >> 2`) and in plain C for the rest (`(a * b0 + c * b1 + 2^21) >> 22`); both
 ///   are reproduced, element by element, so the result is pixel-exact (checked against
-///   OpenCV 4.12 in ImagingTests).
+///   OpenCV 4.14 in ImagingTests).
 public enum Resize {
     /// Returns `image` resized to `width x height`.
     public static func bilinear(_ image: BGRImage, width: Int, height: Int) -> BGRImage {

@@ -2,7 +2,7 @@ import Foundation
 import Imaging
 import Testing
 
-/// Resize and alignment against cv2.resize / cv2.warpAffine (OpenCV 4.12) on the fixtures.
+/// Resize and alignment against cv2.resize / cv2.warpAffine (OpenCV 4.14; 4.10 and 4.12 agree) on the fixtures.
 @Suite struct GeometryTests {
     @Test(arguments: Fixture.manifest.resize.map(\.file))
     func resizeMatchesCv2(file: String) throws {
