@@ -112,9 +112,13 @@ static inline int magfleet_jpeg_decode_bgr(const unsigned char *data, size_t siz
     while (cinfo.output_scanline < cinfo.output_height) {
         unsigned char *dst = out + (size_t)cinfo.output_scanline * cinfo.output_width * 3;
         if (!cmyk) {
-            // BGR output lands straight in the caller's buffer, no copy.
-            JSAMPROW direct = dst;
-            jpeg_read_scanlines(&cinfo, &direct, 1);
+            // BGR output lands straight in the caller's buffer, as many rows per call as
+            // libjpeg will give (whole iMCU rows avoid its internal spare-row copies).
+            JSAMPROW direct[16];
+            JDIMENSION want = cinfo.output_height - cinfo.output_scanline;
+            if (want > 16) want = 16;
+            for (JDIMENSION r = 0; r < want; r++) direct[r] = dst + (size_t)r * cinfo.output_width * 3;
+            jpeg_read_scanlines(&cinfo, direct, want);
             continue;
         }
         jpeg_read_scanlines(&cinfo, row, 1);
