@@ -54,3 +54,39 @@ import Testing
         #expect(try ImageDecoder(options: .init(maxPixels: 112 * 112)).decode(contentsOf: path).width == 112)
     }
 }
+
+/// Deterministic mutations of good files (truncations, flipped bytes, overwritten runs):
+/// every one either decodes or throws an `ImagingError`; the process never dies.
+@Suite struct MutationTests {
+    @Test(arguments: ["decode/face420.jpg", "decode/progressive.jpg", "decode/exif6.jpg", "decode/rgb.png",
+                      "decode/palette.png", "decode/cmyk.jpg"])
+    func mutatedFilesNeverCrash(file: String) throws {
+        let original = try [UInt8](Fixture.data(file))
+        var state: UInt64 = 0x5DEE_CE66_D1CE_4E5D
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(state >> 33) % bound
+        }
+        var decoded = 0, failed = 0
+        for trial in 0..<150 {
+            var bytes = original
+            switch trial % 3 {
+            case 0: bytes.removeLast(1 + next(bytes.count - 1))
+            case 1: for _ in 0..<(1 + next(8)) { bytes[next(bytes.count)] ^= UInt8(1 + next(255)) }
+            default:
+                let at = next(bytes.count), run = min(1 + next(64), bytes.count - at)
+                for k in at..<(at + run) { bytes[k] = UInt8(next(256)) }
+            }
+            do {
+                let image = try ImageDecoder().decode(Data(bytes), path: "\(file)#\(trial)")
+                #expect(image.pixels.count == image.width * image.height * 3)
+                decoded += 1
+            } catch {
+                #expect(!error.reason.isEmpty)
+                failed += 1
+            }
+        }
+        #expect(decoded + failed == 150)
+        #expect(failed > 0, "mutations of \(file) should break at least one decode")
+    }
+}
