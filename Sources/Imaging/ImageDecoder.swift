@@ -27,11 +27,15 @@ public struct ImageDecoder: Sendable {
         public var jpegWarningsAreErrors: Bool = true
         /// Apply EXIF orientation like cv2.imread (IMREAD_COLOR). Off = IMREAD_IGNORE_ORIENTATION.
         public var applyExifOrientation: Bool = true
+        /// Largest file read at all (checked with fstat before reading); default 256 MiB.
+        public var maxFileBytes: Int = 256 << 20
 
-        public init(maxPixels: Int = 1 << 26, jpegWarningsAreErrors: Bool = true, applyExifOrientation: Bool = true) {
+        public init(maxPixels: Int = 1 << 26, jpegWarningsAreErrors: Bool = true, applyExifOrientation: Bool = true,
+                    maxFileBytes: Int = 256 << 20) {
             self.maxPixels = maxPixels
             self.jpegWarningsAreErrors = jpegWarningsAreErrors
             self.applyExifOrientation = applyExifOrientation
+            self.maxFileBytes = maxFileBytes
         }
     }
 
@@ -54,7 +58,7 @@ public struct ImageDecoder: Sendable {
     /// - Throws: `ImagingError` with `path`: missing, permission, empty, corrupt, unsupported,
     ///   too large, zero size.
     public func decode(contentsOf path: String) throws(ImagingError) -> BGRImage {
-        let bytes = try Self.readFile(path)
+        let bytes = try Self.readFile(path, maxBytes: options.maxFileBytes)
         return try bytes.withUnsafeBytes { raw in
             Result { () throws(ImagingError) in try decode(raw, path: path) }
         }.get()
@@ -158,8 +162,9 @@ public struct ImageDecoder: Sendable {
         return text.isEmpty ? "unknown decoder error" : text
     }
 
-    /// Reads a whole file, mapping errno to the typed cases.
-    public static func readFile(_ path: String) throws(ImagingError) -> [UInt8] {
+    /// Reads a whole file, mapping errno to the typed cases; files over `maxBytes` are refused
+    /// before anything is read.
+    public static func readFile(_ path: String, maxBytes: Int = .max) throws(ImagingError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw fileError(path, errno) }
         defer { close(fd) }
@@ -168,6 +173,7 @@ public struct ImageDecoder: Sendable {
         if (st.st_mode & S_IFMT) == S_IFDIR { throw .unreadable(path: path, reason: "is a directory") }
         let size = Int(st.st_size)
         if size == 0 { throw .emptyFile(path: path) }
+        if size > maxBytes { throw .fileTooLarge(path: path, bytes: size, maxBytes: maxBytes) }
         var bytes = [UInt8](repeating: 0, count: size)
         var done = 0
         let failure: Int32? = bytes.withUnsafeMutableBytes { buffer -> Int32? in

@@ -19,6 +19,8 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The header declares more pixels than the configured limit (a decompression bomb). Raised
     /// from the header alone, before any pixel buffer is allocated.
     case tooLarge(path: String, width: Int, height: Int, maxPixels: Int)
+    /// The file itself is bigger than the configured limit; it is not read at all.
+    case fileTooLarge(path: String, bytes: Int, maxBytes: Int)
     /// The header declares a zero width or height.
     case zeroSize(path: String, width: Int, height: Int)
     /// `--strict-size` is on and the image is not 112x112 (and carries no landmarks).
@@ -51,7 +53,7 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .emptyFile: .emptyFile
         case .corrupt: .corrupt
         case .unsupportedFormat: .unsupportedFormat
-        case .tooLarge: .tooLarge
+        case .tooLarge, .fileTooLarge: .tooLarge
         case .zeroSize: .zeroSize
         case .wrongSize: .wrongSize
         case .badLandmarks: .badLandmarks
@@ -67,6 +69,7 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
              .listUnreadable(let p, _): p
         case .corrupt(let p, _, _): p
         case .tooLarge(let p, _, _, _): p
+        case .fileTooLarge(let p, _, _): p
         case .zeroSize(let p, _, _), .wrongSize(let p, _, _): p
         }
     }
@@ -82,6 +85,8 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .unsupportedFormat(_, let r): r
         case .tooLarge(_, let w, let h, let limit):
             "\(w)x\(h) = \(w * h) pixels exceeds the limit of \(limit) (possible decompression bomb; raise --max-pixels if intended)"
+        case .fileTooLarge(_, let bytes, let limit):
+            "file is \(bytes) bytes, over the limit of \(limit) (raise --max-file-bytes if intended)"
         case .zeroSize(_, let w, let h): "zero-size image (\(w)x\(h))"
         case .wrongSize(_, let w, let h): "\(w)x\(h) is not 112x112 and --strict-size is on"
         case .badLandmarks(_, let r): "bad landmarks: \(r)"

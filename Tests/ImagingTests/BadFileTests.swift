@@ -52,6 +52,11 @@ import Testing
             try tight.decode(contentsOf: path)
         }
         #expect(try ImageDecoder(options: .init(maxPixels: 112 * 112)).decode(contentsOf: path).width == 112)
+        let size = try Fixture.data("decode/face420.jpg").count
+        let small = ImageDecoder(options: .init(maxFileBytes: size - 1))
+        #expect(throws: ImagingError.fileTooLarge(path: path, bytes: size, maxBytes: size - 1)) {
+            try small.decode(contentsOf: path)
+        }
     }
 }
 

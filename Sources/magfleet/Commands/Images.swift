@@ -23,6 +23,9 @@ struct Images: ParsableCommand {
         @Option(help: "Largest width*height accepted; bigger headers are rejected as decompression bombs.")
         var maxPixels: Int = 1 << 26
 
+        @Option(help: "Largest image file read at all, in bytes.")
+        var maxFileBytes: Int = 256 << 20
+
         @Flag(help: "Accept JPEGs with libjpeg warnings (e.g. premature end), as cv2.imread does.")
         var allowJpegWarnings = false
 
@@ -30,13 +33,13 @@ struct Images: ParsableCommand {
         var ignoreExif = false
 
         func validate() throws {
-            guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+            guard maxPixels > 0, maxFileBytes > 0 else { throw ValidationError("--max-pixels and --max-file-bytes must be positive") }
         }
 
         var pipelineOptions: ImagePipeline.Options {
             ImagePipeline.Options(
                 decoder: .init(maxPixels: maxPixels, jpegWarningsAreErrors: !allowJpegWarnings,
-                               applyExifOrientation: !ignoreExif),
+                               applyExifOrientation: !ignoreExif, maxFileBytes: maxFileBytes),
                 strictSize: strictSize, root: root)
         }
     }
