@@ -39,5 +39,9 @@ import TestSupport
         let report = try #require(try JSONSerialization.jsonObject(with: Data(strict.stdout.utf8)) as? [String: Any])
         let byKind = try #require(report["failuresByKind"] as? [String: Int])
         #expect(byKind["wrong-size"] == 1)
+
+        // Two decoding threads report the same failures, in list order.
+        let threaded = try MagfleetProcess.run(["images", "check", path, "--root", root, "--threads", "2"], timeout: 60)
+        #expect(threaded.stdout.split(separator: "\n").dropLast() == result.stdout.split(separator: "\n").dropLast())
     }
 }
