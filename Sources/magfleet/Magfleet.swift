@@ -14,6 +14,7 @@ struct Magfleet: ParsableCommand {
         version: magfleetVersion,
         subcommands: [
             Doctor.self,
+            Images.self,
         ]
     )
 }
