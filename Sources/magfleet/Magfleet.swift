@@ -15,6 +15,7 @@ struct Magfleet: ParsableCommand {
         subcommands: [
             Doctor.self,
             Images.self,
+            Demo.self,
         ]
     )
 }
