@@ -14,6 +14,8 @@ struct Magfleet: ParsableCommand {
         version: magfleetVersion,
         subcommands: [
             Doctor.self,
+            Model.self,
+            Bench.self,
         ]
     )
 }
