@@ -137,7 +137,12 @@ func expectError(_ expected: IResNetError, _ body: () throws -> Void) {
     }
 
     @Test func presetsCountIResNet100() {
-        // PyTorch: sum(p.numel() for p in iresnet100().parameters()) = 65,155,648 with the
+        var learnable = 0
+        for p in WeightMap(.iresnet100).parameters where p.role != .bnMean && p.role != .bnVar {
+            learnable += p.shape.reduce(1, *)
+        }
+        #expect(learnable == 65_156_160)
+        // PyTorch: sum(p.numel() for p in iresnet100().parameters()) = 65,156,160 with the
         // 512-d fc; the FLOP count the issue quotes is 24.18 G per image.
         #expect(abs(IResNetConfig.iresnet100.flopsPerImage / 1e9 - 24.18) < 0.05)
         #expect(IResNetConfig.preset(named: "iresnet50") == .iresnet50)

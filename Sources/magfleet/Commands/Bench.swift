@@ -41,6 +41,7 @@ struct Bench: ParsableCommand {
         print("magfleet bench: \(config) RANDOM WEIGHTS, \(String(format: "%.2f", gflop)) GFLOP/image, OpenBLAS \(BLAS.coreName) \(BLAS.threadCount) threads")
         print("after load: peak RSS \(ProcessMemory.peakDescription)")
         print("batch  passes  ms/batch  img/s   ms/image  GFLOP/s  peak RSS")
+        fflush(nil)
         let size = IResNetConfig.inputSize
         for n in batches {
             var rng = UInt64(n)
@@ -67,6 +68,7 @@ struct Bench: ParsableCommand {
             let ips = Double(n) / median
             print(String(format: "%5d  %6d  %8.1f  %6.2f  %8.1f  %7.1f  ",
                          n, times.count, median * 1000, ips, median * 1000 / Double(n), ips * gflop) + ProcessMemory.peakDescription)
+            fflush(nil)  // one line per batch size as it finishes, also into a pipe
         }
     }
 }
