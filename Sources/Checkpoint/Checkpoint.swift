@@ -87,13 +87,13 @@ public final class Checkpoint {
                     throw CheckpointError.truncated(path: path, reason: "storage '\(key)' header at byte \(p) of \(b.count)")
                 }
                 let n = Int(file.le(p, as: Int64.self))
-                let bytes = n * dtype.size
+                let (bytes, overflow) = n.multipliedReportingOverflow(by: dtype.size)
+                guard n >= 0, !overflow, bytes <= b.count - (p + 8) else {
+                    throw CheckpointError.truncated(path: path, reason: "storage '\(key)' at byte \(p) announces \(n) elements, past the end of the \(b.count)-byte file")
+                }
                 offsets[key] = p + 8
                 sizes[key] = bytes
                 p += 8 + bytes
-                guard n >= 0, p <= b.count else {
-                    throw CheckpointError.truncated(path: path, reason: "storage '\(key)' needs bytes up to \(p) of \(b.count)")
-                }
             }
         } else {
             let what = b.count == 0 ? "the file is empty" : "it starts with neither a zip header nor a pickle"
@@ -152,17 +152,22 @@ public final class Checkpoint {
         case .float32, .float16, .bfloat16: break
         default: throw CheckpointError.unsupportedDType(path: path, tensor: name, dtype: t.dtype.rawValue)
         }
-        let count = t.count
-        if count == 0 { return [] }
-        // Highest element index the view touches.
-        var last = t.storageOffset
+        // Count and the highest element index the view touches, refusing overflow (the
+        // shape and strides come from the file).
+        let outOfBounds = CheckpointError.tensorOutOfBounds(path: path, tensor: name)
+        var count = 1, last = t.storageOffset
+        guard t.storageOffset >= 0 else { throw outOfBounds }
         for (d, s) in zip(t.shape, t.strides) {
-            guard s >= 0 else { throw CheckpointError.tensorOutOfBounds(path: path, tensor: name) }
-            last += (d - 1) * s
+            guard d >= 0, s >= 0 else { throw outOfBounds }
+            let (c, o1) = count.multipliedReportingOverflow(by: d)
+            let (span, o2) = max(d - 1, 0).multipliedReportingOverflow(by: s)
+            let (l, o3) = last.addingReportingOverflow(span)
+            guard !o1, !o2, !o3 else { throw outOfBounds }
+            count = c
+            last = l
         }
-        guard t.storageOffset >= 0, (last + 1) * t.dtype.size <= size else {
-            throw CheckpointError.tensorOutOfBounds(path: path, tensor: name)
-        }
+        if count == 0 { return [] }
+        guard last < size / t.dtype.size else { throw outOfBounds }
         storagesRead.insert(t.storageKey)
         let raw = UnsafeRawBufferPointer(rebasing: file.bytes[base..<(base + size)])
         let dtype = t.dtype

@@ -85,7 +85,7 @@ struct Unpickler {
     private func bad(_ why: String) -> CheckpointError { .badPickle(path: path, reason: why) }
 
     private mutating func take(_ n: Int) throws -> UnsafeRawBufferPointer {
-        guard n >= 0, pos + n <= bytes.count else {
+        guard n >= 0, n <= bytes.count - pos else {
             throw CheckpointError.truncated(path: path, reason: "pickle stream ends at byte \(bytes.count), inside an opcode at \(pos)")
         }
         defer { pos += n }
@@ -157,7 +157,7 @@ struct Unpickler {
                 stack.append(.float(Double(bitPattern: UInt64(bigEndian: try take(8).loadUnaligned(as: UInt64.self)))))
             case 0x58: stack.append(.string(try utf8(Int(try le(UInt32.self)))))  // BINUNICODE
             case 0x8C: stack.append(.string(try utf8(try u8())))  // SHORT_BINUNICODE
-            case 0x8D: stack.append(.string(try utf8(Int(try le(UInt64.self)))))  // BINUNICODE8
+            case 0x8D: stack.append(.string(try utf8(Int(truncatingIfNeeded: try le(UInt64.self)))))  // BINUNICODE8
             case 0x54: stack.append(.string(try utf8(Int(try le(Int32.self)))))  // BINSTRING
             case 0x55: stack.append(.string(try utf8(try u8())))  // SHORT_BINSTRING
             case 0x42: stack.append(.bytes(Array(try take(Int(try le(UInt32.self))))))  // BINBYTES

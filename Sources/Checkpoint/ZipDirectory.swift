@@ -33,15 +33,15 @@ struct ZipDirectory {
         var cdOffset = Int(file.le(eocd + 16, as: UInt32.self))
         // ZIP64 locator sits just before the EOCD.
         if eocd >= 20, file.le(eocd - 20, as: UInt32.self) == 0x0706_4b50 {
-            let z64 = Int(file.le(eocd - 12, as: UInt64.self))
-            guard z64 >= 0, z64 + 56 <= n, file.le(z64, as: UInt32.self) == 0x0606_4b50 else {
+            let z64 = Int(truncatingIfNeeded: file.le(eocd - 12, as: UInt64.self))
+            guard z64 >= 0, z64 <= n - 56, file.le(z64, as: UInt32.self) == 0x0606_4b50 else {
                 throw truncated("ZIP64 end-of-central-directory record missing")
             }
-            count = Int(file.le(z64 + 32, as: UInt64.self))
-            cdSize = Int(file.le(z64 + 40, as: UInt64.self))
-            cdOffset = Int(file.le(z64 + 48, as: UInt64.self))
+            count = Int(truncatingIfNeeded: file.le(z64 + 32, as: UInt64.self))
+            cdSize = Int(truncatingIfNeeded: file.le(z64 + 40, as: UInt64.self))
+            cdOffset = Int(truncatingIfNeeded: file.le(z64 + 48, as: UInt64.self))
         }
-        guard cdOffset >= 0, cdSize >= 0, cdOffset + cdSize <= n else {
+        guard cdOffset >= 0, cdSize >= 0, count >= 0, cdOffset <= n, cdSize <= n - cdOffset else {
             throw truncated("central directory at \(cdOffset)+\(cdSize) lies past the end of the \(n)-byte file")
         }
         var entries: [String: Entry] = [:]
@@ -67,18 +67,18 @@ struct ZipDirectory {
                 let id = file.le(e, as: UInt16.self), len = Int(file.le(e + 2, as: UInt16.self))
                 if id == 0x0001 {
                     var q = e + 4
-                    if size == 0xFFFF_FFFF, q + 8 <= e + 4 + len { size = Int(file.le(q, as: UInt64.self)); q += 8 }
-                    if compSize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { compSize = Int(file.le(q, as: UInt64.self)); q += 8 }
-                    if local == 0xFFFF_FFFF, q + 8 <= e + 4 + len { local = Int(file.le(q, as: UInt64.self)) }
+                    if size == 0xFFFF_FFFF, q + 8 <= e + 4 + len { size = Int(truncatingIfNeeded: file.le(q, as: UInt64.self)); q += 8 }
+                    if compSize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { compSize = Int(truncatingIfNeeded: file.le(q, as: UInt64.self)); q += 8 }
+                    if local == 0xFFFF_FFFF, q + 8 <= e + 4 + len { local = Int(truncatingIfNeeded: file.le(q, as: UInt64.self)) }
                 }
                 e += 4 + len
             }
             if method != 0 { throw CheckpointError.compressedEntry(path: path, entry: name, method: method) }
-            guard local >= 0, local + 30 <= n, file.le(local, as: UInt32.self) == Self.localSignature else {
+            guard local >= 0, local <= n - 30, file.le(local, as: UInt32.self) == Self.localSignature else {
                 throw truncated("local header of '\(name)' at \(local) is missing")
             }
             let dataOffset = local + 30 + Int(file.le(local + 26, as: UInt16.self)) + Int(file.le(local + 28, as: UInt16.self))
-            guard dataOffset + size <= n else {
+            guard size >= 0, dataOffset <= n, size <= n - dataOffset else {
                 throw truncated("entry '\(name)' needs bytes \(dataOffset)..<\(dataOffset + size) of a \(n)-byte file")
             }
             entries[name] = Entry(name: name, dataOffset: dataOffset, size: size)

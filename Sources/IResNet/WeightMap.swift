@@ -71,16 +71,17 @@ public struct WeightMap: Sendable {
         var blocks = [0, 0, 0, 0], widths = [0, 0, 0, 0]
         for key in shapes.keys where key.hasPrefix("layer") {
             let parts = key.split(separator: ".")
-            guard parts.count >= 3, let s = Int(parts[0].dropFirst(5)), (1...4).contains(s), let b = Int(parts[1]) else { continue }
+            guard parts.count >= 3, let s = Int(parts[0].dropFirst(5)), (1...4).contains(s), let b = Int(parts[1]),
+                  (0..<1000).contains(b) else { continue }
             blocks[s - 1] = max(blocks[s - 1], b + 1)
         }
         for s in 0..<4 {
-            guard blocks[s] > 0, let w = shapes["layer\(s + 1).0.conv1.weight"]?.first else {
+            guard blocks[s] > 0, let w = shapes["layer\(s + 1).0.conv1.weight"]?.first, w >= 1 else {
                 throw IResNetError.cannotDetectArchitecture(reason: "no weights for stage layer\(s + 1) (layer\(s + 1).0.conv1.weight)")
             }
             widths[s] = w
         }
-        guard let fc = shapes["fc.weight"], fc.count == 2 else {
+        guard let fc = shapes["fc.weight"], fc.count == 2, fc[0] >= 1 else {
             throw IResNetError.cannotDetectArchitecture(reason: "no 2-D fc.weight")
         }
         return IResNetConfig(blocks: blocks, widths: widths, embeddingSize: fc[0])

@@ -212,3 +212,36 @@ def generate(root):
         for info in src.infolist():
             dst.writestr(info.filename, src.read(info.filename))
     print(f"  wrote {out} and {cout} (torch {torch.__version__})")
+
+
+def wide_check(directory, arch="iresnet18"):
+    """A real-width check, too large to commit (~100 MB): writes DIR/wide.pth (MagFace layout,
+    zip), DIR/wide_inputs.f32 (2 images) and DIR/wide_expected.f32. Run it, then
+        MAGFLEET_WIDE_CHECK=DIR swift test --filter realWidthMatchesPyTorch
+    """
+    import pathlib
+    d = pathlib.Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    blocks = {"iresnet18": [2, 2, 2, 2], "iresnet50": [3, 4, 14, 3], "iresnet100": [3, 13, 30, 3]}[arch]
+    global WIDTHS, BLOCKS, DIM
+    saved = (WIDTHS, BLOCKS, DIM)
+    WIDTHS, BLOCKS, DIM = [64, 128, 256, 512], blocks, 512
+    try:
+        model = build(1)
+    finally:
+        WIDTHS, BLOCKS, DIM = saved
+    x = torch.from_numpy(np.random.default_rng(3).uniform(-1, 1, size=(2, 3, 112, 112)).astype(np.float32))
+    with torch.no_grad():
+        e = model(x).numpy().astype(np.float32)
+    sd = {"features.module." + k: v for k, v in model.state_dict().items()}
+    sd["fc.weight"] = torch.randn(512, 2000)
+    torch.save({"epoch": 1, "arch": arch, "state_dict": sd}, d / "wide.pth")
+    (d / "wide_inputs.f32").write_bytes(x.numpy().tobytes())
+    (d / "wide_expected.f32").write_bytes(e.tobytes())
+    (d / "wide.json").write_text(json.dumps({"arch": arch}) + "\n")
+    print(f"  wrote {d} ({arch}); norms {np.linalg.norm(e, axis=1)}")
+
+
+if __name__ == "__main__":
+    import sys
+    wide_check(sys.argv[1], *(sys.argv[2:3]))

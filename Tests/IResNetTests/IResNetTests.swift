@@ -71,6 +71,30 @@ func expectError(_ expected: IResNetError, _ body: () throws -> Void) {
         }
     }
 
+    /// Opt-in: a full-width network written by PyTorch, too large to commit. Make the files
+    /// with `python Tests/Fixtures/gen_engine.py DIR [iresnet18|iresnet50|iresnet100]`.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["MAGFLEET_WIDE_CHECK"] != nil))
+    func realWidthMatchesPyTorch() throws {
+        let dir = URL(fileURLWithPath: ProcessInfo.processInfo.environment["MAGFLEET_WIDE_CHECK"]!)
+        let net = try IResNet(checkpoint: dir.appendingPathComponent("wide.pth"))
+        let read = { (name: String) throws -> [Float] in
+            let data = try Data(contentsOf: dir.appendingPathComponent(name))
+            return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        let got = net.embed(try read("wide_inputs.f32")), expected = try read("wide_expected.f32")
+        let d = net.config.embeddingSize
+        for i in 0..<(expected.count / d) {
+            var dot = 0.0, ee = 0.0, gg = 0.0, worst = 0.0
+            for j in (i * d)..<((i + 1) * d) {
+                let x = Double(expected[j]), y = Double(got[j])
+                dot += x * y; ee += x * x; gg += y * y; worst = max(worst, abs(x - y))
+            }
+            // Same bar as the committed fixtures.
+            #expect(dot / (ee * gg).squareRoot() >= 0.99999, "image \(i)")
+            #expect(worst <= 1e-4 * ee.squareRoot(), "image \(i): max |Δ| \(worst), ‖ref‖ \(ee.squareRoot())")
+        }
+    }
+
     @Test func skipsUnusedTensors() throws {
         let file = try Checkpoint(contentsOf: try fixture("tiny_magface.pth"))
         let net = try IResNet(checkpoint: file)
