@@ -132,3 +132,63 @@ func expectError(_ expected: CheckpointError, _ body: () throws -> Void) {
         #expect(raw.count > 64)
     }
 }
+
+/// Hand-built archives for the errors PyTorch itself never writes.
+@Suite struct CheckpointTensorErrorTests {
+    /// `{"x": tensor}` over a storage of `numel` elements of `storageType` holding `data`.
+    func archive(storageType: String, numel: Int, shape: [Int], strides: [Int], data: [UInt8]) throws -> URL {
+        var p: [UInt8] = [0x80, 0x02, 0x7D, 0x28]
+        func str(_ s: String) { p.append(0x58); withUnsafeBytes(of: UInt32(s.utf8.count).littleEndian) { p += $0 }; p += Array(s.utf8) }
+        func int(_ v: Int) { p.append(0x4A); withUnsafeBytes(of: Int32(v).littleEndian) { p += $0 } }
+        str("x")
+        p += Array("ctorch._utils\n_rebuild_tensor_v2\n".utf8) + [0x28, 0x28]
+        str("storage"); p += Array("ctorch\n\(storageType)\n".utf8); str("0"); str("cpu"); int(numel)
+        p += [0x74, 0x51]
+        int(0)
+        p.append(0x28); shape.forEach(int); p.append(0x74)
+        p.append(0x28); strides.forEach(int); p.append(0x74)
+        p += [0x89, 0x7D, 0x74, 0x52, 0x75, 0x2E]  // False, {}, TUPLE, REDUCE, SETITEMS, STOP
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("magfleet-tensor-\(UUID().uuidString).pth")
+        FileManager.default.createFile(atPath: url.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: url)
+        var zip = ZipWriter(handle: handle)
+        try zip.add("archive/data.pkl", p)
+        try zip.add("archive/data/0", data)
+        try zip.finish()
+        try handle.close()
+        return url
+    }
+
+    @Test func viewPastItsStorageIsRefused() throws {
+        let url = try archive(storageType: "FloatStorage", numel: 2, shape: [3], strides: [1], data: [UInt8](repeating: 0x3F, count: 8))
+        defer { try? FileManager.default.removeItem(at: url) }
+        let ckpt = try Checkpoint(contentsOf: url)
+        let x = try #require(ckpt.tensors["x"])
+        expectError(.tensorOutOfBounds(path: url.path, tensor: "x")) { _ = try ckpt.floats(x, name: "x") }
+        // Strides that overflow Int are refused the same way, not trapped on.
+        var huge = x
+        huge.shape = [2, 2]
+        huge.strides = [Int.max / 2, 1]
+        expectError(.tensorOutOfBounds(path: url.path, tensor: "x")) { _ = try ckpt.floats(huge, name: "x") }
+    }
+
+    @Test func integerTensorIsNamedUnsupported() throws {
+        let url = try archive(storageType: "LongStorage", numel: 2, shape: [2], strides: [1], data: [UInt8](repeating: 1, count: 16))
+        defer { try? FileManager.default.removeItem(at: url) }
+        let ckpt = try Checkpoint(contentsOf: url)
+        let x = try #require(ckpt.tensors["x"])
+        #expect(x.dtype == .int64)
+        expectError(.unsupportedDType(path: url.path, tensor: "x", dtype: "int64")) { _ = try ckpt.floats(x, name: "x") }
+    }
+
+    @Test func missingStorageEntryIsNamed() throws {
+        let url = try archive(storageType: "FloatStorage", numel: 2, shape: [2], strides: [1], data: [0, 0, 128, 63, 0, 0, 0, 64])
+        defer { try? FileManager.default.removeItem(at: url) }
+        let ckpt = try Checkpoint(contentsOf: url)
+        // 1.0 and 2.0, little-endian float32. Exact.
+        #expect(try ckpt.floats(ckpt.tensors["x"]!) == [1, 2])
+        var other = ckpt.tensors["x"]!
+        other.storageKey = "7"
+        expectError(.missingStorage(path: url.path, key: "7")) { _ = try ckpt.floats(other) }
+    }
+}
