@@ -16,6 +16,8 @@ struct Magfleet: ParsableCommand {
             Doctor.self,
             Images.self,
             Demo.self,
+            Model.self,
+            Bench.self,
         ]
     )
 }
