@@ -14,6 +14,9 @@ struct Magfleet: ParsableCommand {
         version: magfleetVersion,
         subcommands: [
             Doctor.self,
+            Reduce.self,
+            Pairs.self,
+            Head.self,
         ]
     )
 }
