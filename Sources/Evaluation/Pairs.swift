@@ -34,8 +34,7 @@ public struct PairSet: Codable, Sendable, Equatable {
         let probes = table.probeRows
         var byLabel: [Int: [Int]] = [:]
         for r in probes { byLabel[table.labels[r], default: []].append(r) }
-        let possiblePositive = byLabel.values.reduce(0) { $0 + $1.count * ($1.count - 1) / 2 }
-        let possibleNegative = probes.count * (probes.count - 1) / 2 - possiblePositive
+        let (possiblePositive, possibleNegative) = possibleCounts(in: table)
         guard positives <= possiblePositive, negatives <= possibleNegative else {
             throw EvaluationError.notEnoughData("asked for \(positives) positive / \(negatives) negative pairs; the table has \(possiblePositive) / \(possibleNegative)")
         }
@@ -60,6 +59,15 @@ public struct PairSet: Codable, Sendable, Equatable {
             if table.labels[a] != table.labels[b], add(a, b, same: false) { made += 1 }
         }
         return PairSet(seed: seed, pairs: out)
+    }
+
+    /// How many distinct positive and negative probe pairs the table has.
+    public static func possibleCounts(in table: FeatureTable) -> (positives: Int, negatives: Int) {
+        var perLabel: [Int: Int] = [:]
+        for l in table.labels where l >= 0 { perLabel[l, default: 0] += 1 }
+        let probes = perLabel.values.reduce(0, +)
+        let positives = perLabel.values.reduce(0) { $0 + $1 * ($1 - 1) / 2 }
+        return (positives, probes * (probes - 1) / 2 - positives)
     }
 
     public static func load(from url: URL) throws -> PairSet {

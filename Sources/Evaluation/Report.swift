@@ -80,9 +80,13 @@ public enum Reducer {
         var pairsSource = options.pairsSource
         var pairSet = options.pairs
         if pairSet == nil {
-            let possible = try? PairSet.draw(from: table, seed: 0)
-            pairSet = possible
-            pairsSource = possible.map { _ in "drawn in this run (seed 0, \(PairSet.defaultPositives) positives, \(PairSet.defaultNegatives) negatives)" }
+            // The seed's counts, or half of what a small table has.
+            let (possiblePositive, possibleNegative) = PairSet.possibleCounts(in: table)
+            let positives = min(PairSet.defaultPositives, possiblePositive / 2), negatives = min(PairSet.defaultNegatives, possibleNegative / 2)
+            if positives > 0, negatives > 0 {
+                pairSet = try PairSet.draw(from: table, positives: positives, negatives: negatives, seed: 0)
+                pairsSource = "drawn in this run: seed 0, \(positives) positives, \(negatives) negatives"
+            }
         }
         if let pairSet { pairResult = timed("pairs") { PairVerification.run(pairSet, table: table, threshold: options.pairThreshold) } }
         var head: (weights: HeadWeights, result: HeadResult, predictions: [HeadPrediction])? = nil
