@@ -23,14 +23,17 @@ extension FeatureTable {
         var labels = [Int](repeating: -1, count: rows)
         var paths = [String]()
         paths.reserveCapacity(rows)
-        let noise = 1.2 / Float(d).squareRoot()
+        let noise = 0.8 / Float(d).squareRoot()
         for r in 0..<rows {
             if r < probes {
                 let id = r % identities
                 labels[r] = id
-                let quality = Float.random(in: 0.3...1.0, using: &rng)  // low quality: more noise, lower norm
+                // Every 50th probe is drawn from the next identity's centre: a hard, wrong case.
+                let centre = r % 50 == 49 ? (id + 1) % identities : id
+                // Low quality: more noise and a lower norm; the wrong cases are low quality, as in MagFace.
+                let quality = r % 50 == 49 ? Float.random(in: 0.3...0.4, using: &rng) : Float.random(in: 0.3...1.0, using: &rng)
                 let scale = 10 + 30 * quality
-                for j in 0..<d { e[r * d + j] = scale * (centres[id * d + j] + noise * (1.6 - quality) * gauss()) }
+                for j in 0..<d { e[r * d + j] = scale * (centres[centre * d + j] + noise * (1.6 - quality) * gauss()) }
                 paths.append("probes/id\(id)/\(r).jpg")
             } else {
                 let scale = Float.random(in: 10...40, using: &rng)
