@@ -39,10 +39,11 @@ struct SimilarityPass {
 
     /// - Parameters:
     ///   - megafaceSizes: ascending distractor counts, each <= the number of distractors.
-    ///   - negativeSink: called with each block of `P x B` probe x distractor scores.
+    ///   - negativeSink: called with the `P x P` probe scores and each block of `P x B`
+    ///     probe x distractor scores.
     init(
         table: FeatureTable, megafaceSizes: [Int], blockRows: Int = 2048,
-        negativeSink: ((UnsafeBufferPointer<Float>) -> Void)? = nil
+        negativeSink: ((_ probeScores: [Float], _ block: UnsafeBufferPointer<Float>) -> Void)? = nil
     ) {
         let d = table.dimension
         probeRows = table.probeRows
@@ -82,7 +83,7 @@ struct SimilarityPass {
                 }
             }
             scores.withUnsafeBufferPointer { s in
-                if let negativeSink { negativeSink(UnsafeBufferPointer(rebasing: s[0..<(nP * b)])) }
+                if let negativeSink { negativeSink(pp, UnsafeBufferPointer(rebasing: s[0..<(nP * b)])) }
                 // Segments between MegaFace checkpoints inside this block.
                 var cuts = [0]
                 for size in megafaceSizes where size > start && size < start + b { cuts.append(size - start) }

@@ -4,6 +4,8 @@
 ///
 /// For each negative `x` it records `lo = #positives < x` and `hi = #positives <= x`.
 /// `histHi[h]` counts negatives with `hi == h`; AUC's numerator is `sum(P - hi) + 0.5 sum(hi - lo)`.
+import Foundation
+
 struct NegativeAccumulator {
     /// Positive scores, ascending.
     let positives: [Float]
@@ -49,7 +51,94 @@ struct NegativeAccumulator {
         stats.add(x)
     }
 
+    /// The bulk form of `add(_:)`: the same counts, with the arrays held outside `self` for
+    /// the loop (no per-score uniqueness or bounds checks).
     mutating func add(_ scores: UnsafeBufferPointer<Float>) {
-        for x in scores { add(x) }
+        var hist = histHi
+        histHi = []
+        var bins = stats.histogram
+        stats.histogram = []
+        var greater = 0, ties = 0, sum = 0.0, sumSquares = 0.0
+        var lowest = stats.minimum, highest = stats.maximum
+        let nP = positives.count
+        positives.withUnsafeBufferPointer { p in
+            bucketStart.withUnsafeBufferPointer { starts in
+                hist.withUnsafeMutableBufferPointer { h in
+                    bins.withUnsafeMutableBufferPointer { bh in
+                        for x in scores {
+                            let b = Self.bucket(x)
+                            var lo = Int(starts[b])
+                            let end = Int(starts[b + 1])
+                            while lo < end, p[lo] < x { lo += 1 }
+                            var hi = lo
+                            while hi < end, p[hi] <= x { hi += 1 }
+                            h[hi] += 1
+                            greater += nP - hi
+                            ties += hi - lo
+                            let v = Double(x)
+                            sum += v
+                            sumSquares += v * v
+                            lowest = Swift.min(lowest, x)
+                            highest = Swift.max(highest, x)
+                            if let k = ScoreStats.bin(x) { bh[k] += 1 }
+                        }
+                    }
+                }
+            }
+        }
+        histHi = hist
+        stats.histogram = bins
+        self.greater += greater
+        self.ties += ties
+        stats.count += scores.count
+        stats.sum += sum
+        stats.sumSquares += sumSquares
+        stats.minimum = lowest
+        stats.maximum = highest
     }
+
+    /// Adds the counts of `other` (built on the same positives).
+    mutating func merge(_ other: NegativeAccumulator) {
+        precondition(other.positives.count == positives.count)
+        for h in histHi.indices { histHi[h] += other.histHi[h] }
+        greater += other.greater
+        ties += other.ties
+        stats.merge(other.stats)
+    }
+}
+
+/// Accumulators that split each block across a fixed pool of threads (one per core), merged
+/// at the end. Runs between GEMMs, never inside one.
+struct ParallelNegativeAccumulator {
+    private var parts: [NegativeAccumulator]
+
+    init(sortedPositives: [Float], threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        parts = Array(repeating: NegativeAccumulator(sortedPositives: sortedPositives), count: max(1, threads))
+    }
+
+    mutating func add(_ scores: UnsafeBufferPointer<Float>) {
+        let n = parts.count
+        if n == 1 || scores.count < 65536 { parts[0].add(scores); return }
+        parts.withUnsafeMutableBufferPointer { buffer in
+            let shared = SharedParts(base: buffer.baseAddress!, scores: scores)
+            DispatchQueue.concurrentPerform(iterations: n) { k in
+                let lo = shared.scores.count * k / n, hi = shared.scores.count * (k + 1) / n
+                shared.base[k].add(UnsafeBufferPointer(rebasing: shared.scores[lo..<hi]))
+            }
+        }
+    }
+
+    /// Every part's counts in one accumulator.
+    func merged() -> NegativeAccumulator {
+        var total = parts[0]
+        for p in parts.dropFirst() { total.merge(p) }
+        return total
+    }
+}
+
+/// The pointers one `concurrentPerform` shares: each iteration writes only its own part and
+/// reads its own slice of scores, and the call returns before the buffers go away.
+private struct SharedParts: @unchecked Sendable {
+    let base: UnsafeMutablePointer<NegativeAccumulator>
+    let scores: UnsafeBufferPointer<Float>
 }

@@ -52,27 +52,30 @@ public enum Reducer {
         let sizes = options.megafaceSizes.filter { $0 < distractors } + (distractors > 0 ? [distractors] : [])
         guard table.probeRows.count >= 2 else { throw EvaluationError.notEnoughData("\(table.probeRows.count) probes") }
         // Positives first (probe x probe), so that streamed negatives can be counted against them.
-        var accumulator: NegativeAccumulator? = nil
-        var probeNegatives: [Float] = []
-        var sortedPositives: [Float] = []
+        // With --distractor-negatives, the probe x distractor scores are counted as each block
+        // arrives, against the positives taken from the probe x probe scores (never held).
+        let probeRows = table.probeRows
+        var streamed: ParallelNegativeAccumulator? = nil
+        func positives(_ probeScores: [Float]) -> [Float] {
+            let nP = probeRows.count
+            var out: [Float] = []
+            for i in 0..<nP { for j in (i + 1)..<nP where table.labels[probeRows[i]] == table.labels[probeRows[j]] { out.append(probeScores[i * nP + j]) } }
+            return out.sorted()
+        }
         let pass = timed("similarity-pass") {
-            SimilarityPass(table: table, megafaceSizes: sizes, negativeSink: nil)
+            SimilarityPass(table: table, megafaceSizes: sizes, negativeSink: options.distractorNegatives ? { probeScores, block in
+                if streamed == nil { streamed = ParallelNegativeAccumulator(sortedPositives: positives(probeScores)) }
+                streamed!.add(block)
+            } : nil)
         }
         let all = pass.pairScores(kept: Array(0..<pass.probeRows.count))
-        sortedPositives = all.positives.sorted()
-        probeNegatives = all.negatives
         let verification: VerificationMetrics
         if options.distractorNegatives {
-            var acc = NegativeAccumulator(sortedPositives: sortedPositives)
-            probeNegatives.withUnsafeBufferPointer { acc.add($0) }
-            accumulator = acc
-            _ = timed("distractor-negatives") {
-                // A second streamed sweep over the distractors, feeding every probe x distractor score.
-                _ = SimilarityPass(table: table, megafaceSizes: [], blockRows: 2048) { block in accumulator!.add(block) }
-            }
-            verification = try timed("verification") { try VerificationMetrics.finish(accumulator!, nearest: nil) }
+            var acc = streamed?.merged() ?? NegativeAccumulator(sortedPositives: all.positives.sorted())
+            all.negatives.withUnsafeBufferPointer { acc.add($0) }
+            verification = try timed("verification") { try VerificationMetrics.finish(acc, nearest: nil) }
         } else {
-            verification = try timed("verification") { try VerificationMetrics.compute(positives: all.positives, negatives: probeNegatives) }
+            verification = try timed("verification") { try VerificationMetrics.compute(positives: all.positives, negatives: all.negatives) }
         }
         let identification = timed("identification") { pass.identification(table: table) }
         let reject = try timed("reject-curve") { try pass.rejectCurve(table: table) }

@@ -44,6 +44,15 @@ struct ScoreStatsAccumulator {
         if let b = ScoreStats.bin(x) { histogram[b] += 1 }
     }
 
+    mutating func merge(_ o: ScoreStatsAccumulator) {
+        count += o.count
+        sum += o.sum
+        sumSquares += o.sumSquares
+        minimum = Swift.min(minimum, o.minimum)
+        maximum = Swift.max(maximum, o.maximum)
+        for b in histogram.indices { histogram[b] += o.histogram[b] }
+    }
+
     var stats: ScoreStats {
         let mean = count > 0 ? sum / Double(count) : 0
         let variance = count > 0 ? Swift.max(0, sumSquares / Double(count) - mean * mean) : 0

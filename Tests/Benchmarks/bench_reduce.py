@@ -11,6 +11,7 @@ table magfleet generated (--dump-table), so both see the same float32 embeddings
 """
 import argparse
 import json
+import os
 import pathlib
 import resource
 import subprocess
@@ -42,9 +43,12 @@ def main():
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
     rep = json.loads((tmp / "out" / "report.json").read_text())
-    print(f"magfleet: wall {wall:.1f} s (incl. generating and dumping the table), peak RSS {peak:.0f} MiB")
+    print(f"magfleet: wall {wall:.1f} s (incl. generating and dumping the table), CPU {cpu:.1f} s, "
+          f"peak RSS {peak:.0f} MiB, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("magfleet stages (s):", {k: round(v, 2) for k, v in sorted(rep["seconds"].items())})
 
     peer = {}

@@ -52,7 +52,7 @@ import Testing
         let pass = SimilarityPass(table: table, megafaceSizes: [])
         let held = pass.pairScores(kept: Array(0..<probes))
         var negatives = held.negatives
-        _ = SimilarityPass(table: table, megafaceSizes: []) { negatives.append(contentsOf: $0) }
+        _ = SimilarityPass(table: table, megafaceSizes: []) { _, block in negatives.append(contentsOf: block) }
         let exact = try VerificationMetrics.compute(positives: held.positives, negatives: negatives)
         #expect(report.verification.auc == exact.auc)
         #expect(report.verification.bestAccuracy == exact.bestAccuracy && report.verification.bestThreshold == exact.bestThreshold)
