@@ -106,11 +106,9 @@ public enum HeadTrainer {
             valTop1.append(v)
             if v > bestVal { bestVal = v; best = weights; bestEpoch = epoch }
         }
-        let probes = table.probeRows.count
         let predictions = predict(best, table: table)
         var counts = ["high": 0, "medium": 0, "low": 0]
         for p in predictions { counts[p.confidence, default: 0] += 1 }
-        _ = probes
         let result = HeadResult(
             inputDimension: d, hidden: options.hidden, classes: table.labelNames.count, epochs: options.epochs, bestEpoch: bestEpoch,
             seed: options.seed, train: score(best, table, trainRows), validation: score(best, table, valRows), test: score(best, table, testRows),
