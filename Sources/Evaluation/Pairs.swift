@@ -110,6 +110,48 @@ public struct PairVerification: Codable, Sendable, Equatable {
     public var f1: Double
     /// Misclassified pairs, lowest margin last.
     public var errors: [Scored]
+    /// LFW-style 10-fold accuracy over the scored pairs (nil with fewer than 10).
+    public var tenFold: TenFold?
+
+    /// LFW-style 10-fold accuracy: the scored pairs in file order are cut into 10 contiguous
+    /// folds (numpy `array_split`); each fold is tested at the threshold that maximises
+    /// accuracy on the other nine (candidates: their distinct scores, accept `>=`, the
+    /// highest on ties).
+    public struct TenFold: Codable, Sendable, Equatable {
+        public var accuracies: [Double]
+        public var thresholds: [Float]
+        public var mean: Double
+        /// Population std (ddof 0).
+        public var std: Double
+
+        static func compute(scores: [Float], same: [Bool]) -> TenFold? {
+            let n = scores.count
+            guard n >= 10 else { return nil }
+            var bounds = [0]
+            for k in 0..<10 { bounds.append(bounds[k] + n / 10 + (k < n % 10 ? 1 : 0)) }
+            var accuracies: [Double] = [], thresholds: [Float] = []
+            for k in 0..<10 {
+                let train = Array(0..<bounds[k]) + Array(bounds[k + 1]..<n)
+                let order = train.sorted { scores[$0] > scores[$1] }
+                let negatives = train.filter { !same[$0] }.count
+                var tp = 0, fp = 0, best = -1, bestThreshold = Float.infinity
+                var i = 0
+                while i < order.count {
+                    let v = scores[order[i]]
+                    while i < order.count, scores[order[i]] == v { if same[order[i]] { tp += 1 } else { fp += 1 }; i += 1 }
+                    let correct = tp + negatives - fp
+                    if correct > best { best = correct; bestThreshold = v }
+                }
+                let test = bounds[k]..<bounds[k + 1]
+                let right = test.filter { (scores[$0] >= bestThreshold) == same[$0] }.count
+                accuracies.append(Double(right) / Double(test.count))
+                thresholds.append(bestThreshold)
+            }
+            let mean = accuracies.reduce(0, +) / 10
+            let std = (accuracies.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / 10).squareRoot()
+            return TenFold(accuracies: accuracies, thresholds: thresholds, mean: mean, std: std)
+        }
+    }
 
     /// Predicts "same" when the cosine score is >= `threshold`.
     public static func run(_ set: PairSet, table: FeatureTable, threshold: Float) -> PairVerification {
@@ -118,6 +160,7 @@ public struct PairVerification: Codable, Sendable, Equatable {
         var missing: [PairSet.Pair] = []
         var tp = 0, fn = 0, fp = 0, tn = 0
         var errors: [Scored] = []
+        var allScores: [Float] = [], allSame: [Bool] = []
         var a = [Float](repeating: 0, count: d), b = a
         for pair in set.pairs {
             guard let ra = index[pair.a], let rb = index[pair.b] else { missing.append(pair); continue }
@@ -126,6 +169,8 @@ public struct PairVerification: Codable, Sendable, Equatable {
             var s: Float = 0
             for j in 0..<d { s += a[j] * b[j] }
             let predicted = s >= threshold
+            allScores.append(s)
+            allSame.append(pair.same)
             switch (pair.same, predicted) {
             case (true, true): tp += 1
             case (true, false): fn += 1; errors.append(Scored(a: pair.a, b: pair.b, same: true, score: s))
@@ -141,7 +186,8 @@ public struct PairVerification: Codable, Sendable, Equatable {
             threshold: threshold, pairs: set.pairs.count, scored: n, missing: missing,
             truePositives: tp, falseNegatives: fn, falsePositives: fp, trueNegatives: tn,
             accuracy: n > 0 ? Double(tp + tn) / Double(n) : 0, precision: precision, recall: recall,
-            f1: precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0, errors: errors)
+            f1: precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0, errors: errors,
+            tenFold: TenFold.compute(scores: allScores, same: allSame))
     }
 
     /// A self-contained page of the misclassified pairs: both faces side by side (`<img>` tags

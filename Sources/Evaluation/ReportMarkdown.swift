@@ -100,6 +100,7 @@ extension Report {
                 | **F1** | \(HTML.percent(p.f1, 1)) |
                 | False Positives | \(HTML.count(p.falsePositives)) |
                 | False Negatives | \(HTML.count(p.falseNegatives)) |
+                | 10-fold accuracy (LFW-style) | \(p.tenFold.map { "\(HTML.percent($0.mean)) ± \(HTML.percent($0.std))" } ?? "-") |
 
                 """
         } else {

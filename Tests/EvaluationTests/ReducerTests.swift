@@ -39,6 +39,11 @@ import Testing
         #expect([p.truePositives, p.falseNegatives, p.falsePositives, p.trueNegatives] == ["tp", "fn", "fp", "tn"].map { xp[$0] as! Int })
         #expect(close(p.accuracy, xp["accuracy"] as! Double, 1e-12) && close(p.precision, xp["precision"] as! Double, 1e-12))
         #expect(close(p.recall, xp["recall"] as! Double, 1e-12) && close(p.f1, xp["f1"] as! Double, 1e-12))
+        // 10-fold: fold accuracies are counts over 80 pairs, exact unless a score sits within
+        // float32 rounding of a threshold (none here).
+        let folds = try #require(p.tenFold)
+        #expect(folds.accuracies == xp["tenFoldAccuracies"] as! [Double])
+        #expect(close(folds.mean, xp["tenFoldMean"] as! Double, 1e-12) && close(folds.std, xp["tenFoldStd"] as! Double, 1e-12))
     }
 
     @Test func streamedDistractorNegativesCountEveryProbeDistractorPair() throws {

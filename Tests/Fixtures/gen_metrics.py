@@ -166,6 +166,16 @@ def generate(root):
     for a, b, same in pairs:
         pred = bool(S[a, b] >= np.float32(threshold))
         tp += same and pred; fn += same and not pred; fp += (not same) and pred; tn += (not same) and not pred
+    # LFW-style 10-fold accuracy over the scored pairs, in file order.
+    fs = np.array([S[a, b] for a, b, _ in pairs], np.float32)
+    fy = np.array([bool(x) for _, _, x in pairs])
+    fold_acc = []
+    for test in np.array_split(np.arange(len(pairs)), 10):
+        train = np.setdiff1d(np.arange(len(pairs)), test)
+        cands = np.unique(fs[train])[::-1]
+        accs = [((fs[train] >= t) == fy[train]).sum() for t in cands]
+        t = cands[int(np.argmax(accs))]
+        fold_acc.append(float(((fs[test] >= t) == fy[test]).mean()))
     pair_json = [dict(a=paths[a], b=paths[b], same=bool(s)) for a, b, s in pairs]
     pair_json.append(dict(a="missing/0.jpg", b=paths[probes[0]], same=True))
     prec = tp / (tp + fp) if tp + fp else 0.0
@@ -173,7 +183,8 @@ def generate(root):
     expected = dict(
         verification=ver, rank1Correct=int(hits[1]), rank1=hits[1] / P, cmc=cmc, megaface=mega, reject=reject,
         pairs=dict(threshold=threshold, tp=tp, fn=fn, fp=fp, tn=tn, accuracy=(tp + tn) / len(pairs), precision=prec,
-                   recall=rec, f1=2 * prec * rec / (prec + rec) if prec + rec else 0.0, missing=1))
+                   recall=rec, f1=2 * prec * rec / (prec + rec) if prec + rec else 0.0, missing=1,
+                   tenFoldAccuracies=fold_acc, tenFoldMean=float(np.mean(fold_acc)), tenFoldStd=float(np.std(fold_acc))))
     (out / "table.json").write_text(json.dumps(dict(
         rows=len(X), dimension=d, labels=labels.tolist(), labelNames=[f"id{i:02d}" for i in range(ids)], paths=paths,
         pairs=dict(format="magfleet-pairs", version=1, seed=0, positives=301, negatives=500, pairs=pair_json),
