@@ -18,6 +18,9 @@ struct Magfleet: ParsableCommand {
             Demo.self,
             Model.self,
             Bench.self,
+            Reduce.self,
+            Pairs.self,
+            Head.self,
         ]
     )
 }

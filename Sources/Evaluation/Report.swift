@@ -1,0 +1,105 @@
+import Foundation
+
+/// Everything `magfleet reduce` computes; report.json is this value.
+public struct Report: Codable, Sendable {
+    public struct Dataset: Codable, Sendable {
+        public var rows: Int
+        public var dimension: Int
+        public var probes: Int
+        public var identities: Int
+        public var distractors: Int
+    }
+    public var version = 1
+    public var source: String
+    public var dataset: Dataset
+    /// Whether probe x distractor pairs were streamed in as negatives.
+    public var distractorNegatives: Bool
+    public var verification: VerificationMetrics
+    public var identification: IdentificationMetrics
+    public var rejectCurve: [RejectPoint]
+    public var pairs: PairVerification?
+    /// Where the pairs came from: a file, or drawn in the run (with the seed).
+    public var pairsSource: String?
+    public var head: HeadResult?
+    public var seconds: [String: Double]
+}
+
+/// Options of one reduction.
+public struct ReduceOptions: Sendable {
+    public var distractorNegatives = false
+    public var megafaceSizes = [10, 100, 1000, 10000]
+    public var pairs: PairSet?
+    public var pairsSource: String?
+    public var pairThreshold: Float = 0.4
+    public var head: HeadOptions?
+    public init() {}
+}
+
+/// Reduces a feature table to a `Report` (docs/metrics.md defines every number).
+public enum Reducer {
+    public static func run(_ table: FeatureTable, source: String, options: ReduceOptions = ReduceOptions(), log: (String) -> Void = { _ in }) throws -> (report: Report, headWeights: HeadWeights?, predictions: [HeadPrediction]?) {
+        let clock = ContinuousClock()
+        var seconds: [String: Double] = [:]
+        func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+            let start = clock.now
+            let value = try body()
+            let d = clock.now - start
+            seconds[name] = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            log("\(name): \(String(format: "%.2f", seconds[name]!)) s")
+            return value
+        }
+        let distractors = table.distractorRows.count
+        let sizes = options.megafaceSizes.filter { $0 < distractors } + (distractors > 0 ? [distractors] : [])
+        guard table.probeRows.count >= 2 else { throw EvaluationError.notEnoughData("\(table.probeRows.count) probes") }
+        // Positives first (probe x probe), so that streamed negatives can be counted against them.
+        // With --distractor-negatives, the probe x distractor scores are counted as each block
+        // arrives, against the positives taken from the probe x probe scores (never held).
+        let probeRows = table.probeRows
+        var streamed: ParallelNegativeAccumulator? = nil
+        func positives(_ probeScores: [Float]) -> [Float] {
+            let nP = probeRows.count
+            var out: [Float] = []
+            for i in 0..<nP { for j in (i + 1)..<nP where table.labels[probeRows[i]] == table.labels[probeRows[j]] { out.append(probeScores[i * nP + j]) } }
+            return out.sorted()
+        }
+        let pass = timed("similarity-pass") {
+            SimilarityPass(table: table, megafaceSizes: sizes, negativeSink: options.distractorNegatives ? { probeScores, block in
+                if streamed == nil { streamed = ParallelNegativeAccumulator(sortedPositives: positives(probeScores)) }
+                streamed!.add(block)
+            } : nil)
+        }
+        let all = pass.pairScores(kept: Array(0..<pass.probeRows.count))
+        let verification: VerificationMetrics
+        if options.distractorNegatives {
+            var acc = streamed?.merged() ?? NegativeAccumulator(sortedPositives: all.positives.sorted())
+            all.negatives.withUnsafeBufferPointer { acc.add($0) }
+            verification = try timed("verification") { try VerificationMetrics.finish(acc, nearest: nil) }
+        } else {
+            verification = try timed("verification") { try VerificationMetrics.compute(positives: all.positives, negatives: all.negatives) }
+        }
+        let identification = timed("identification") { pass.identification(table: table) }
+        let reject = try timed("reject-curve") { try pass.rejectCurve(table: table) }
+        var pairResult: PairVerification? = nil
+        var pairsSource = options.pairsSource
+        var pairSet = options.pairs
+        if pairSet == nil {
+            // The seed's counts, or half of what a small table has.
+            let (possiblePositive, possibleNegative) = PairSet.possibleCounts(in: table)
+            let positives = min(PairSet.defaultPositives, possiblePositive / 2), negatives = min(PairSet.defaultNegatives, possibleNegative / 2)
+            if positives > 0, negatives > 0 {
+                pairSet = try PairSet.draw(from: table, positives: positives, negatives: negatives, seed: 0)
+                pairsSource = "drawn in this run: seed 0, \(positives) positives, \(negatives) negatives"
+            }
+        }
+        if let pairSet { pairResult = timed("pairs") { PairVerification.run(pairSet, table: table, threshold: options.pairThreshold) } }
+        var head: (weights: HeadWeights, result: HeadResult, predictions: [HeadPrediction])? = nil
+        if let headOptions = options.head { head = try timed("head") { try HeadTrainer.train(table, options: headOptions) } }
+        let identities = Set(table.labels.filter { $0 >= 0 }).count
+        let report = Report(
+            source: source,
+            dataset: .init(rows: table.count, dimension: table.dimension, probes: pass.probeRows.count, identities: identities, distractors: distractors),
+            distractorNegatives: options.distractorNegatives, verification: verification, identification: identification,
+            rejectCurve: reject, pairs: pairResult, pairsSource: pairsSource, head: head?.result, seconds: seconds)
+        return (report, head?.weights, head?.predictions)
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+
+/// `magfleet head predict`: reuse a trained classification head (head.json from `reduce --head`).
+struct Head: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Use a classification head trained by `magfleet reduce --head`.",
+        subcommands: [Predict.self])
+
+    struct Predict: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Top-5 identities with probabilities and a confidence bin for every row of a store.")
+        @Argument(help: "The feature store.") var store: String
+        @Option(help: "Head weights (head.json).") var weights: String
+        @Option(help: "Predictions file (TSV).") var out = "predictions.tsv"
+
+        func run() throws {
+            let w = try HeadWeights.load(from: URL(fileURLWithPath: weights))
+            let table = try FeatureTable.load(store: URL(fileURLWithPath: store))
+            guard table.dimension == w.inputDimension else {
+                throw ValidationError("the store has dimension \(table.dimension), the head expects \(w.inputDimension)")
+            }
+            let predictions = HeadTrainer.predict(w, table: table)
+            try Head.writePredictions(predictions, to: URL(fileURLWithPath: out))
+            var counts: [String: Int] = [:]
+            for p in predictions { counts[p.confidence, default: 0] += 1 }
+            print("wrote \(out): \(predictions.count) rows; high \(counts["high"] ?? 0), medium \(counts["medium"] ?? 0), low \(counts["low"] ?? 0)")
+        }
+    }
+
+    /// One line per row: path, confidence bin, then label:probability for the top 5, tab-separated.
+    static func writePredictions(_ predictions: [HeadPrediction], to url: URL) throws {
+        var text = "path\tconfidence\ttop5\n"
+        for p in predictions {
+            text += p.path + "\t" + p.confidence + "\t" + zip(p.labels, p.probabilities).map { "\($0):\(String(format: "%.4f", $1))" }.joined(separator: "\t") + "\n"
+        }
+        try Data(text.utf8).write(to: url)
+    }
+}

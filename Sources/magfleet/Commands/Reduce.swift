@@ -1,0 +1,103 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+import Tensor
+
+/// `magfleet reduce STORE --out DIR`: the evaluation report (docs/metrics.md).
+struct Reduce: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write report.md, report.json and report.html for a feature store, and print the summary table.",
+        discussion: """
+            Probes are rows with an identity, distractors rows without. Without --pairs, the \
+            default pairs (6,820 positive, 11,820 negative, seed 0) are drawn in the run. \
+            --synthetic replaces STORE with a generated table (for benchmarks).
+            """)
+
+    @Argument(help: "The feature store (see docs/metrics.md, 'Input').")
+    var store: String?
+
+    @Option(help: "Output directory (created if needed).")
+    var out: String
+
+    @Option(help: "A pairs file (magfleet pairs make) for section 2.")
+    var pairs: String?
+
+    @Option(help: "Pair verification threshold.")
+    var threshold: Float = 0.4
+
+    @Flag(help: "Train and report the classification head (section 3); writes head.json and predictions.tsv.")
+    var head = false
+
+    @Option(help: "Head training epochs.")
+    var epochs = 30
+
+    @Option(help: "Seed of the head's split, initialisation and batches.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Add every probe x distractor pair as a negative (streamed, never held).")
+    var distractorNegatives = false
+
+    @Option(help: "Generate a synthetic table instead of reading STORE: ROWSxDIM, e.g. 100000x512.")
+    var synthetic: String?
+
+    @Option(help: "With --synthetic: probes and identities, e.g. 3530x80.")
+    var syntheticProbes = "3530x80"
+
+    @Option(help: "Also write the table's rows as raw little-endian float32 (N x D) plus .labels (one per line), for peers.")
+    var dumpTable: String?
+
+    func validate() throws {
+        if store == nil && synthetic == nil { throw ValidationError("give a STORE or --synthetic ROWSxDIM") }
+    }
+
+    func run() throws {
+        let start = ContinuousClock.now
+        let table: FeatureTable
+        let source: String
+        if let synthetic {
+            let s = synthetic.split(separator: "x").compactMap { Int($0) }, p = syntheticProbes.split(separator: "x").compactMap { Int($0) }
+            guard s.count == 2, p.count == 2 else { throw ValidationError("--synthetic ROWSxDIM and --synthetic-probes PROBESxIDENTITIES") }
+            table = try FeatureTable.synthetic(rows: s[0], dimension: s[1], probes: p[0], identities: p[1])
+            source = "synthetic \(synthetic), \(syntheticProbes) probes x identities"
+        } else {
+            table = try FeatureTable.load(store: URL(fileURLWithPath: store!))
+            source = store!
+        }
+        if let dumpTable { try Self.dump(table, to: dumpTable) }
+        let loaded = ContinuousClock.now - start
+        Console.error("reduce: \(table.count) rows x \(table.dimension), \(table.probeRows.count) probes, BLAS \(BLAS.threadCount) threads; loaded in \(loaded)")
+        var options = ReduceOptions()
+        options.distractorNegatives = distractorNegatives
+        options.pairThreshold = threshold
+        if let pairs {
+            options.pairs = try PairSet.load(from: URL(fileURLWithPath: pairs))
+            options.pairsSource = pairs
+        }
+        if head {
+            var h = HeadOptions()
+            h.epochs = epochs
+            h.seed = seed
+            options.head = h
+        }
+        let (report, weights, predictions) = try Reducer.run(table, source: source, options: options) { Console.error("reduce: \($0)") }
+        let dir = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try encoder.encode(report).write(to: dir.appendingPathComponent("report.json"))
+        try Data(report.markdown().utf8).write(to: dir.appendingPathComponent("report.md"))
+        try Data(report.html().utf8).write(to: dir.appendingPathComponent("report.html"))
+        if let p = report.pairs { try Data(p.errorPage().utf8).write(to: dir.appendingPathComponent("pair-errors.html")) }
+        if let weights { try weights.write(to: dir.appendingPathComponent("head.json")) }
+        if let predictions { try Head.writePredictions(predictions, to: dir.appendingPathComponent("predictions.tsv")) }
+        if let missing = report.pairs?.missing.count, missing > 0 { Console.error("reduce: \(missing) pair(s) skipped: path not in the store") }
+        print(report.summaryTable())
+        Console.error("reduce: total \(ContinuousClock.now - start); wrote \(dir.path)/report.{md,json,html}")
+    }
+
+    static func dump(_ table: FeatureTable, to path: String) throws {
+        try table.embeddings.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path)) }
+        try Data((table.labels.map(String.init).joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path + ".labels"))
+    }
+}

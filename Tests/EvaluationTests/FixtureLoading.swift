@@ -1,0 +1,28 @@
+import Evaluation
+import Foundation
+
+/// The committed fixtures of Tests/Fixtures/gen_metrics.py.
+enum Fixture {
+    static func url(_ name: String) -> URL { Bundle.module.url(forResource: "Fixtures/" + name, withExtension: nil)! }
+
+    static func json(_ name: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: url(name))) as! [String: Any]
+    }
+
+    /// The 600 x 32 table and its JSON (expected values, pairs).
+    static func table() throws -> (FeatureTable, [String: Any]) {
+        let meta = try json("table.json")
+        let data = try Data(contentsOf: url("table.f32"))
+        let floats = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let table = try FeatureTable(
+            dimension: meta["dimension"] as! Int, embeddings: floats, labels: meta["labels"] as! [Int],
+            labelNames: meta["labelNames"] as! [String], paths: meta["paths"] as! [String])
+        return (table, meta)
+    }
+
+    static func pairs(_ meta: [String: Any]) throws -> PairSet {
+        try JSONDecoder().decode(PairSet.self, from: JSONSerialization.data(withJSONObject: meta["pairs"]!))
+    }
+}
+
+func close(_ a: Double, _ b: Double, _ tolerance: Double) -> Bool { abs(a - b) <= tolerance }

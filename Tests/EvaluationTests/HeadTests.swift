@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+@testable import Evaluation
+
+@Suite struct HeadTests {
+    @Test func forwardMatchesNumpy() throws {
+        let w = try HeadWeights.load(from: Fixture.url("head.json"))
+        let e = try Fixture.json("head_expected.json")
+        let x = (e["inputs"] as! [Double]).map(Float.init)
+        let p = w.probabilities(x, rows: x.count / w.inputDimension)
+        let expected = e["probabilities"] as! [Double]
+        // Tolerance: float32 forward vs numpy float64.
+        for (a, b) in zip(p, expected) { #expect(close(Double(a), b, 1e-5)) }
+    }
+
+    /// The loss in Double, written out naively, for finite differences.
+    func referenceLoss(_ w: HeadWeights, _ x: [Float], _ labels: [Int], _ mask: [Float]) -> Double {
+        let d = w.inputDimension, h = w.hidden, c = w.classes
+        var total = 0.0
+        for (i, y) in labels.enumerated() {
+            var hid = [Double](repeating: 0, count: h)
+            for j in 0..<h {
+                var s = Double(w.b1[j])
+                for k in 0..<d { s += Double(w.w1[j * d + k]) * Double(x[i * d + k]) }
+                hid[j] = max(s, 0) * Double(mask[i * h + j])
+            }
+            var z = [Double](repeating: 0, count: c)
+            for j in 0..<c {
+                z[j] = Double(w.b2[j])
+                for k in 0..<h { z[j] += Double(w.w2[j * h + k]) * hid[k] }
+            }
+            let m = z.max()!
+            let lse = m + log(z.reduce(0) { $0 + exp($1 - m) })
+            total += lse - z[y]
+        }
+        return total / Double(labels.count)
+    }
+
+    @Test func gradientsMatchFiniteDifferences() {
+        var rng = SeededGenerator(seed: 3)
+        let d = 9, n = 6
+        var w = HeadWeights(inputDimension: d, hidden: 7, labelNames: ["a", "b", "c", "d"], using: &rng)
+        let x = (0..<(n * d)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let labels = (0..<n).map { $0 % 4 }
+        let mask = (0..<(n * 7)).map { _ in Float.random(in: 0..<1, using: &rng) < 0.7 ? Float(1 / 0.7) : 0 }
+        let (loss, g) = w.lossAndGradients(x, labels: labels, mask: mask)
+        #expect(close(loss, referenceLoss(w, x, labels, mask), 1e-5))
+        // Central differences of the Double loss with step 1e-3 on float32 weights; the
+        // analytic float32 gradient must agree within 2e-3 absolute + 1% relative (ReLU kinks
+        // are rare at this step).
+        let eps: Float = 1e-3
+        for (key, grad) in [(\HeadWeights.w1, g.w1), (\HeadWeights.b1, g.b1), (\HeadWeights.w2, g.w2), (\HeadWeights.b2, g.b2)] {
+            for i in stride(from: 0, to: grad.count, by: max(1, grad.count / 15)) {
+                let saved = w[keyPath: key][i]
+                w[keyPath: key][i] = saved + eps
+                let up = referenceLoss(w, x, labels, mask)
+                w[keyPath: key][i] = saved - eps
+                let down = referenceLoss(w, x, labels, mask)
+                w[keyPath: key][i] = saved
+                let numeric = (up - down) / Double(2 * eps)
+                #expect(abs(numeric - Double(grad[i])) <= 2e-3 + 0.01 * abs(numeric), "\(key)[\(i)]: \(numeric) vs \(grad[i])")
+            }
+        }
+    }
+
+    @Test func splitIsStratifiedAndSeeded() throws {
+        let (table, _) = try Fixture.table()
+        let a = HeadTrainer.split(labels: table.labels, seed: 5), b = HeadTrainer.split(labels: table.labels, seed: 5)
+        #expect(a == b)
+        #expect(HeadTrainer.split(labels: table.labels, seed: 6) != a)
+        #expect(a.train.count == 280 && a.validation.count == 60 && a.test.count == 60)  // 20 per identity: 14/3/3
+        #expect(Set(a.train).isDisjoint(with: a.test) && Set(a.validation).isDisjoint(with: a.test))
+        for l in 0..<20 { #expect(a.test.filter { table.labels[$0] == l }.count == 3) }
+    }
+
+    @Test func trainingIsDeterministicAndLearns() throws {
+        let (table, _) = try Fixture.table()
+        var o = HeadOptions()
+        o.epochs = 8
+        o.seed = 11
+        let first = try HeadTrainer.train(table, options: o), second = try HeadTrainer.train(table, options: o)
+        #expect(first.weights == second.weights)
+        #expect(first.result == second.result)
+        #expect(first.result.train.top1 > 0.5, "chance is 0.05")
+        #expect(first.result.test.top5 >= first.result.test.top1)
+        #expect(first.result.validationTop1[first.result.bestEpoch - 1] == first.result.validationTop1.max())
+        #expect(first.predictions.count == table.count)
+        #expect(first.predictions.allSatisfy { $0.labels.count == 5 && $0.probabilities == $0.probabilities.sorted(by: >) })
+        #expect(first.result.confidenceCounts.values.reduce(0, +) == table.count)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("head-\(UUID()).json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try first.weights.write(to: url)
+        #expect(try HeadWeights.load(from: url) == first.weights)
+        #expect(HeadTrainer.predict(try HeadWeights.load(from: url), table: table) == first.predictions)
+    }
+}
