@@ -14,6 +14,11 @@ struct Magfleet: ParsableCommand {
         version: magfleetVersion,
         subcommands: [
             Doctor.self,
+            Info.self,
+            Query.self,
+            Merge.self,
+            Export.self,
+            Import.self,
         ]
     )
 }
