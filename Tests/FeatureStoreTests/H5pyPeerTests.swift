@@ -57,7 +57,7 @@ struct H5pyPeerTests {
         #expect(attrs["embedding_dim"] as? Int == 16)
         #expect(attrs["flip"] as? Int == 1)
         #expect(attrs["complete"] as? Int == 1)
-        #expect(attrs["count"] as? Int == 41 && attrs["failed_count"] as? Int == 9)
+        #expect(attrs["count"] as? Int == 41 && attrs["failed_count"] as? Int == 8)
         #expect(out["chunks"] as? [Int] == [16, 16])
         #expect((out["compression"] as? String) == (compress ? "gzip" : nil))
     }

@@ -36,7 +36,7 @@ import Testing
         merger.batchRows = 10       // several output batches
         merger.memoryBudget = 64 * 6 * 4 * 3  // tiny shard blocks: 64 rows each
         let summary = try merger.merge()
-        #expect(summary.rows == 103 && summary.shards == 3 && summary.okRows == 103 - 21)
+        #expect(summary.rows == 103 && summary.shards == 3 && summary.okRows == 103 - 20)
         let store = try FeatureStoreReader(url: dir.appendingPathComponent("store.h5"), expecting: "store")
         #expect(try store.paths() == rows.paths)
         #expect(try store.labels() == rows.labels)

@@ -36,9 +36,11 @@ import Testing
                 #expect(neighbor.labelName == ["alice", "bob", "Zoë"][neighbor.row % 3])
             }
         }
-        // One query at a time gives the same answer as the batch.
-        let single = try index.search(Array(queries.values[0..<32]), top: 10)
-        #expect(single[0] == results[0])
+        // One query at a time gives the same rows as the batch; scores may differ in the last
+        // float32 bits (sgemm picks another kernel for one row), so 1e-6.
+        let single = try index.search(Array(queries.values[0..<32]), top: 10)[0]
+        #expect(single.map(\.row) == results[0].map(\.row))
+        #expect(zip(single, results[0]).allSatisfy { abs($0.score - $1.score) < 1e-6 })
     }
 
     @Test func filtersOnNormLabelAndExcludedRows() throws {
