@@ -26,7 +26,7 @@ struct Query: ParsableCommand {
     @Option(help: "Query with the stored embedding of this row.")
     var index: Int?
 
-    @Option(help: "Query with this vector: D numbers separated by commas.")
+    @Option(parsing: .unconditional, help: "Query with this vector: D numbers separated by commas (may start with a minus).")
     var vector: String?
 
     @Option(help: "Run many queries from a file (.npy matrix or text, see below).")
@@ -211,7 +211,7 @@ struct Query: ParsableCommand {
         singles.sort()
         let median = singles[singles.count / 2], p90 = singles[min(singles.count - 1, singles.count * 9 / 10)]
         print("store rows=\(n) dim=\(d) load_s=\(String(format: "%.2f", loadSeconds))")
-        print("single_query_ms median=\(String(format: "%.2f", median)) p90=\(String(format: "%.2f", p90)) n=\(count) top=\(top)")
+        print("single_query_ms min=\(String(format: "%.2f", singles[0])) median=\(String(format: "%.2f", median)) p90=\(String(format: "%.2f", p90)) n=\(count) top=\(top)")
         print("batched_ms total=\(String(format: "%.1f", batchMs)) per_query=\(String(format: "%.3f", batchMs / Double(count))) n=\(count)")
     }
 }
