@@ -43,7 +43,7 @@ let package = Package(
             name: "Imaging",
             dependencies: ["CJPEG", "CPNG", "Tensor", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimized),
-        .target(name: "FeatureStore", dependencies: ["CHDF5", "Tensor"], swiftSettings: optimized),
+        .target(name: "FeatureStore", dependencies: ["CHDF5", "CBLAS", "Tensor"], swiftSettings: optimized),
         .target(name: "Wire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "ZeroMQ", dependencies: ["CZMQ"]),
         .target(

@@ -1,3 +1,4 @@
+internal import CBLAS
 import Foundation
 import Tensor
 
@@ -33,7 +34,7 @@ public struct NeighborFilter: Sendable {
 
 /// Exact (brute-force) cosine nearest neighbours over a store's ok rows, held in memory as
 /// unit vectors, `count x dim` float32. Queries are scored in batches with one `BLAS.sgemm`
-/// per block of stored rows; the top K is kept with a bounded min-heap per query.
+/// per block of stored rows (a single query with `sgemv`); the top K is kept with a bounded min-heap per query.
 public final class NearestNeighbors: Sendable {
     public let dim: Int
     /// Unit-length embeddings of the searchable rows, row-major.
@@ -147,9 +148,16 @@ public final class NearestNeighbors: Sendable {
             normalized.withUnsafeBufferPointer { a in
                 unit.withUnsafeBufferPointer { b in
                     scores.withUnsafeMutableBufferPointer { c in
-                        BLAS.sgemm(transposeB: true, m: q, n: width, k: dim,
-                                   a: a.baseAddress!, lda: dim, b: b.baseAddress! + start * dim, ldb: dim,
-                                   c: c.baseAddress!, ldc: width)
+                        if q == 1 {
+                            // One query: sgemv streams the stored rows once; OpenBLAS 0.3.21's
+                            // sgemm with m = 1 packs all of them first (twice the memory traffic).
+                            cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(width), blasint(dim), 1,
+                                        b.baseAddress! + start * dim, blasint(dim), a.baseAddress!, 1, 0, c.baseAddress!, 1)
+                        } else {
+                            BLAS.sgemm(transposeB: true, m: q, n: width, k: dim,
+                                       a: a.baseAddress!, lda: dim, b: b.baseAddress! + start * dim, ldb: dim,
+                                       c: c.baseAddress!, ldc: width)
+                        }
                     }
                 }
             }

@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--keep", help="write the shards and the store here and keep them (default: a temporary directory)")
     args = ap.parse_args()
     import faiss
 
@@ -60,7 +61,9 @@ def main():
     emb = emb.astype("f4")
     failed = np.zeros(n, bool)
     failed[rng.choice(n, n // 1000, replace=False)] = True
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
+        os.makedirs(tmp, exist_ok=True)
         shards = []
         for s in range(args.shards):
             path = os.path.join(tmp, f"shard-{s}.h5")

@@ -42,20 +42,30 @@ public enum ANNBenchmarks {
 
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())")
         do {
-            let file = try HDF5File.create(temporary.path)
-            try write(file, "train", train, shape: [trainPositions.count, d])
-            try write(file, "test", test, shape: [testCount, d])
-            try write(file, "neighbors", neighborRows, shape: [testCount, kk])
-            try write(file, "distances", distances, shape: [testCount, kk])
-            try file.setAttribute("distance", "angular")
-            try file.setAttribute("dimension", Int64(d))
-            try file.setAttribute("point_type", "float")
-            try file.flush()
+            try writeFile(temporary, train: train, test: test, neighbors: neighborRows, distances: distances,
+                          trainRows: trainPositions.count, testRows: testCount, k: kk, dim: d)
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
         }
         guard rename(temporary.path, url.path) == 0 else {
+            try? FileManager.default.removeItem(at: temporary)
             throw FeatureStoreError.io(path: url.path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
         }
         return Summary(train: trainPositions.count, test: testCount, neighbors: kk)
+    }
+
+    /// Writes the four datasets and the attributes, then closes the file (at return).
+    private static func writeFile(_ url: URL, train: [Float], test: [Float], neighbors: [Int32], distances: [Float], trainRows: Int, testRows: Int, k: Int, dim d: Int) throws(FeatureStoreError) {
+        let file = try HDF5File.create(url.path)
+        try write(file, "train", train, shape: [trainRows, d])
+        try write(file, "test", test, shape: [testRows, d])
+        try write(file, "neighbors", neighbors, shape: [testRows, k])
+        try write(file, "distances", distances, shape: [testRows, k])
+        try file.setAttribute("distance", "angular")
+        try file.setAttribute("dimension", Int64(d))
+        try file.setAttribute("point_type", "float")
+        try file.flush()
     }
 
     private static func write<T: HDF5Scalar>(_ file: HDF5File, _ name: String, _ values: [T], shape: [Int]) throws(FeatureStoreError) {
