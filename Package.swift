@@ -43,7 +43,7 @@ let package = Package(
             name: "Imaging",
             dependencies: ["CJPEG", "CPNG", "Tensor", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimized),
-        .target(name: "FeatureStore", dependencies: ["CHDF5", "Tensor"], swiftSettings: optimized),
+        .target(name: "FeatureStore", dependencies: ["CHDF5", "CBLAS", "Tensor"], swiftSettings: optimized),
         .target(name: "Wire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "ZeroMQ", dependencies: ["CZMQ"]),
         .target(
@@ -73,6 +73,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], resources: [.copy("Fixtures")]),
         .testTarget(name: "IResNetTests", dependencies: ["IResNet", "Checkpoint", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore"], resources: [.copy("Fixtures")]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "MagfleetTests", dependencies: ["TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], resources: [.copy("Fixtures")]),

@@ -44,4 +44,33 @@ static inline int magfleet_H5_version(void) {
     if (H5get_libversion(&maj, &min, &rel) < 0) return -1;
     return (int)(maj * 10000 + min * 100 + rel);
 }
+static inline hid_t magfleet_H5T_STD_I32LE(void) { return H5T_STD_I32LE; }
+static inline hid_t magfleet_H5T_NATIVE_CHAR(void) { return H5T_NATIVE_CHAR; }
+static inline hsize_t magfleet_H5F_UNLIMITED_SIZE(void) { return H5S_UNLIMITED; }
+
+/// Frees the memory HDF5 allocated while reading variable-length data (strings) into `buf`.
+static inline herr_t magfleet_H5_reclaim(hid_t type_id, hid_t space_id, void *buf) {
+#if H5_VERSION_GE(1, 12, 0)
+    return H5Treclaim(type_id, space_id, H5P_DEFAULT, buf);
+#else
+    return H5Dvlen_reclaim(type_id, space_id, H5P_DEFAULT, buf);
+#endif
+}
+
+/// A callback for H5Ewalk2 that appends "function: description" lines to a caller buffer
+/// (a C string builder owned by Swift through `client_data`).
+typedef void (*magfleet_error_sink)(const char *function, const char *description, void *context);
+struct magfleet_error_walk { magfleet_error_sink sink; void *context; };
+static inline herr_t magfleet_error_walker(unsigned n, const H5E_error2_t *err, void *client) {
+    (void)n;
+    struct magfleet_error_walk *walk = (struct magfleet_error_walk *)client;
+    walk->sink(err->func_name ? err->func_name : "?", err->desc ? err->desc : "", walk->context);
+    return 0;
+}
+/// Walks the default error stack from the innermost call outward, then clears it.
+static inline void magfleet_H5_walk_errors(magfleet_error_sink sink, void *context) {
+    struct magfleet_error_walk walk = { sink, context };
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, magfleet_error_walker, &walk);
+    H5Eclear2(H5E_DEFAULT);
+}
 #endif

@@ -21,6 +21,11 @@ struct Magfleet: ParsableCommand {
             Reduce.self,
             Pairs.self,
             Head.self,
+            Info.self,
+            Query.self,
+            Merge.self,
+            Export.self,
+            Import.self,
         ]
     )
 }

@@ -1,0 +1,124 @@
+import Foundation
+
+/// MagFace's `features.list` (inference/gen_feat.py): one line per image,
+/// `PATH v1 v2 ... vD ` (space-separated, a trailing space), raw (unnormalized) embeddings.
+public enum FeaturesList {
+    /// Writes every ok row of `reader` (failed rows have no embedding and are left out),
+    /// floats in their shortest round-trip form so that a re-import is bit-exact.
+    /// - Returns: the number of lines written.
+    @discardableResult
+    public static func export(_ reader: FeatureStoreReader, to url: URL) throws -> Int {
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+            throw FeatureStoreError.io(path: url.path, message: "cannot create file")
+        }
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        let paths = try reader.paths()
+        let statuses = try reader.statuses()
+        let d = reader.dim
+        var written = 0
+        try reader.forEachEmbeddingChunk(chunkRows: 4096) { range, chunk in
+            var text = ""
+            for (offset, row) in range.enumerated() where statuses[row].isOK {
+                text += paths[row]
+                text += " "
+                for j in 0..<d {
+                    text += chunk[offset * d + j].description
+                    text += " "
+                }
+                text += "\n"
+                written += 1
+            }
+            try handle.write(contentsOf: Data(text.utf8))
+        }
+        return written
+    }
+
+    /// Reads a features.list in batches of `batchRows` lines, every row ok, label -1.
+    ///
+    /// - Throws: `FeatureStoreError.parse` naming the line for a bad number or a dimension that
+    ///   differs from the first line's.
+    public static func read(_ url: URL, batchRows: Int = 4096, _ body: (_ dim: Int, StoreRows) throws -> Void) throws {
+        var dim: Int?
+        var rows = StoreRows()
+        var lineNumber = 0
+        try forEachLine(url) { line in
+            lineNumber += 1
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            if fields.isEmpty { return }
+            let values = try fields.dropFirst().map { (field) throws -> Float in
+                guard let value = Float(field) else {
+                    throw FeatureStoreError.parse(path: url.path, line: lineNumber, message: "\(String(field).debugDescription) is not a number")
+                }
+                return value
+            }
+            guard !values.isEmpty else { throw FeatureStoreError.parse(path: url.path, line: lineNumber, message: "a path without an embedding") }
+            if let dim, dim != values.count {
+                throw FeatureStoreError.parse(path: url.path, line: lineNumber, message: "\(values.count) values, the first line has \(dim)")
+            }
+            dim = values.count
+            rows.paths.append(String(fields[0]))
+            rows.embeddings.append(contentsOf: values)
+            rows.labels.append(-1)
+            rows.statuses.append(.ok)
+            if rows.count == batchRows {
+                try body(values.count, rows)
+                rows = StoreRows()
+            }
+        }
+        if rows.count > 0, let dim { try body(dim, rows) }
+        if dim == nil { throw FeatureStoreError.parse(path: url.path, line: nil, message: "no features in the file") }
+    }
+
+    /// Imports a features.list as a new store. The embedding dim is taken from the file
+    /// (`provenance.embeddingDim` is replaced). With `labelsFromDirectories`, each path's parent
+    /// directory name becomes its label (names sorted), as in MagFace's evaluation lists.
+    /// - Returns: the number of rows.
+    @discardableResult
+    public static func importStore(from url: URL, to store: URL, provenance: StoreProvenance, labelsFromDirectories: Bool = false, options: StoreWriteOptions = .init()) throws -> Int {
+        var provenance = provenance
+        var labelOf: [String: Int64] = [:]
+        if labelsFromDirectories {
+            var names = Set<String>()
+            try forEachLine(url) { line in
+                if let path = line.split(separator: " ", maxSplits: 1).first { names.insert(directoryName(String(path))) }
+            }
+            provenance.labelNames = names.sorted()
+            for (i, name) in provenance.labelNames.enumerated() { labelOf[name] = Int64(i) }
+        }
+        var writer: FeatureStoreWriter?
+        try read(url) { dim, batch in
+            var batch = batch
+            if labelsFromDirectories { batch.labels = batch.paths.map { labelOf[directoryName($0)] ?? -1 } }
+            if writer == nil {
+                provenance.embeddingDim = dim
+                writer = try FeatureStoreWriter(url: store, provenance: provenance, options: options)
+            }
+            try writer!.append(batch)
+        }
+        let count = writer?.rowCount ?? 0
+        try writer?.finish()
+        return count
+    }
+
+    static func directoryName(_ path: String) -> String {
+        URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent
+    }
+
+    /// Calls `body` for each line of a text file, reading 1 MiB at a time.
+    static func forEachLine(_ url: URL, _ body: (Substring) throws -> Void) throws {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { throw FeatureStoreError.missingFile(path: url.path) }
+        defer { try? handle.close() }
+        var pending = Data()
+        while true {
+            let data = try handle.read(upToCount: 1 << 20) ?? Data()
+            if data.isEmpty { break }
+            pending.append(data)
+            guard let last = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
+            let text = String(decoding: pending[pending.startIndex..<last], as: UTF8.self)
+            for line in text.split(separator: "\n", omittingEmptySubsequences: false) { try body(line) }
+            pending = Data(pending[(last + 1)...])
+        }
+        if !pending.isEmpty { try body(Substring(String(decoding: pending, as: UTF8.self))) }
+    }
+}

@@ -1,0 +1,217 @@
+import ArgumentParser
+import FeatureStore
+import Foundation
+
+/// `magfleet query STORE ...`: exact cosine nearest neighbours in a feature store.
+struct Query: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find the nearest stored faces (cosine, exact) for a stored path or row, a vector, or a file of queries.",
+        discussion: """
+            Loads the store's ok rows into memory as unit vectors, then scores every query against \
+            all of them with sgemm (batched when there are many queries). Results are exact.
+
+            --queries FILE takes a .npy float matrix [Q, D], or a text file with one query per \
+            line: a stored path, `#ROW` for a stored row, or D numbers separated by spaces or commas.
+
+            --benchmark N loads the store, then times N single queries and N queries batched, and \
+            prints medians in milliseconds (see docs/performance.md).
+            """)
+
+    @Argument(help: "The feature store (.h5).")
+    var store: String
+
+    @Option(help: "Query with the stored embedding of this image path.")
+    var path: String?
+
+    @Option(help: "Query with the stored embedding of this row.")
+    var index: Int?
+
+    @Option(parsing: .unconditional, help: "Query with this vector: D numbers separated by commas (may start with a minus).")
+    var vector: String?
+
+    @Option(help: "Run many queries from a file (.npy matrix or text, see below).")
+    var queries: String?
+
+    @Option(help: "Query with a new image, decoded and embedded with --model. (Not wired yet.)")
+    var image: String?
+
+    @Option(help: "The model checkpoint that embeds --image.")
+    var model: String?
+
+    @Option(name: [.customShort("k"), .long], help: "Neighbours per query.")
+    var top = 10
+
+    @Option(help: "Only return rows whose embedding norm is at least this.")
+    var minNorm: Float?
+
+    @Option(help: "Only return rows with this label (a name from /label_names, or an id; -1 for unlabeled). Repeatable.")
+    var label: [String] = []
+
+    @Flag(help: "Keep the query's own row in its results (left out by default for --path/--index).")
+    var includeSelf = false
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Option(help: "Time N single and N batched queries instead of answering.")
+    var benchmark: Int?
+
+    func validate() throws {
+        let sources = [path != nil, index != nil, vector != nil, queries != nil, image != nil].filter { $0 }.count
+        if benchmark == nil, sources != 1 {
+            throw ValidationError("give exactly one of --path, --index, --vector, --queries, --image")
+        }
+        if top < 1 { throw ValidationError("--top must be at least 1") }
+        if image != nil, model == nil { throw ValidationError("--image needs --model") }
+    }
+
+    struct Answer: Codable {
+        var query: String
+        var neighbors: [Neighbor]
+    }
+
+    func run() throws {
+        if image != nil {
+            // TODO(lead): wire query-by-image: decode `image` with Imaging (the preset recorded in
+            // the store's provenance), embed it with IResNet loaded from `model`, check that the
+            // model's fingerprint equals reader.provenance.modelFingerprint, then search the vector.
+            Console.error("query: --image is not available yet in this build (the engine is wired by the lead); use --vector with the embedding instead")
+            throw ExitCode.failure
+        }
+        do {
+            let reader = try FeatureStoreReader(url: URL(fileURLWithPath: store))
+            let loadStart = DispatchTime.now()
+            let index = try NearestNeighbors(reader: reader)
+            let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart.uptimeNanoseconds) / 1e9
+            if let benchmark {
+                try runBenchmark(index, count: benchmark, loadSeconds: loadSeconds)
+                return
+            }
+            let (names, vectors, ownRows) = try resolveQueries(reader: reader, index: index)
+            var answers: [Answer] = []
+            let labels = try labelFilter(reader.labelNames)
+            // Own rows are excluded per query, so those queries go one by one; others in one batch.
+            if ownRows.allSatisfy({ $0 == nil }) || includeSelf {
+                let filter = NeighborFilter(minNorm: minNorm, labels: labels)
+                let results = try index.search(vectors, top: top, filter: filter)
+                answers = zip(names, results).map { Answer(query: $0, neighbors: $1) }
+            } else {
+                for (q, name) in names.enumerated() {
+                    let filter = NeighborFilter(minNorm: minNorm, labels: labels, excludedRows: ownRows[q].map { [$0] } ?? [])
+                    let result = try index.search(Array(vectors[(q * index.dim)..<((q + 1) * index.dim)]), top: top, filter: filter)
+                    answers.append(Answer(query: name, neighbors: result[0]))
+                }
+            }
+            print(json ? try renderJSON(answers) : renderTable(answers))
+        } catch let error as FeatureStoreError {
+            Console.error("query: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    private func labelFilter(_ names: [String]) throws -> Set<Int64>? {
+        if label.isEmpty { return nil }
+        return Set(try label.map { text -> Int64 in
+            if let i = names.firstIndex(of: text) { return Int64(i) }
+            if let id = Int64(text), id >= -1 { return id }
+            throw FeatureStoreError.badQuery("label \(text.debugDescription) is neither a name in /label_names nor an id")
+        })
+    }
+
+    /// The queries as (display names, `q x dim` vectors, the stored row each came from).
+    private func resolveQueries(reader: FeatureStoreReader, index: NearestNeighbors) throws -> ([String], [Float], [Int?]) {
+        let d = index.dim
+        func stored(position: Int?, _ what: String) throws -> ([Float], Int) {
+            guard let position else { throw FeatureStoreError.badQuery("\(what) is not an ok row of \(store)") }
+            return (index.unitEmbedding(at: position), index.row(at: position))
+        }
+        func parseVector(_ text: Substring) -> [Float]? {
+            let fields = text.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" })
+            let values = fields.compactMap { Float($0) }
+            return values.count == fields.count && values.count == d ? values : nil
+        }
+        if let path {
+            let (v, row) = try stored(position: index.position(ofPath: path), "path \(path.debugDescription)")
+            return ([path], v, [row])
+        }
+        if let row = self.index {
+            let (v, r) = try stored(position: index.position(ofRow: row), "row \(row)")
+            return (["#\(row)"], v, [r])
+        }
+        if let vector {
+            guard let v = parseVector(Substring(vector)) else {
+                throw FeatureStoreError.badQuery("--vector needs \(d) numbers separated by commas")
+            }
+            return (["vector"], v, [nil])
+        }
+        let file = URL(fileURLWithPath: queries!)
+        if file.pathExtension == "npy" {
+            let matrix = try NumpyArray.read(file)
+            guard matrix.columns == d else { throw FeatureStoreError.badQuery("\(file.path) has \(matrix.columns) columns, the store's dim is \(d)") }
+            return ((0..<matrix.rows).map { "\(file.lastPathComponent)[\($0)]" }, matrix.values, Array(repeating: nil, count: matrix.rows))
+        }
+        var names: [String] = [], vectors: [Float] = [], rows: [Int?] = []
+        let text = try String(contentsOf: file, encoding: .utf8)
+        for (n, line) in text.split(separator: "\n").enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            if let v = parseVector(Substring(trimmed)) {
+                names.append("\(file.lastPathComponent):\(n + 1)"); vectors += v; rows.append(nil)
+            } else if trimmed.hasPrefix("#"), let row = Int(trimmed.dropFirst()) {
+                let (v, r) = try stored(position: index.position(ofRow: row), "row \(row) (line \(n + 1))")
+                names.append(trimmed); vectors += v; rows.append(r)
+            } else {
+                let (v, r) = try stored(position: index.position(ofPath: trimmed), "path \(trimmed.debugDescription) (line \(n + 1))")
+                names.append(trimmed); vectors += v; rows.append(r)
+            }
+        }
+        return (names, vectors, rows)
+    }
+
+    private func renderJSON(_ answers: [Answer]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(answers), as: UTF8.self)
+    }
+
+    private func renderTable(_ answers: [Answer]) -> String {
+        var lines: [String] = []
+        for answer in answers {
+            lines.append("query \(answer.query)")
+            lines.append("  rank   score     norm  label            row  path")
+            for (k, n) in answer.neighbors.enumerated() {
+                let label = n.labelName ?? (n.label < 0 ? "-" : "\(n.label)")
+                lines.append("  \(pad(k + 1, 4))  \(String(format: "%6.4f", n.score))  \(String(format: "%7.3f", n.norm))  \(label.padding(toLength: 12, withPad: " ", startingAt: 0))  \(pad(n.row, 8))  \(n.path)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func pad(_ value: Int, _ width: Int) -> String {
+        let s = String(value)
+        return String(repeating: " ", count: max(0, width - s.count)) + s
+    }
+
+    /// Times single queries (stored rows spread over the store) and the same queries batched.
+    private func runBenchmark(_ index: NearestNeighbors, count: Int, loadSeconds: Double) throws {
+        let n = index.count, d = index.dim
+        let positions = (0..<count).map { ($0 * 7919) % n }
+        var all = [Float]()
+        for p in positions { all += index.unitEmbedding(at: p) }
+        var singles: [Double] = []
+        for q in 0..<count {
+            let vector = Array(all[(q * d)..<((q + 1) * d)])
+            let start = DispatchTime.now()
+            _ = try index.search(vector, top: top)
+            singles.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
+        }
+        let start = DispatchTime.now()
+        _ = try index.search(all, top: top)
+        let batchMs = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+        singles.sort()
+        let median = singles[singles.count / 2], p90 = singles[min(singles.count - 1, singles.count * 9 / 10)]
+        print("store rows=\(n) dim=\(d) load_s=\(String(format: "%.2f", loadSeconds))")
+        print("single_query_ms min=\(String(format: "%.2f", singles[0])) median=\(String(format: "%.2f", median)) p90=\(String(format: "%.2f", p90)) n=\(count) top=\(top)")
+        print("batched_ms total=\(String(format: "%.1f", batchMs)) per_query=\(String(format: "%.3f", batchMs / Double(count))) n=\(count)")
+    }
+}
