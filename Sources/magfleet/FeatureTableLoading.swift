@@ -1,23 +1,62 @@
 import Evaluation
+import FeatureStore
 import Foundation
 
 extension FeatureTable {
-    /// Loads the reducer's input from a store.
+    /// Loads the reducer's input: a magfleet HDF5 store, or MagFace's `gen_feat.py` text
+    /// output (`features.list`) as it is.
     ///
-    /// For now the store is MagFace's `gen_feat.py` text format, `features.list`: one row per
-    /// line, the image path then D floats, separated by spaces. Labels come from the sidecar
-    /// `<STORE>.labels` when it exists (one `path<TAB>identity` per line; identity `-1`, `-` or
-    /// empty = distractor); otherwise from the image's parent folder name, except that a path
-    /// with a folder named `distractors` or starting with `megaface` (any case) is a
-    /// distractor. Identities are numbered in sorted name order. (The lead replaces this body
-    /// with the HDF5 store reader.)
+    /// - A store (or shard) is read through `FeatureStoreReader`: its ok rows, labels and label
+    ///   names. Failed rows carry no embedding and are left out; `excluded` says how many.
+    /// - A `features.list` (one `path f1 … fD` line per image) has no labels. They come from
+    ///   the sidecar `<STORE>.labels` when it exists (`path<TAB>identity` per line; identity
+    ///   `-1`, `-` or empty = distractor), otherwise from the image's parent folder name,
+    ///   except that a folder named `distractors` or starting with `megaface` (any case) makes a
+    ///   distractor. Identities are numbered in sorted name order.
     static func load(store: URL) throws -> FeatureTable {
-        guard let data = FileManager.default.contents(atPath: store.path) else {
-            throw EvaluationError.badFile(path: store.path, reason: "cannot read the store")
+        guard try isHDF5(store) else { return try loadFeaturesList(store) }
+        let (table, excluded) = try loadStore(store)
+        if excluded > 0 {
+            Console.error("note: \(excluded) failed row(s) of \(store.path) have no embedding and are left out (magfleet info lists them)")
         }
+        return table
+    }
+
+    private static func isHDF5(_ url: URL) throws -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw EvaluationError.badFile(path: url.path, reason: "cannot read the store")
+        }
+        defer { try? handle.close() }
+        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+        return Array(handle.readData(ofLength: 8)) == signature
+    }
+
+    private static func loadStore(_ url: URL) throws -> (table: FeatureTable, excluded: Int) {
+        let reader = try FeatureStoreReader(url: url)
+        let dim = reader.dim
+        let statuses = try reader.statuses()
+        let okRows = statuses.indices.filter { if case .ok = statuses[$0] { return true } else { return false } }
+        let allPaths = try reader.paths(), allLabels = try reader.labels(), allNorms = try reader.norms()
+        var embeddings = [Float](repeating: 0, count: okRows.count * dim)
+        // Read in the store's order, keeping ok rows only; runs of ok rows stream in chunks.
+        var next = 0
+        try reader.forEachEmbeddingChunk(rows: 0..<reader.count, chunkRows: 8192) { range, chunk in
+            for row in range where next < okRows.count && okRows[next] == row {
+                let src = (row - range.lowerBound) * dim
+                for d in 0..<dim { embeddings[next * dim + d] = chunk[src + d] }
+                next += 1
+            }
+        }
+        let table = try FeatureTable(
+            dimension: dim, embeddings: embeddings, norms: okRows.map { allNorms[$0] },
+            labels: okRows.map { Int(allLabels[$0]) }, labelNames: reader.labelNames,
+            paths: okRows.map { allPaths[$0] })
+        return (table, reader.count - okRows.count)
+    }
+
+    private static func loadFeaturesList(_ url: URL) throws -> FeatureTable {
         var sidecar: [String: String]? = nil
-        let labelsURL = URL(fileURLWithPath: store.path + ".labels")
-        if let labelData = FileManager.default.contents(atPath: labelsURL.path) {
+        if let labelData = FileManager.default.contents(atPath: url.path + ".labels") {
             var map: [String: String] = [:]
             for line in String(decoding: labelData, as: UTF8.self).split(separator: "\n") {
                 let parts = line.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
@@ -25,37 +64,27 @@ extension FeatureTable {
             }
             sidecar = map
         }
-        var embeddings: [Float] = [], paths: [String] = [], names: [String?] = []
-        var dimension = -1
-        var lineNumber = 0
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true) {
-            lineNumber += 1
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 2 else { throw EvaluationError.badFile(path: store.path, reason: "line \(lineNumber): expected a path and floats") }
-            if dimension < 0 { dimension = fields.count - 1 }
-            guard fields.count - 1 == dimension else {
-                throw EvaluationError.badFile(path: store.path, reason: "line \(lineNumber): \(fields.count - 1) floats, expected \(dimension)")
-            }
-            for f in fields.dropFirst() {
-                guard let x = Float(f) else { throw EvaluationError.badFile(path: store.path, reason: "line \(lineNumber): not a number: \(f)") }
-                embeddings.append(x)
-            }
-            let path = String(fields[0])
-            paths.append(path)
+        var embeddings: [Float] = [], paths: [String] = []
+        var dimension = 0
+        try FeaturesList.read(url) { dim, rows in
+            dimension = dim
+            embeddings.append(contentsOf: rows.embeddings)
+            paths.append(contentsOf: rows.paths)
+        }
+        let names: [String?] = paths.map { path in
             if let sidecar {
                 let name = sidecar[path] ?? ""
-                names.append(name.isEmpty || name == "-" || name == "-1" ? nil : name)
-            } else {
-                let parts = path.split(separator: "/").dropLast().map { $0.lowercased() }
-                let distractor = parts.contains { $0 == "distractors" || $0.hasPrefix("megaface") }
-                names.append(distractor ? nil : path.split(separator: "/").dropLast().last.map(String.init) ?? "")
+                return name.isEmpty || name == "-" || name == "-1" ? nil : name
             }
+            let folders = path.split(separator: "/").dropLast()
+            let distractor = folders.contains { $0.lowercased() == "distractors" || $0.lowercased().hasPrefix("megaface") }
+            return distractor ? nil : folders.last.map(String.init) ?? ""
         }
-        guard dimension > 0 else { throw EvaluationError.badFile(path: store.path, reason: "no rows") }
         let labelNames = Set(names.compactMap { $0 }).sorted()
         let index = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
         return try FeatureTable(
-            dimension: dimension, embeddings: embeddings, labels: names.map { $0.map { index[$0]! } ?? -1 },
+            dimension: dimension, embeddings: embeddings,
+            labels: names.map { name in name.flatMap { index[$0] } ?? -1 },
             labelNames: labelNames, paths: paths)
     }
 }
