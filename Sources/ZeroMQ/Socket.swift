@@ -139,3 +139,8 @@ public final class Socket {
         }
     }
 }
+
+extension Socket {
+    /// How long close waits to deliver queued messages (milliseconds; 0 drops them).
+    public func setLinger(_ ms: Int32) throws { try setInt(ZMQ_LINGER, ms, "ZMQ_LINGER") }
+}
