@@ -104,7 +104,7 @@ public enum SimpleStore {
         rows.reserveCapacity(header.rows)
         for _ in 0..<header.rows {
             let index = try r.u64()
-            let ok = try r.take(1)[0]
+            let ok = try r.take(1).first ?? 0
             let path = String(decoding: try r.take(Int(try r.u32())), as: UTF8.self)
             if ok == 1 {
                 var v = [Float](repeating: 0, count: header.dim)

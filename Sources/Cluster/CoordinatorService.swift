@@ -50,7 +50,7 @@ public final class CoordinatorService {
     public func run(stop: StopFlag, onBound: (String) -> Void = { _ in }) throws -> Outcome {
         let journal = try Journal(
             directory: options.runDirectory,
-            header: Journal.Header(list: options.listPath, shardSize: options.shardSize, model: settings.model))
+            header: Journal.Header(list: URL(fileURLWithPath: options.listPath).standardized.path, shardSize: options.shardSize, model: settings.model))
         var machine = CoordinatorMachine(settings: settings, logger: logger)
         machine.totalImages = try ImageListReader.count(path: options.listPath)
         for entry in journal.entries.values { machine.countResumed(embedded: entry.embedded, failed: entry.failed) }

@@ -49,7 +49,6 @@ public final class WorkerService {
             connections += 1
             let s = try Socket(context, .dealer)
             try s.setRoutingID(Array("\(settings.workerID)/\(connections)".utf8))
-            try s.setImmediate(true)
             try s.setMaxMessageSize(Int64(options.maxMessageBytes))
             try s.setReconnectInterval(100, max: 5_000)
             if let curve = options.curve { try s.makeCurveClient(keys: curve.keys, serverKey: curve.serverKey) }
