@@ -72,6 +72,8 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "MagfleetTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Wire", "ZeroMQ"]),
+        .testTarget(name: "ClusterIntegrationTests", dependencies: ["Cluster", "Wire", "ZeroMQ", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
