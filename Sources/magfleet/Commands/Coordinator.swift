@@ -21,6 +21,7 @@ struct Coordinator: ParsableCommand {
     @Option(help: "A lease runs out this long after it was granted, milliseconds.") var leaseMs: Int = 600_000
     @Option(help: "Lost leases before a shard is split into single images / an image fails.") var maxLosses: Int = 3
     @Option(help: "Largest prefetch a worker may claim.") var maxPrefetch: Int = 16
+    @Option(help: "Largest inbound message, bytes; bigger ones are dropped.") var maxMessageBytes: Int = 64 << 20
     @Flag(inversion: .prefixedNo, help: "Draw a progress line on a terminal.") var progress = true
     @OptionGroup var model: EmbedderOptions
     @OptionGroup var timing: TimingOptions
@@ -57,6 +58,7 @@ struct Coordinator: ParsableCommand {
         var options = CoordinatorService.Options(bind: bindOverride ?? bind, listPath: list, runDirectory: runDir, output: out)
         options.shardSize = shardSize
         options.shipRoot = root
+        options.maxMessageBytes = maxMessageBytes
         options.progress = progress && Console.isTerminal
         if let curveKey, let allow {
             options.curve = (try CurveKeyPair.read(secretFile: curveKey), try CurveKeyPair.readAllowlist(allow))

@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+import Wire
+import ZeroMQ
+@testable import Cluster
+
+/// One coordinator and three workers as real processes on loopback (see ClusterHarness).
+/// Serialized: the processes compete for the same two cores.
+@Suite(.serialized)
+struct ClusterIntegrationTests {
+    @Test func killingAWorkerMidShardLosesNoRowAndDuplicatesNone() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(160)
+        try h.startCoordinator()
+        for w in ["w1", "w2", "w3"] { try h.startWorker(w, ["--test-delay-ms", "15"]) }
+        try h.wait(20, "a few shards") { h.journaledShards >= 4 }
+        h.kill9("w1")  // prefetch 1 and 60 ms shards: it holds a lease now
+        #expect(try h.waitForExit("coordinator", seconds: 40) == 0)
+        #expect(h.log("coordinator").contains("worker vanished"))
+        #expect(h.log("coordinator").contains("leases=1"))  // it died holding a lease
+        try h.expectCompleteStore(count: 160)
+    }
+
+    @Test func aRestartedCoordinatorResumesAndFinishesTheSame() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(160)
+        try h.startCoordinator()
+        for w in ["w1", "w2", "w3"] { try h.startWorker(w, ["--test-delay-ms", "15"]) }
+        try h.wait(20, "a few shards") { h.journaledShards >= 5 }
+        h.kill9("coordinator")
+        let before = h.journaledShards
+        try h.startCoordinator(name: "coordinator2")
+        #expect(try h.waitForExit("coordinator2", seconds: 40) == 0)
+        #expect(h.log("coordinator2").contains("resuming"))
+        #expect(h.journaledShards >= before)
+        try h.expectCompleteStore(count: 160)
+        for w in ["w1", "w2", "w3"] { #expect(try h.waitForExit(w, seconds: 10) == 0) }
+    }
+
+    @Test func aWorkerWithAnotherModelIsRefusedAndBothSidesSayWhy() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(8)
+        try h.startCoordinator()
+        try h.startWorker("odd", ["--test-dim", "16"])
+        #expect(try h.waitForExit("odd", seconds: 15) == 2)
+        #expect(h.log("odd").contains("dim 16 != 8"))
+        #expect(h.log("coordinator").contains("refused a worker"))
+        #expect(h.journaledShards == 0)
+    }
+
+    @Test func onlyAllowlistedCurveKeysGetWork() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(12)
+        for name in ["server", "good", "rogue"] {
+            _ = try MagfleetProcessRun(["keygen", "--out", h.directory + "/" + name])
+        }
+        try FileManager.default.copyItem(atPath: h.directory + "/good.pub", toPath: h.directory + "/allow.txt")
+        try h.startCoordinator(["--curve-key", h.directory + "/server.key", "--allow", h.directory + "/allow.txt"])
+        let curve = { (name: String) in ["--curve-key", h.directory + "/\(name).key", "--server-key", h.directory + "/server.pub"] }
+        try h.startWorker("rogue", curve("rogue"))
+        try h.startWorker("plain")  // no CURVE at all
+        try h.wait(15, "the ZAP refusal") { h.log("coordinator").contains("not in the allowlist") }
+        usleep(1_000_000)
+        #expect(h.journaledShards == 0)
+        #expect(!h.log("coordinator").contains("worker joined"))
+        try h.startWorker("good", curve("good"))
+        #expect(try h.waitForExit("coordinator", seconds: 30) == 0)
+        try h.expectCompleteStore(count: 12)
+        #expect(h.processes["rogue"]?.isRunning == true)  // still knocking, never welcomed
+    }
+
+    @Test func garbageFromARawClientLeavesTheCoordinatorServing() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(12)
+        try h.startCoordinator(["--max-message-bytes", "65536"])
+        let context = try Context()
+        let raw = try Socket(context, .dealer)
+        try raw.connect(h.endpoint)
+        var state: UInt64 = 7
+        var junk: [[[UInt8]]] = [[[]], [[0xff]], [[1, 2, 3], [4, 5]], [Array(repeating: 0x41, count: 100_000)],
+                                 [[0x08, 0x01]], [[0x08, 0x02, 0x5a, 0x00]]]
+        for n in 0..<300 { junk.append([(0..<(n % 97)).map { _ in UInt8(truncatingIfNeeded: splitmix(&state)) }]) }
+        // A Result for a shard never leased, a Welcome (wrong direction), a Hello of version 9.
+        junk.append([WireCodec.encode(WireCodec.envelope(.result(ShardResultMessage.with { $0.shardFirst = 0; $0.shardCount = 4 })))])
+        junk.append([WireCodec.encode(WireCodec.envelope(.welcome(Welcome())))])
+        var v9 = WireCodec.envelope(.hello(Hello()))
+        v9.protocolVersion = 9
+        junk.append([WireCodec.encode(v9)])
+        for message in junk { try raw.send(message, wait: true) }
+        // The coordinator still answers (a fresh socket: libzmq cut the one that sent 100 kB).
+        let probe = try Socket(context, .dealer)
+        try probe.connect(h.endpoint)
+        try probe.send([WireCodec.encode(WireCodec.envelope(.statusRequest(StatusRequest())))], wait: true)
+        var reply: StatusReply?
+        try h.wait(10, "a StatusReply") {
+            guard (try? Poller().readable([probe], timeoutMilliseconds: 50))?.first == true,
+                  let frames = try? probe.receive(), let f = frames.first,
+                  case let .statusReply(s)? = (try? WireCodec.decode(f))?.body else { return false }
+            reply = s
+            return true
+        }
+        #expect(reply?.totalImages == 12)
+        try h.startWorker("w1")
+        #expect(try h.waitForExit("coordinator", seconds: 30) == 0)
+        try h.expectCompleteStore(count: 12)
+        #expect(h.log("coordinator").contains("dropped"))
+    }
+}
+
+/// Runs magfleet to completion (short commands such as keygen).
+@discardableResult
+func MagfleetProcessRun(_ arguments: [String]) throws -> String {
+    let r = try TestSupport.MagfleetProcess.run(arguments, timeout: 30)
+    guard r.status == 0 else { throw HarnessTimeout(what: "magfleet \(arguments) exited \(r.status): \(r.stderr)", logs: "") }
+    return r.stdout
+}
+
+import TestSupport
