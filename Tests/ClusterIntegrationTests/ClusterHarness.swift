@@ -104,13 +104,17 @@ final class ClusterHarness {
 
     /// Checks the merged store: every list item exactly once, in order, each embedding
     /// bit-identical to a single-process computation of the test embedder on that file.
-    func expectCompleteStore(count: Int, dim: Int = 8) throws {
+    func expectCompleteStore(count: Int, dim: Int = 8, failing: Set<UInt64> = [], root: String = "") throws {
         let (header, rows) = try SimpleStore.read(path: storePath)
         #expect(header.rows == count)
         #expect(rows.map(\.index) == (0..<UInt64(count)).map { $0 })
         let embedder = TestEmbedder(dim: dim)
         for row in rows {
-            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: row.path)))
+            if failing.contains(row.index) {
+                guard case .failure = row.outcome else { Issue.record("row \(row.index) should have failed"); continue }
+                continue
+            }
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: root + row.path)))
             let expected = try embedder.embed(try TestImageLoader.features(of: bytes).get(), count: 1)
             // Same arithmetic in the same order: bit-identical, no tolerance needed.
             #expect(row.outcome == .embedding(expected), "row \(row.index)")

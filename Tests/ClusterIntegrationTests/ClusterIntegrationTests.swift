@@ -110,6 +110,78 @@ struct ClusterIntegrationTests {
         try h.expectCompleteStore(count: 12)
         #expect(h.log("coordinator").contains("dropped"))
     }
+
+    @Test func sigtermMakesAWorkerFinishItsShardAndLeave() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(96)
+        try h.startCoordinator()
+        for w in ["w1", "w2", "w3"] { try h.startWorker(w, ["--test-delay-ms", "40"]) }
+        try h.wait(20, "a few shards") { h.journaledShards >= 3 }
+        let w1 = try #require(h.processes["w1"])
+        kill(w1.processIdentifier, SIGTERM)
+        #expect(try h.waitForExit("w1", seconds: 10) == 0)
+        #expect(h.log("w1").contains("drained after SIGTERM"))
+        #expect(try h.waitForExit("coordinator", seconds: 40) == 0)
+        #expect(h.log("coordinator").contains("worker left"))
+        try h.expectCompleteStore(count: 96)
+    }
+
+    @Test func aPoisonImageThatKillsWorkersFailsAlone() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(24)
+        try Data("MAGFLEET-TEST-CRASH".utf8).write(to: URL(fileURLWithPath: h.directory + "/img9.bin"))
+        try h.startCoordinator(["--max-losses", "2"])
+        var alive = ["w0", "w1", "w2"]
+        for w in alive { try h.startWorker(w) }
+        // Replace each worker the poison image kills, as a supervisor would.
+        var spawned = 3
+        try h.wait(45, "the coordinator to finish") {
+            for (i, name) in alive.enumerated() where h.processes[name]?.isRunning == false {
+                spawned += 1
+                alive[i] = "w\(spawned)"
+                try? h.startWorker(alive[i])
+            }
+            return h.processes["coordinator"]?.isRunning == false
+        }
+        #expect(h.processes["coordinator"]?.terminationStatus == 0)
+        #expect(spawned >= 4)  // 2 losses of the 4-image shard + 2 of the single image
+        #expect(h.log("coordinator").contains("image failed alone"))
+        try h.expectCompleteStore(count: 24, failing: [9])
+    }
+
+    @Test func shippedImagesNeedNoSharedStorageAndRootMapsPaths() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(16)
+        // A list of relative paths: the coordinator reads them under --root and ships them.
+        let relative = (0..<16).map { "img\($0).bin" }.joined(separator: "\n")
+        try relative.write(toFile: h.listPath, atomically: true, encoding: .utf8)
+        try h.startCoordinator(["--ship-images", "--root", h.directory])
+        try h.startWorker("shipped", ["--root", "/nonexistent"])  // its root is never used
+        #expect(try h.waitForExit("coordinator", seconds: 30) == 0)
+        try h.expectCompleteStore(count: 16, root: h.directory + "/")
+        // The same list without shipping: the worker maps paths with its own --root.
+        try FileManager.default.removeItem(atPath: h.runDirectory)
+        try h.startCoordinator(name: "coordinator2")
+        try h.startWorker("rooted", ["--root", h.directory])
+        #expect(try h.waitForExit("coordinator2", seconds: 30) == 0)
+        try h.expectCompleteStore(count: 16, root: h.directory + "/")
+    }
+
+    @Test func statusCommandReportsWorkersAndShards() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(400)
+        try h.startCoordinator()
+        try h.startWorker("w1", ["--test-delay-ms", "20"])
+        try h.wait(20, "a shard") { h.journaledShards >= 1 }
+        let out = try MagfleetProcessRun(["status", "--connect", h.endpoint])
+        #expect(out.contains("/400 images"))
+        #expect(out.contains("workers: 1"))
+        #expect(out.contains("1 leased"))
+    }
 }
 
 /// Runs magfleet to completion (short commands such as keygen).
