@@ -72,7 +72,9 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "MagfleetTests", dependencies: ["TestSupport"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Wire", "ZeroMQ"]),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: ["Cluster", "Wire", "ZeroMQ", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ClusterIntegrationTests", dependencies: ["Cluster", "Wire", "ZeroMQ", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

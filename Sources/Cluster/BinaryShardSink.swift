@@ -18,26 +18,47 @@ public final class BinaryShardSink: ShardSink {
 
     public func path(of key: ShardKey) -> String { "\(directory)/\(key.first)-\(key.count).shard" }
 
-    public func write(_ result: ShardResult) throws {
-        let header = SimpleStore.Header(model: nil, rows: result.rows.count, dim: result.dim, first: result.key.first)
-        let bytes = SimpleStore.encode(magic: "MFSHARD1", header: header, rows: result.rows, dim: result.dim)
-        try SimpleStore.writeAtomically(bytes, to: path(of: result.key))
+    public func write(_ result: ShardResult) throws { try write(batch: [result]) }
+
+    /// Each file is written and fsynced, then renamed; one directory fsync covers the renames.
+    public func write(batch results: [ShardResult]) throws {
+        for result in results {
+            let header = SimpleStore.Header(model: nil, rows: result.rows.count, dim: result.dim, first: result.key.first)
+            let bytes = SimpleStore.encode(magic: "MFSHARD1", header: header, rows: result.rows, dim: result.dim)
+            try SimpleStore.writeAtomically(bytes, to: path(of: result.key), syncDirectory: false)
+        }
+        if !results.isEmpty { Journal.fsyncDirectory(directory) }
     }
 
+    /// Streams the shards into the store one at a time: memory holds one shard, not the list.
     public func merge(_ shards: [ShardKey], model: ModelInfo, into destination: String) throws -> MergeSummary {
         try checkTiling(shards)
-        var rows: [ShardRow] = []
-        for key in shards {
-            let (header, shardRows) = try SimpleStore.read(path: path(of: key), magic: "MFSHARD1")
-            guard shardRows.count == Int(key.count), shardRows.first?.index == key.first, header.dim == model.dim else {
-                throw ClusterError.shardFile(path: path(of: key), reason: "does not hold shard \(key) of dim \(model.dim)")
-            }
-            rows.append(contentsOf: shardRows)
+        let total = shards.reduce(0) { $0 + Int($1.count) }
+        let tmp = destination + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: nil), let out = FileHandle(forWritingAtPath: tmp) else {
+            throw ClusterError.store(path: tmp, reason: "cannot create")
         }
-        let header = SimpleStore.Header(model: SimpleStore.ModelRecord(model), rows: rows.count, dim: model.dim, first: 0)
-        try SimpleStore.writeAtomically(SimpleStore.encode(magic: "MFSTORE1", header: header, rows: rows, dim: model.dim), to: destination)
-        let failed = rows.filter { if case .failure = $0.outcome { return true } else { return false } }.count
-        return MergeSummary(destination: destination, rows: rows.count, embedded: rows.count - failed, failed: failed)
+        defer { try? out.close() }
+        let header = SimpleStore.Header(model: SimpleStore.ModelRecord(model), rows: total, dim: model.dim, first: 0)
+        var failed = 0
+        do {
+            try out.write(contentsOf: Data(SimpleStore.encode(magic: "MFSTORE1", header: header, rows: [], dim: model.dim)))
+            for key in shards {
+                let (shardHeader, rows) = try SimpleStore.read(path: path(of: key), magic: "MFSHARD1")
+                guard rows.count == Int(key.count), rows.first?.index == key.first, shardHeader.dim == model.dim else {
+                    throw ClusterError.shardFile(path: path(of: key), reason: "does not hold shard \(key) of dim \(model.dim)")
+                }
+                failed += rows.filter { if case .failure = $0.outcome { return true } else { return false } }.count
+                try out.write(contentsOf: Data(SimpleStore.encodeRows(rows, dim: model.dim)))
+            }
+            try out.synchronize()
+        } catch let error as ClusterError {
+            throw error
+        } catch {
+            throw ClusterError.store(path: tmp, reason: "write failed: \(error)")
+        }
+        guard rename(tmp, destination) == 0 else { throw ClusterError.store(path: destination, reason: "rename failed (errno \(errno))") }
+        return MergeSummary(destination: destination, rows: total, embedded: total - failed, failed: failed)
     }
 }
 
@@ -67,6 +88,11 @@ public enum SimpleStore {
         let json = Array((try? encoder.encode(header)) ?? Data())
         put(&out, UInt32(json.count))
         out += json
+        return out + encodeRows(rows, dim: dim)
+    }
+
+    static func encodeRows(_ rows: [ShardRow], dim: Int) -> [UInt8] {
+        var out: [UInt8] = []
         for row in rows {
             put(&out, row.index)
             let path = Array(row.path.utf8)
@@ -119,7 +145,7 @@ public enum SimpleStore {
     }
 
     /// Writes `bytes` to a temporary file, fsyncs it, renames it over `path`, fsyncs the directory.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    static func writeAtomically(_ bytes: [UInt8], to path: String, syncDirectory: Bool = true) throws {
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw ClusterError.shardFile(path: tmp, reason: "cannot create (errno \(errno))") }
@@ -134,7 +160,7 @@ public enum SimpleStore {
         }
         close(fd)
         guard ok, rename(tmp, path) == 0 else { throw ClusterError.shardFile(path: path, reason: "write/fsync/rename failed (errno \(errno))") }
-        Journal.fsyncDirectory((path as NSString).deletingLastPathComponent)
+        if syncDirectory { Journal.fsyncDirectory((path as NSString).deletingLastPathComponent) }
     }
 
     static func put<T: FixedWidthInteger>(_ out: inout [UInt8], _ v: T) {

@@ -87,6 +87,16 @@ public final class CoordinatorService {
         var progress = ProgressLine(enabled: options.progress, started: started, resumed: resumedImages)
         let poller = Poller()
 
+        // Group commit: shards finished in one loop iteration share their fsyncs. A shard is
+        // journaled only after its file is durable; a crash before that just redoes it.
+        var commits: [ShardResult] = []
+        func flushCommits() throws {
+            guard !commits.isEmpty else { return }
+            try sink.write(batch: commits)
+            try journal.record(commits.map { Journal.Entry(key: $0.key, embedded: $0.rows.count - $0.failedCount, failed: $0.failedCount) })
+            commits.removeAll(keepingCapacity: true)
+        }
+
         func perform(_ actions: [CoordinatorMachine.Action]) throws -> Bool {
             var finished = false
             for action in actions {
@@ -96,8 +106,7 @@ public final class CoordinatorService {
                 case let .assign(peer, shard, leaseMilliseconds):
                     try? router.send([peer, WireCodec.encode(WireCodec.envelope(.assign(assign(shard, leaseMilliseconds))))])
                 case let .commit(result):
-                    try sink.write(result)
-                    try journal.record(result.key, embedded: result.rows.count - result.failedCount, failed: result.failedCount)
+                    commits.append(result)
                 case .finished:
                     finished = true
                 }
@@ -113,6 +122,7 @@ public final class CoordinatorService {
                 for shard in shards { machine.enqueue(shard) }
             }
             if stop.isSet {
+                try flushCommits()
                 logger.info("stopping on signal; the run directory keeps what is done (run again to resume)")
                 progress.clear()
                 return .stopped
@@ -136,6 +146,7 @@ public final class CoordinatorService {
             }
             let now = MonotonicClock.now()
             if try perform(machine.tick(now: now)) { finished = true }
+            try flushCommits()
             machine.throughput = progress.update(now: now, machine: machine)
         }
         progress.clear()

@@ -24,6 +24,11 @@ public final class Journal {
         public var key: ShardKey
         public var embedded: Int
         public var failed: Int
+        public init(key: ShardKey, embedded: Int, failed: Int) {
+            self.key = key
+            self.embedded = embedded
+            self.failed = failed
+        }
     }
 
     public let path: String
@@ -85,8 +90,14 @@ public final class Journal {
 
     /// Records a finished shard durably (write + fsync).
     public func record(_ key: ShardKey, embedded: Int, failed: Int) throws {
-        try append(line: "done \(key.first) \(key.count) \(embedded) \(failed)")
-        entries[key] = Entry(key: key, embedded: embedded, failed: failed)
+        try record([Entry(key: key, embedded: embedded, failed: failed)])
+    }
+
+    /// Records several finished shards with one write and one fsync (group commit).
+    public func record(_ batch: [Entry]) throws {
+        guard !batch.isEmpty else { return }
+        try append(line: batch.map { "done \($0.key.first) \($0.key.count) \($0.embedded) \($0.failed)" }.joined(separator: "\n"))
+        for entry in batch { entries[entry.key] = entry }
     }
 
     private func append(line: String) throws {

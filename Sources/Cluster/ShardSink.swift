@@ -5,9 +5,17 @@ public protocol ShardSink: AnyObject {
     /// Writes one shard's rows durably and atomically (all rows or none, fsynced); writing a
     /// shard again replaces it.
     func write(_ result: ShardResult) throws
+    /// Writes several shards, each as `write` would; a sink may share the syncing (group commit).
+    func write(batch results: [ShardResult]) throws
     /// Builds the final store at `destination` from `shards` (sorted by `first`, covering
     /// 0 ..< total exactly once).
     func merge(_ shards: [ShardKey], model: ModelInfo, into destination: String) throws -> MergeSummary
+}
+
+extension ShardSink {
+    public func write(batch results: [ShardResult]) throws {
+        for result in results { try write(result) }
+    }
 }
 
 public struct MergeSummary: Sendable, Equatable {

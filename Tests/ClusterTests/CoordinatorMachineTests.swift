@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 import Wire
 @testable import Cluster
@@ -13,7 +14,7 @@ struct CoordinatorMachineTests {
         settings.heartbeatInterval = 100
         settings.heartbeatTimeout = 500
         settings.maxLosses = maxLosses
-        var m = CoordinatorMachine(settings: settings)
+        var m = CoordinatorMachine(settings: settings, logger: quietLogger)
         var start = 0
         while start < items {
             let n = min(shardSize, items - start)
@@ -203,7 +204,7 @@ struct CoordinatorMachineTests {
     @Test func readAheadIsBounded() {
         var settings = CoordinatorMachine.Settings(model: Self.model, runID: "t")
         settings.pendingWindow = 3
-        var m = CoordinatorMachine(settings: settings)
+        var m = CoordinatorMachine(settings: settings, logger: quietLogger)
         var fed = 0
         while m.wantsShards {
             m.enqueue(Shard(items: [ShardItem(index: UInt64(fed), path: "x")]))
@@ -212,3 +213,10 @@ struct CoordinatorMachineTests {
         #expect(fed == 3)
     }
 }
+
+/// The machines log every drop and expiry; the tests check behaviour, not log lines.
+let quietLogger: Logger = {
+    var logger = Logger(label: "magfleet.test")
+    logger.logLevel = .critical
+    return logger
+}()

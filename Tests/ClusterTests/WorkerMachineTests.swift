@@ -13,7 +13,7 @@ struct WorkerMachineTests {
         s.backoffInitial = 100
         s.backoffMax = 400
         s.drainTimeout = 1_000
-        return WorkerMachine(settings: s)
+        return WorkerMachine(settings: s, logger: quietLogger)
     }
 
     static func kinds(_ actions: [WorkerMachine.Action]) -> [String] {
