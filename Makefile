@@ -22,7 +22,7 @@ release: deps
 # change rebuilds fast and the kernels still run at speed. The runner's summary ends the output.
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	MAGFLEET_PEER_PYTHON=$(CURDIR)/.build/peers/bin/python $(SWIFT) test --skip-build
 
 # The main job end to end on the built-in demo (see README.md).
 demo: release

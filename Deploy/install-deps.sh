@@ -7,25 +7,35 @@ set -euo pipefail
 mode=${1:-build}
 packages=(pkg-config libopenblas-dev libjpeg-dev libpng-dev libzmq3-dev libhdf5-dev)
 if [[ $mode == test ]]; then
-  # python3 + h5py/numpy read our stores as a real peer; chromium renders the HTML report;
-  # iproute2 makes the network-namespace hosts of the cluster tests; shellcheck checks Deploy/.
-  packages+=(python3 python3-numpy python3-h5py chromium iproute2 shellcheck)
+  # python3 (+ a venv with h5py/numpy, below) reads our stores as a real peer; chromium renders
+  # the HTML report; iproute2 makes the network-namespace hosts of the cluster tests,
+  # and the shell linter checks Deploy/.
+  packages+=(python3 python3-venv chromium iproute2 shellcheck)
 fi
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if ((${#missing[@]} == 0)); then
-  exit 0
-fi
-
 sudo=()
 if [[ $(id -u) -ne 0 ]]; then
   command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
   sudo=(sudo)
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if ((${#missing[@]} > 0)); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The tests' Python peer: h5py and numpy in a venv of our own (PyPI), so the system Python is
+# left alone. Tests find it through MAGFLEET_PEER_PYTHON (the Makefile exports it).
+if [[ $mode == test ]]; then
+  venv=${MAGFLEET_PEER_VENV:-.build/peers}
+  if ! "$venv/bin/python" -c "import h5py, numpy" 2>/dev/null; then
+    echo "install-deps: making the Python peer venv $venv (h5py, numpy)"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check h5py numpy
+  fi
+fi

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Starts, stops and checks magfleet workers on a list of hosts over plain SSH.
+#
+#   Deploy/ssh/launch.sh start  HOSTS --connect tcp://coord:5555 --model /srv/m.pth [options]
+#   Deploy/ssh/launch.sh status HOSTS
+#   Deploy/ssh/launch.sh stop   HOSTS
+#   Deploy/ssh/launch.sh doctor HOSTS
+#
+# HOSTS is a file, one host per line: `[user@]host [workers [threads-per-worker]]`; blank lines
+# and # comments are ignored. Each worker gets its own thread count (and OpenBLAS's) so that
+# workers sharing a host do not oversubscribe its cores. Options for start:
+#   --connect URL        the coordinator's endpoint (required)
+#   --model PATH         the checkpoint, at the same path on every host (required)
+#   --root DIR           the host's mount of the shared image storage
+#   --curve-key FILE     the worker key on each host; --server-key FILE the coordinator's .pub
+#   --bin PATH           magfleet on the hosts (default: magfleet on PATH)
+#   --log-dir DIR        where each worker logs on its host (default: /tmp/magfleet)
+# Extra SSH options come from MAGFLEET_SSH_OPTS (e.g. "-i key -o StrictHostKeyChecking=no").
+set -euo pipefail
+
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[[ $# -ge 2 ]] || usage
+action=$1 hosts_file=$2
+shift 2
+[[ -f $hosts_file ]] || { echo "launch: no hosts file $hosts_file" >&2; exit 2; }
+
+connect="" model="" root="" curve_key="" server_key="" bin=magfleet log_dir=/tmp/magfleet
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --connect) connect=$2; shift 2 ;;
+    --model) model=$2; shift 2 ;;
+    --root) root=$2; shift 2 ;;
+    --curve-key) curve_key=$2; shift 2 ;;
+    --server-key) server_key=$2; shift 2 ;;
+    --bin) bin=$2; shift 2 ;;
+    --log-dir) log_dir=$2; shift 2 ;;
+    *) echo "launch: unknown option $1" >&2; usage ;;
+  esac
+done
+
+read -r -a ssh_opts <<<"${MAGFLEET_SSH_OPTS:-}"
+ssh_opts+=(-o BatchMode=yes -o ConnectTimeout=10)
+
+# run HOST COMMAND: one remote shell command, its output prefixed with the host.
+run() {
+  local host=$1 cmd=$2
+  # shellcheck disable=SC2029 # the command is built (and quoted) here on purpose
+  ssh "${ssh_opts[@]}" "$host" "$cmd" </dev/null 2>&1 | sed "s|^|$host: |"
+  return "${PIPESTATUS[0]}"
+}
+
+failures=0
+while read -r host workers threads _; do
+  [[ -z ${host:-} || $host == \#* ]] && continue
+  workers=${workers:-1}
+  threads=${threads:-1}
+  case $action in
+    start)
+      [[ -n $connect && -n $model ]] || { echo "launch: start needs --connect and --model" >&2; exit 2; }
+      args=(worker --connect "$connect" --model "$model" --threads "$threads")
+      [[ -n $root ]] && args+=(--root "$root")
+      [[ -n $curve_key ]] && args+=(--curve-key "$curve_key")
+      [[ -n $server_key ]] && args+=(--server-key "$server_key")
+      quoted=$(printf '%q ' "$bin" "${args[@]}")
+      for ((i = 1; i <= workers; i++)); do
+        cmd="mkdir -p $(printf '%q' "$log_dir") && OPENBLAS_NUM_THREADS=$threads nohup setsid $quoted"
+        cmd+=" >$(printf '%q' "$log_dir")/worker-$i.log 2>&1 </dev/null & echo started worker $i pid \$!"
+        run "$host" "$cmd" || failures=$((failures + 1))
+      done
+      ;;
+    stop)
+      # SIGTERM: each worker finishes its shard or hands it back.
+      run "$host" "pkill -TERM -f '^[^ ]*magfleet worker ' && echo stopping || echo 'no workers running'" || true
+      ;;
+    status)
+      run "$host" "pgrep -af '^[^ ]*magfleet worker ' || echo 'no workers running'" || true
+      ;;
+    doctor)
+      run "$host" "$(printf '%q' "$bin") doctor" || failures=$((failures + 1))
+      ;;
+    *) usage ;;
+  esac
+done <"$hosts_file"
+
+if ((failures > 0)); then
+  echo "launch: $failures host command(s) failed" >&2
+  exit 1
+fi
