@@ -13,6 +13,9 @@ struct EmbedderOptions: ParsableArguments {
         valueName: "kind"))
     var embedder: String = "iresnet"
 
+    @Option(help: "Compute threads of the embedder (0: its default). The test embedder uses one.")
+    var threads: Int = 0
+
     @Option(help: ArgumentHelp("Embedding length of the test embedder.", visibility: .hidden))
     var testDim: Int = 8
 
@@ -27,12 +30,13 @@ struct EmbedderOptions: ParsableArguments {
             throw ValidationError("--embedder must be iresnet or test, not \(embedder)")
         }
         if embedder == "iresnet" && model == nil { throw ValidationError("--model is required with --embedder iresnet") }
+        if threads < 0 { throw ValidationError("--threads must be 0 or more") }
         if testDim < 1 || testDim > 4096 { throw ValidationError("--test-dim must be in 1...4096") }
     }
 
     /// The arguments that make a worker process use the same embedder.
     var workerArguments: [String] {
-        var args = ["--embedder", embedder, "--test-dim", "\(testDim)"]
+        var args = ["--embedder", embedder, "--test-dim", "\(testDim)", "--threads", "\(threads)"]
         if let model { args += ["--model", model] }
         if !testVariant.isEmpty { args += ["--test-variant", testVariant] }
         if testDelayMs > 0 { args += ["--test-delay-ms", "\(testDelayMs)"] }
