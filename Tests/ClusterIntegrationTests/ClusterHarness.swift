@@ -35,9 +35,9 @@ final class ClusterHarness {
 
     /// Starts `magfleet ARGS`, logging to NAME.log in the directory.
     @discardableResult
-    func start(_ name: String, _ arguments: [String]) throws -> Process {
+    func start(_ name: String, _ arguments: [String], executable: String? = nil) throws -> Process {
         let p = Process()
-        p.executableURL = MagfleetProcess.executable
+        p.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? MagfleetProcess.executable
         p.arguments = arguments
         let log = directory + "/\(name).log"
         FileManager.default.createFile(atPath: log, contents: nil)
