@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Logging
 
 struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,39 +34,84 @@ struct Extract: ParsableCommand {
         ] + model.workerArguments)
         coordinator.progress = true
         let service = try coordinator.makeService(model: embedder.model, logger: logger, bindOverride: "tcp://127.0.0.1:*")
-        let processes = Locked<[Process]>([])
-        defer {
-            for p in processes.get() where p.isRunning {
-                p.terminate()
-                p.waitUntilExit()
-            }
-        }
+        let supervisor = LocalWorkers(count: workers, logger: logger)
+        defer { supervisor.stop() }
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM])) { endpoint in
-            var spawned: [Process] = []
-            for _ in 0..<workers {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-                var args = ["worker", "--connect", endpoint, "--prefetch", "\(prefetch)", "--log-level", log.logLevel,
-                            "--heartbeat-ms", "\(timing.heartbeatMs)", "--heartbeat-timeout-ms", "\(timing.heartbeatTimeoutMs)"]
-                if let root { args += ["--root", root] }
-                p.arguments = args + model.workerArguments
-                do { try p.run() } catch { logger.error("cannot start a worker: \(error)") }
-                spawned.append(p)
-            }
-            processes.set(spawned)
+            var args = ["worker", "--connect", endpoint, "--prefetch", "\(prefetch)", "--log-level", log.logLevel,
+                        "--parent-pid", "\(getpid())",
+                        "--heartbeat-ms", "\(timing.heartbeatMs)", "--heartbeat-timeout-ms", "\(timing.heartbeatTimeoutMs)"]
+            if let root { args += ["--root", root] }
+            supervisor.start(arguments: args + model.workerArguments)
         }
-        // Workers exit on Finished; give them a moment before the deferred terminate.
-        let deadline = Date().addingTimeInterval(5)
-        while processes.get().contains(where: \.isRunning), Date() < deadline { usleep(20_000) }
+        supervisor.finish(within: 5)
         try Coordinator.report(outcome)
     }
 }
 
-/// A value shared with a closure; guarded by a lock.
-final class Locked<Value>: @unchecked Sendable {  // @unchecked: every access holds `lock`.
+/// Runs N local worker processes and replaces one that dies abnormally (a poison image kills
+/// the worker that touches it; the coordinator isolates the image after a few such losses).
+/// A worker that exits 0 (run finished) or 2 (refused: a configuration error) is not replaced.
+final class LocalWorkers: @unchecked Sendable {  // @unchecked: all state is guarded by `lock`.
     private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func get() -> Value { lock.withLock { value } }
-    func set(_ newValue: Value) { lock.withLock { value = newValue } }
+    private let count: Int
+    private let logger: Logging.Logger
+    private var arguments: [String] = []
+    private var processes: [Process] = []
+    private var stopping = false
+    private var restarts = 0
+
+    init(count: Int, logger: Logging.Logger) {
+        self.count = count
+        self.logger = logger
+    }
+
+    func start(arguments: [String]) {
+        lock.withLock { self.arguments = arguments }
+        for _ in 0..<count { spawn() }
+    }
+
+    private func spawn() {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        p.arguments = lock.withLock { arguments }
+        p.terminationHandler = { [weak self] process in self?.exited(process) }
+        do {
+            try p.run()
+            lock.withLock { processes.append(p) }
+        } catch {
+            logger.error("cannot start a local worker: \(error)")
+        }
+    }
+
+    private func exited(_ process: Process) {
+        let status = process.terminationStatus
+        let replace: Bool = lock.withLock {
+            processes.removeAll { $0 === process }
+            guard !stopping, status != 0, status != 2, restarts < 10 * count else { return false }
+            restarts += 1
+            return true
+        }
+        if replace {
+            logger.warning("a local worker died; starting another", metadata: ["status": "\(status)"])
+            spawn()
+        }
+    }
+
+    /// Waits up to `seconds` for the workers to leave on their own (they get Finished).
+    func finish(within seconds: Double) {
+        lock.withLock { stopping = true }
+        let deadline = Date().addingTimeInterval(seconds)
+        while lock.withLock({ processes.contains(where: \.isRunning) }), Date() < deadline { usleep(20_000) }
+    }
+
+    func stop() {
+        let running: [Process] = lock.withLock {
+            stopping = true
+            return processes
+        }
+        for p in running where p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+        }
+    }
 }

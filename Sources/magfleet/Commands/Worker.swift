@@ -16,6 +16,8 @@ struct Worker: ParsableCommand {
     @Option(help: "The coordinator's public key (a .pub file or the Z85 key).") var serverKey: String?
     @Option(help: "After SIGTERM, finish the current shard within this many milliseconds or hand it back.") var drainTimeoutMs: Int = 30_000
     @Option(help: "Longest reconnect backoff, milliseconds.") var backoffMaxMs: Int = 10_000
+    @Option(help: ArgumentHelp("Drain and exit when this parent process is gone (set by `extract`).", visibility: .hidden))
+    var parentPid: Int32?
     @OptionGroup var model: EmbedderOptions
     @OptionGroup var timing: TimingOptions
     @OptionGroup var log: LogOptions
@@ -28,6 +30,7 @@ struct Worker: ParsableCommand {
     func run() throws {
         let logger = log.makeLogger("magfleet.worker")
         let stop = StopFlag(signals: [SIGTERM, SIGINT])
+        if let parentPid { watchParent(parentPid, stop: stop) }
         let (embedder, loader) = try model.make()
         let id = "\(hostName)-\(getpid())-\(UUID().uuidString.prefix(8))"
         var settings = WorkerMachine.Settings(workerID: id, model: embedder.model)
@@ -47,5 +50,15 @@ struct Worker: ParsableCommand {
         let pipeline = WorkerPipeline(embedder: embedder, loader: loader, root: root, batchSize: batchSize)
         let code = try WorkerService(settings: settings, options: options, pipeline: pipeline, logger: logger).run(stop: stop)
         if code != 0 { throw ExitCode(code) }
+    }
+
+    /// Local workers must not outlive a crashed `extract`: treat the parent's exit as SIGTERM.
+    func watchParent(_ pid: Int32, stop: StopFlag) {
+        let thread = Thread {
+            while getppid() == pid { usleep(200_000) }
+            stop.set()
+        }
+        thread.name = "magfleet-parent-watch"
+        thread.start()
     }
 }
