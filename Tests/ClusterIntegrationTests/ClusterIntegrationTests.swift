@@ -182,6 +182,21 @@ struct ClusterIntegrationTests {
         #expect(out.contains("workers: 1"))
         #expect(out.contains("1 leased"))
     }
+
+    @Test func extractRunsACoordinatorAndLocalWorkersAndResumes() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(40)
+        let args = ["extract", "--list", h.listPath, "--out", h.storePath, "--workers", "3", "--embedder", "test",
+                    "--shard-size", "4"] + ClusterHarness.timers
+        let out = try MagfleetProcessRun(args)
+        #expect(out.contains("merged 40 rows (40 embedded, 0 failed)"))
+        try h.expectCompleteStore(count: 40)
+        // Again with the same --out: everything is journaled, nothing is recomputed.
+        let again = try MagfleetProcessRun(args)
+        #expect(again.contains("this run: 0 images"))
+        try h.expectCompleteStore(count: 40)
+    }
 }
 
 /// Runs magfleet to completion (short commands such as keygen).

@@ -43,7 +43,7 @@ struct Extract: ParsableCommand {
             if let root { args += ["--root", root] }
             supervisor.start(arguments: args + model.workerArguments)
         }
-        supervisor.finish(within: 5)
+        supervisor.finish(within: 2)
         try Coordinator.report(outcome)
     }
 }
