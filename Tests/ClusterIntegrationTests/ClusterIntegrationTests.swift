@@ -13,9 +13,10 @@ struct ClusterIntegrationTests {
         defer { h.shutdown() }
         try h.makeImages(160)
         try h.startCoordinator()
-        for w in ["w1", "w2", "w3"] { try h.startWorker(w, ["--test-delay-ms", "15"]) }
+        try h.startWorker("w1", ["--test-delay-ms", "100"])
+        for w in ["w2", "w3"] { try h.startWorker(w, ["--test-delay-ms", "15"]) }
         try h.wait(20, "a few shards") { h.journaledShards >= 4 }
-        h.kill9("w1")  // prefetch 1 and 60 ms shards: it holds a lease now
+        h.kill9("w1")  // prefetch 1 and 400 ms shards: it is almost surely mid-shard now
         #expect(try h.waitForExit("coordinator", seconds: 40) == 0)
         #expect(h.log("coordinator").contains("worker vanished"))
         #expect(h.log("coordinator").contains("leases=1"))  // it died holding a lease
@@ -175,7 +176,7 @@ struct ClusterIntegrationTests {
         defer { h.shutdown() }
         try h.makeImages(400)
         try h.startCoordinator()
-        try h.startWorker("w1", ["--test-delay-ms", "20"])
+        try h.startWorker("w1", ["--test-delay-ms", "60"])
         try h.wait(20, "a shard") { h.journaledShards >= 1 }
         let out = try MagfleetProcessRun(["status", "--connect", h.endpoint])
         #expect(out.contains("/400 images"))
@@ -187,15 +188,29 @@ struct ClusterIntegrationTests {
         let h = try ClusterHarness()
         defer { h.shutdown() }
         try h.makeImages(40)
+        try Data("MAGFLEET-TEST-FAIL".utf8).write(to: URL(fileURLWithPath: h.directory + "/img3.bin"))  // undecodable
+        try FileManager.default.removeItem(atPath: h.directory + "/img7.bin")  // missing
         let args = ["extract", "--list", h.listPath, "--out", h.storePath, "--workers", "3", "--embedder", "test",
                     "--shard-size", "4"] + ClusterHarness.timers
         let out = try MagfleetProcessRun(args)
-        #expect(out.contains("merged 40 rows (40 embedded, 0 failed)"))
-        try h.expectCompleteStore(count: 40)
+        #expect(out.contains("merged 40 rows (38 embedded, 2 failed)"))
+        try h.expectCompleteStore(count: 40, failing: [3, 7])
+        let (_, rows) = try SimpleStore.read(path: h.storePath)
+        #expect(rows[7].outcome == .failure("cannot read \(h.directory)/img7.bin"))
         // Again with the same --out: everything is journaled, nothing is recomputed.
         let again = try MagfleetProcessRun(args)
         #expect(again.contains("this run: 0 images"))
-        try h.expectCompleteStore(count: 40)
+        try h.expectCompleteStore(count: 40, failing: [3, 7])
+    }
+
+    @Test func bindingBeyondLoopbackWithoutCurveNeedsInsecure() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(4)
+        let r = try MagfleetProcess.run(["coordinator", "--list", h.listPath, "--out", h.storePath, "--run-dir", h.runDirectory,
+                                         "--bind", "tcp://*:\(h.port)", "--embedder", "test"], timeout: 30)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--insecure"))
     }
 }
 
