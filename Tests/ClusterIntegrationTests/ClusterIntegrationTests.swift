@@ -116,8 +116,10 @@ struct ClusterIntegrationTests {
         let h = try ClusterHarness()
         defer { h.shutdown() }
         try h.makeImages(96)
-        try h.startCoordinator()
-        for w in ["w1", "w2", "w3"] { try h.startWorker(w, ["--test-delay-ms", "40"]) }
+        // A generous heartbeat timeout: under a loaded CI machine a starved worker must not be
+        // declared vanished, or its Bye would come from an unknown peer.
+        try h.startCoordinator(["--heartbeat-timeout-ms", "5000"])
+        for w in ["w1", "w2", "w3"] { try h.startWorker(w, ["--test-delay-ms", "40", "--heartbeat-timeout-ms", "5000"]) }
         try h.wait(20, "a few shards") { h.journaledShards >= 3 }
         let w1 = try #require(h.processes["w1"])
         kill(w1.processIdentifier, SIGTERM)
