@@ -70,6 +70,7 @@ let package = Package(
             dependencies: ["CBLAS", "CJPEG", "CPNG", "CZMQ", "CHDF5"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "MagfleetTests", dependencies: ["TestSupport"]),
         .testTarget(

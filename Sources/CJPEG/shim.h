@@ -5,6 +5,7 @@
 // these C functions, which turn the longjmp into a return code plus libjpeg's own message.
 #include <stdio.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <setjmp.h>
 #include <jpeglib.h>
@@ -110,6 +111,16 @@ static inline int magfleet_jpeg_decode_bgr(const unsigned char *data, size_t siz
     row = (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, (JDIMENSION)stride, 1);
     while (cinfo.output_scanline < cinfo.output_height) {
         unsigned char *dst = out + (size_t)cinfo.output_scanline * cinfo.output_width * 3;
+        if (!cmyk) {
+            // BGR output lands straight in the caller's buffer, as many rows per call as
+            // libjpeg will give (whole iMCU rows avoid its internal spare-row copies).
+            JSAMPROW direct[16];
+            JDIMENSION want = cinfo.output_height - cinfo.output_scanline;
+            if (want > 16) want = 16;
+            for (JDIMENSION r = 0; r < want; r++) direct[r] = dst + (size_t)r * cinfo.output_width * 3;
+            jpeg_read_scanlines(&cinfo, direct, want);
+            continue;
+        }
         jpeg_read_scanlines(&cinfo, row, 1);
         if (cmyk) {
             const unsigned char *src = row[0];
@@ -134,6 +145,48 @@ static inline int magfleet_jpeg_decode_bgr(const unsigned char *data, size_t siz
     jpeg_destroy_decompress(&cinfo);
     return 0;
 }
+
+/// Encodes interleaved 8-bit BGR (`width*height*3` bytes) as a baseline JPEG with libjpeg's
+/// defaults (ISLOW DCT, 4:2:0) at `quality`. On success returns 0 and sets `*out` / `*out_size`
+/// to a malloc'd buffer that the caller frees with `magfleet_jpeg_free`; -1 with `message` on error.
+/// Used by `magfleet images bench` to make its own inputs; never on the decode path.
+static inline int magfleet_jpeg_encode_bgr(const unsigned char *bgr, int width, int height,
+                                           int quality, unsigned char **out,
+                                           unsigned long *out_size,
+                                           char *message, size_t message_cap) {
+    struct jpeg_compress_struct cinfo;
+    magfleet_jpeg_error jerr;
+    memset(&jerr, 0, sizeof(jerr));
+    *out = NULL;
+    *out_size = 0;
+    cinfo.err = jpeg_std_error(&jerr.pub);
+    jerr.pub.error_exit = magfleet_jpeg_error_exit;
+    jerr.pub.emit_message = magfleet_jpeg_emit_message;
+    if (setjmp(jerr.jump)) {
+        magfleet_jpeg_copy_message(jerr.message, message, message_cap);
+        jpeg_destroy_compress(&cinfo);
+        if (*out) { free(*out); *out = NULL; }
+        return -1;
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_mem_dest(&cinfo, out, out_size);
+    cinfo.image_width = (JDIMENSION)width;
+    cinfo.image_height = (JDIMENSION)height;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_EXT_BGR;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = (JSAMPROW)(bgr + (size_t)cinfo.next_scanline * (size_t)width * 3);
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    return 0;
+}
+
+static inline void magfleet_jpeg_free(unsigned char *buffer) { free(buffer); }
 
 static inline int magfleet_jpeg_lib_version(void) { return JPEG_LIB_VERSION; }
 #ifdef LIBJPEG_TURBO_VERSION_NUMBER

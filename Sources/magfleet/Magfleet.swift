@@ -19,6 +19,8 @@ struct Magfleet: ParsableCommand {
             Worker.self,
             Keygen.self,
             Status.self,
+            Images.self,
+            Demo.self,
         ]
     )
 }

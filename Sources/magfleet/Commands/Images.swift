@@ -1,0 +1,345 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Imaging
+
+/// `magfleet images`: check an image list before a run, and measure decode speed.
+struct Images: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check image lists and benchmark decoding + preprocessing.",
+        subcommands: [Check.self, Bench.self])
+
+    /// Options shared by every command that reads images.
+    struct DecodeOptions: ParsableArguments {
+        @Option(help: "Directory that relative list paths are resolved against.")
+        var root: String = ""
+
+        @Flag(help: "Label lines without a label by their parent folder's name.")
+        var labelFromFolder = false
+
+        @Flag(help: "Reject images that are not 112x112 (and carry no landmarks) instead of resizing them.")
+        var strictSize = false
+
+        @Option(help: "Largest width*height accepted; bigger headers are rejected as decompression bombs.")
+        var maxPixels: Int = 1 << 26
+
+        @Option(help: "Largest image file read at all, in bytes.")
+        var maxFileBytes: Int = 256 << 20
+
+        @Flag(help: "Accept JPEGs with libjpeg warnings (e.g. premature end), as cv2.imread does.")
+        var allowJpegWarnings = false
+
+        @Flag(help: "Ignore EXIF orientation (cv2.IMREAD_IGNORE_ORIENTATION).")
+        var ignoreExif = false
+
+        func validate() throws {
+            guard maxPixels > 0, maxFileBytes > 0 else { throw ValidationError("--max-pixels and --max-file-bytes must be positive") }
+        }
+
+        var pipelineOptions: ImagePipeline.Options {
+            ImagePipeline.Options(
+                decoder: .init(maxPixels: maxPixels, jpegWarningsAreErrors: !allowJpegWarnings,
+                               applyExifOrientation: !ignoreExif, maxFileBytes: maxFileBytes),
+                strictSize: strictSize, root: root)
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Parse a list and decode every image; report each problem with its line number.",
+            discussion: "Exits 1 when any line is malformed or duplicated or any image fails.")
+
+        @Argument(help: "The image list (path [label [x1 y1 ... x5 y5]] per line).")
+        var list: String
+
+        @OptionGroup var decode: DecodeOptions
+
+        @Option(help: "Threads decoding in parallel.")
+        var threads: Int = 1
+
+        @Flag(help: "Print the report as JSON.")
+        var json = false
+
+        func validate() throws {
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        }
+
+        struct Failure: Codable {
+            var line: Int
+            var path: String
+            var kind: String
+            var reason: String
+        }
+
+        struct Report: Codable {
+            var list: String
+            var entries: Int
+            var ok: Int
+            var listProblems: [String]
+            var failures: [Failure]
+            var failuresByKind: [String: Int]
+            var resized: Int
+            var aligned: Int
+            var seconds: Double
+        }
+
+        func run() throws {
+            let start = DispatchTime.now()
+            let parsed: ImageList
+            do {
+                parsed = try ImageList.load(path: list, options: .init(labelFromFolder: decode.labelFromFolder))
+            } catch {
+                Console.error("images check: \(error)")
+                throw ExitCode.failure
+            }
+            let pipeline = ImagePipeline(options: decode.pipelineOptions)
+            let results = Self.checkAll(parsed, pipeline: pipeline, threads: threads)
+            var failures: [Failure] = []
+            var resized = 0, aligned = 0
+            for (i, result) in results.enumerated() {
+                switch result {
+                case .success(let geometry):
+                    if geometry == .resized { resized += 1 }
+                    if geometry == .aligned { aligned += 1 }
+                case .failure(let error):
+                    failures.append(Failure(line: parsed[i].line, path: error.path, kind: error.kind.rawValue, reason: error.reason))
+                }
+            }
+            let report = Report(
+                list: list, entries: parsed.count, ok: parsed.count - failures.count,
+                listProblems: parsed.problems.map(\.description), failures: failures,
+                failuresByKind: Dictionary(failures.map { ($0.kind, 1) }, uniquingKeysWith: +),
+                resized: resized, aligned: aligned,
+                seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                // One line per problem, in list order: "LIST:LINE: what".
+                let lines = parsed.problems.map { ($0.line, $0.reason) } + failures.map { ($0.line, "\($0.path): \($0.reason)") }
+                for (line, text) in lines.sorted(by: { $0.0 < $1.0 }) { print("\(list):\(line): \(text)") }
+                let kinds = report.failuresByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                print("""
+                    \(report.entries) images: \(report.ok) ok, \(failures.count) failed\(kinds.isEmpty ? "" : " (\(kinds))"); \
+                    \(resized) resized, \(aligned) aligned; \(parsed.problems.count) list line(s) skipped; \
+                    \(String(format: "%.2f", report.seconds)) s
+                    """)
+            }
+            if !failures.isEmpty || !parsed.problems.isEmpty { throw ExitCode.failure }
+        }
+
+        /// Decodes every entry, in chunks spread over `threads` threads.
+        static func checkAll(_ list: ImageList, pipeline: ImagePipeline, threads: Int)
+            -> [Result<ImagePipeline.Geometry, ImagingError>] {
+            let results = ResultSlots(count: list.count)
+            let chunk = 256
+            let chunks = (list.count + chunk - 1) / chunk
+            let work: @Sendable (Int) -> Void = { c in
+                for i in (c * chunk)..<min(list.count, (c + 1) * chunk) {
+                    results.set(i, Result { () throws(ImagingError) in try pipeline.crop(list[i]).1.geometry })
+                }
+            }
+            if threads == 1 {
+                for c in 0..<chunks { work(c) }
+            } else {
+                let next = ResultSlots.Counter()
+                DispatchQueue.concurrentPerform(iterations: threads) { _ in
+                    while true {
+                        let c = next.increment()
+                        if c >= chunks { break }
+                        work(c)
+                    }
+                }
+            }
+            return results.values
+        }
+    }
+
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure decode + preprocess of 112x112 JPEGs (images/s on one core) and list parsing.",
+            discussion: """
+                Makes its own face-sized JPEGs (quality 95, 4:2:0), writes them to a temporary \
+                directory, then times read + decode + magface preprocessing into a batch slot on \
+                one thread, per second of that thread's CPU time (images/s per core, robust to a \
+                busy machine). With --peer-python it times cv2.imread + numpy (HWC->CHW, /255) on the \
+                same files in the same run. Then parses a synthetic list of --list-lines lines.
+                """)
+
+        @Option(help: "Distinct JPEG files to make.")
+        var images: Int = 500
+
+        @Option(help: "Timed rounds over all files (the median is reported).")
+        var rounds: Int = 5
+
+        @Option(help: "Lines in the synthetic list to parse (0 skips).")
+        var listLines: Int = 10_000_000
+
+        @Option(help: "A python with opencv-python-headless and numpy, to time cv2 on the same files.")
+        var peerPython: String?
+
+        func validate() throws {
+            guard images >= 1, rounds >= 1, listLines >= 0 else { throw ValidationError("counts must be positive") }
+        }
+
+        func run() throws {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("magfleet-bench-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            var paths: [String] = []
+            var bytes = 0
+            for i in 0..<images {
+                let jpeg = try JPEGEncoder.encode(Self.synthetic(seed: UInt64(i)), quality: 95)
+                let path = dir.appendingPathComponent(String(format: "%06d.jpg", i)).path
+                try Data(jpeg).write(to: URL(fileURLWithPath: path))
+                paths.append(path)
+                bytes += jpeg.count
+            }
+            print("imaging bench: \(images) JPEGs 112x112 q95 4:2:0, mean \(bytes / images) bytes; \(rounds) rounds, 1 thread; rates per second of thread CPU time")
+
+            let pipeline = ImagePipeline(options: .init(preprocessing: .init(preset: .magface)))
+            var slot = [Float](repeating: 0, count: Preprocessing.floatsPerImage)
+            var decodeOnly: [Double] = [], full: [Double] = []
+            let decoder = ImageDecoder()
+            for _ in 0..<rounds {
+                decodeOnly.append(try Self.time(paths.count) {
+                    for p in paths { _ = try decoder.decode(contentsOf: p) }
+                })
+                full.append(try Self.time(paths.count) {
+                    try slot.withUnsafeMutableBufferPointer { out in
+                        for (i, p) in paths.enumerated() {
+                            _ = try pipeline.load(ImageList.Entry(index: i, line: i + 1, path: p), into: out)
+                        }
+                    }
+                })
+            }
+            let ours = Self.median(full)
+            print(String(format: "  magfleet  read+decode             %8.0f images/s (median; rounds %@)",
+                         Self.median(decodeOnly), decodeOnly.map { String(format: "%.0f", $0) }.joined(separator: " ")))
+            print(String(format: "  magfleet  read+decode+preprocess  %8.0f images/s (median; rounds %@)",
+                         ours, full.map { String(format: "%.0f", $0) }.joined(separator: " ")))
+            if let peerPython {
+                let peer = try Self.peer(python: peerPython, dir: dir.path, rounds: rounds)
+                print(String(format: "  cv2+numpy imread+preprocess      %8.0f images/s (median, %@)", peer.rate, peer.version))
+                print(String(format: "  ratio magfleet / cv2: %.2f", ours / peer.rate))
+            }
+            if listLines > 0 { try benchList() }
+        }
+
+        func benchList() throws {
+            var text = [UInt8]()
+            text.reserveCapacity(listLines * 40)
+            for i in 0..<listLines {
+                text.append(contentsOf: "ids/\(i / 50)/img_\(i).jpg \(i / 50)\n".utf8)
+            }
+            let data = Data(text)
+            text = []
+            let rss0 = Self.residentBytes()
+            let start = DispatchTime.now()
+            let cpu0 = Self.threadCPUSeconds()
+            let list = ImageList.parse(data, source: "synthetic")
+            let cpu = Self.threadCPUSeconds() - cpu0
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+            let rss1 = Self.residentBytes()
+            print(String(format: "  list parse: %d lines (%.0f MB) in %.2f s CPU, %.2f s wall (%.1f M lines/s CPU); resident +%.0f MB; %d entries, %d problems",
+                         listLines, Double(data.count) / 1e6, cpu, seconds, Double(listLines) / cpu / 1e6,
+                         Double(max(0, rss1 - rss0)) / 1e6, list.count, list.problems.count))
+        }
+
+        /// A face-sized test image: smooth gradients plus deterministic noise (never flat).
+        static func synthetic(seed: UInt64) -> BGRImage {
+            var state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
+            var px = [UInt8](repeating: 0, count: 112 * 112 * 3)
+            for y in 0..<112 {
+                for x in 0..<112 {
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    let noise = Int(state >> 59) - 16
+                    let dx = Double(x - 56), dy = Double(y - 60)
+                    let face = (dx * dx / 1600 + dy * dy / 2500) < 1 ? 70 : 0
+                    let o = (y * 112 + x) * 3
+                    px[o] = UInt8(clamping: 60 + x + noise + Int(seed % 30))
+                    px[o + 1] = UInt8(clamping: 80 + face + y / 2 + noise)
+                    px[o + 2] = UInt8(clamping: 120 + face + (x + y) / 3 + noise)
+                }
+            }
+            return BGRImage(width: 112, height: 112, pixels: px)
+        }
+
+        /// Images per second of this thread's CPU time (CLOCK_THREAD_CPUTIME_ID): what one core
+        /// does, unaffected by other processes competing for the machine.
+        static func time(_ count: Int, _ body: () throws -> Void) throws -> Double {
+            let start = threadCPUSeconds()
+            try body()
+            return Double(count) / (threadCPUSeconds() - start)
+        }
+
+        static func threadCPUSeconds() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        }
+
+        static func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+
+        static func residentBytes() -> Int {
+            guard let status = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+            let fields = status.split(separator: " ")
+            return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+        }
+
+        static func peer(python: String, dir: String, rounds: Int) throws -> (rate: Double, version: String) {
+            let script = """
+                import glob, sys, time
+                import cv2, numpy as np
+                cv2.setNumThreads(1)
+                files = sorted(glob.glob(sys.argv[1] + '/*.jpg'))
+                rates = []
+                for _ in range(int(sys.argv[2])):
+                    t = time.thread_time()
+                    for f in files:
+                        img = cv2.imread(f)
+                        x = img.transpose(2, 0, 1).astype(np.float32) / np.float32(255)
+                    rates.append(len(files) / (time.thread_time() - t))
+                rates.sort()
+                print(rates[len(rates) // 2], 'cv2', cv2.__version__)
+                """
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = ["-c", script, dir, String(rounds)]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            let parts = output.split(separator: " ", maxSplits: 1)
+            guard process.terminationStatus == 0, let rate = parts.first.flatMap({ Double($0) }) else {
+                throw ValidationError("peer python failed (status \(process.terminationStatus)): \(output)")
+            }
+            return (rate, parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespacesAndNewlines) : "cv2")
+        }
+    }
+}
+
+/// One result slot per list entry, written by the decoding threads, each slot by exactly one.
+final class ResultSlots: @unchecked Sendable {  // @unchecked: every access holds `lock`.
+    private let lock = NSLock()
+    private var slots: [Result<ImagePipeline.Geometry, ImagingError>]
+
+    init(count: Int) {
+        slots = Array(repeating: .failure(.unreadable(path: "", reason: "not checked")), count: count)
+    }
+
+    func set(_ i: Int, _ value: Result<ImagePipeline.Geometry, ImagingError>) {
+        lock.withLock { slots[i] = value }
+    }
+
+    var values: [Result<ImagePipeline.Geometry, ImagingError>] { lock.withLock { slots } }
+
+    /// Hands out chunk numbers to the threads.
+    final class Counter: @unchecked Sendable {  // @unchecked: every access holds `lock`.
+        private let lock = NSLock()
+        private var value = 0
+        func increment() -> Int { lock.withLock { defer { value += 1 }; return value } }
+    }
+}
