@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "MagfleetTests", dependencies: ["TestSupport"]),
         .testTarget(
             name: "ClusterTests",
-            dependencies: ["Cluster", "Wire", "ZeroMQ", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ClusterIntegrationTests", dependencies: ["Cluster", "Wire", "ZeroMQ", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Streams an image list (one path per line; blank lines skipped; a trailing `\r` dropped)
+/// Streams an image list (one entry per line; blank and `#` lines skipped; a trailing `\r` dropped)
 /// without holding it in memory. An item's index counts the non-blank lines before it.
 public final class ImageListReader {
     public let path: String
@@ -26,7 +26,8 @@ public final class ImageListReader {
             guard let line = try nextLine() else { return nil }
             var bytes = line
             if bytes.last == 13 { bytes.removeLast() }
-            if bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
+            // Blank lines and `#` comments are not items (as in Imaging's ImageList).
+            guard let firstVisible = bytes.first(where: { $0 != 32 && $0 != 9 }), firstVisible != 35 else { continue }
             defer { nextIndex += 1 }
             return ShardItem(index: nextIndex, path: String(decoding: bytes, as: UTF8.self))
         }

@@ -40,7 +40,7 @@ struct DurabilityTests {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let list = dir + "/list"
-        try "a\r\nb\n\n  \nc\nd\ne\nf\ng".write(toFile: list, atomically: true, encoding: .utf8)
+        try "a\r\nb\n\n  \n# comment\nc\nd\ne\nf\ng".write(toFile: list, atomically: true, encoding: .utf8)
         #expect(try ImageListReader.count(path: list) == 7)
         // 0..<3 done; of 3..<6 only 4 is done (split before a restart); 6 pending.
         let source = ShardSource(reader: try ImageListReader(path: list), shardSize: 3,
