@@ -1,1 +1,159 @@
-// Placeholder until the IResNet issue lands: the target exists so the layout is whole.
+import Checkpoint
+import Crypto
+import Foundation
+import Tensor
+
+/// A MagFace iresnet ready for inference: BatchNorms folded, weights in GEMM layout.
+///
+/// Immutable after init and safe to share across threads; each `embed` call allocates its own
+/// buffers. The arithmetic runs on OpenBLAS's threads (`BLAS.setThreadCount`).
+public final class IResNet: Sendable {
+    /// The architecture.
+    public let config: IResNetConfig
+    /// SHA-256 (hex) of the backbone weights as used: for each parameter in `WeightMap` order
+    /// (unprefixed key, no `num_batches_tracked`), the key's UTF-8 bytes and a 0 byte, each
+    /// dimension as little-endian Int64, then the values as little-endian float32 (after any
+    /// float16/bfloat16 conversion, before folding). Independent of file format and prefix.
+    public let fingerprint: String
+    /// Whether the weights are random (`IResNet.random`, or a checkpoint marked
+    /// `magfleet.random_weights` by `magfleet model random`): embeddings mean nothing.
+    public let isRandom: Bool
+    /// Learnable parameters (conv, PReLU, BN affine, fc), as PyTorch's `model.parameters()`.
+    public let parameterCount: Int
+
+    let stem: FoldedConv
+    let stemPReLU: [Float]
+    let blocks: [Block]
+    /// fc with bn2 (before it) and features (BatchNorm1d, after it) folded in: `[dim, C·7·7]`.
+    let fcWeight: [Float]
+    let fcBias: [Float]
+
+    /// Loads a PyTorch checkpoint (zip or legacy; MagFace's `{'state_dict': …}` or a bare state
+    /// dict; prefixes `features.module.`, `module.features.` or none). Only the backbone's
+    /// tensors are read; everything else in the file (MagLinear, optimizer state) is skipped.
+    ///
+    /// - Parameters:
+    ///   - checkpoint: the `.pth` file.
+    ///   - architecture: the expected architecture, or nil to read it off the keys.
+    /// - Throws: `CheckpointError` for an unreadable file; `IResNetError` for a missing, extra
+    ///   or mis-shaped key or an architecture other than `architecture`.
+    public convenience init(checkpoint: URL, architecture: IResNetConfig? = nil) throws {
+        let file = try Checkpoint(contentsOf: checkpoint)
+        try self.init(checkpoint: file, architecture: architecture)
+    }
+
+    /// Builds the network from an opened checkpoint; see `init(checkpoint:architecture:)`.
+    public convenience init(checkpoint file: Checkpoint, architecture: IResNetConfig? = nil) throws {
+        let mapping = try CheckpointMapping(file, architecture: architecture)
+        try self.init(config: mapping.config, isRandom: file.metadata["magfleet.random_weights"] == "true") { p in
+            let key = mapping.prefix + p.key
+            return try file.floats(file.tensors[key]!, name: key)
+        }
+    }
+
+    /// A network with random weights drawn from `seed` (same seed, same weights, same
+    /// fingerprint). BatchNorm statistics are random too, scaled so activations stay finite
+    /// through iresnet100: for benchmarks and demos, never for real features.
+    public static func random(config: IResNetConfig, seed: UInt64) -> IResNet {
+        var rng = SplitMix64(seed: seed)
+        // The initialiser cannot throw here: the source never does.
+        guard let net = try? IResNet(config: config, isRandom: true, source: { RandomWeights.values(for: $0, config: config, rng: &rng) }) else {
+            preconditionFailure("random weights cannot fail")
+        }
+        return net
+    }
+
+    /// The raw (unfolded) random weights of `random(config:seed:)`, in `WeightMap` order, for
+    /// writing a checkpoint.
+    public static func randomWeights(config: IResNetConfig, seed: UInt64) -> [(WeightMap.Parameter, [Float])] {
+        var rng = SplitMix64(seed: seed)
+        return WeightMap(config).parameters.map { ($0, RandomWeights.values(for: $0, config: config, rng: &rng)) }
+    }
+
+    /// Builds the network, asking `source` for every parameter in `WeightMap` order.
+    init(config: IResNetConfig, isRandom: Bool, source: (WeightMap.Parameter) throws -> [Float]) throws {
+        self.config = config
+        self.isRandom = isRandom
+        var hasher = SHA256()
+        var learnable = 0
+        let parameters = WeightMap(config).parameters
+        var index = 0
+        // Hands out parameters strictly in table order, hashing each as it is read.
+        func take(_ key: String) throws -> [Float] {
+            let p = parameters[index]
+            precondition(p.key == key, "weights requested out of order: \(key), table has \(p.key)")
+            index += 1
+            let values = try source(p)
+            precondition(values.count == p.shape.reduce(1, *), "\(key): wrong value count")
+            hasher.update(data: Array(p.key.utf8) + [0])
+            for d in p.shape { withUnsafeBytes(of: Int64(d).littleEndian) { hasher.update(bufferPointer: $0) } }
+            values.withUnsafeBytes { hasher.update(bufferPointer: $0) }  // little-endian hosts only
+            if p.role != .bnMean && p.role != .bnVar { learnable += values.count }
+            return values
+        }
+        func bn(_ name: String) throws -> BatchNorm {
+            BatchNorm(weight: try take("\(name).weight"), bias: try take("\(name).bias"),
+                      mean: try take("\(name).running_mean"), variance: try take("\(name).running_var"))
+        }
+        let w = config.widths
+        let stemWeights = try take("conv1.weight")
+        stem = FoldedConv(inChannels: 3, outChannels: w[0], kernel: 3, stride: 1, padding: 1,
+                          weights: stemWeights, batchNorm: try bn("bn1"))
+        stemPReLU = try take("prelu.weight")
+        var blocks: [Block] = []
+        var inplanes = w[0]
+        for s in 0..<4 {
+            let planes = w[s]
+            for b in 0..<config.blocks[s] {
+                let n = "layer\(s + 1).\(b)", cin = b == 0 ? inplanes : planes, stride = b == 0 ? 2 : 1
+                let bn1 = try bn("\(n).bn1")
+                let c1 = try take("\(n).conv1.weight")
+                let conv1 = FoldedConv(inChannels: cin, outChannels: planes, kernel: 3, stride: 1, padding: 1,
+                                       weights: c1, batchNorm: try bn("\(n).bn2"))
+                let prelu = try take("\(n).prelu.weight")
+                let c2 = try take("\(n).conv2.weight")
+                let conv2 = FoldedConv(inChannels: planes, outChannels: planes, kernel: 3, stride: stride, padding: 1,
+                                       weights: c2, batchNorm: try bn("\(n).bn3"))
+                var downsample: FoldedConv?
+                if b == 0 {
+                    let d = try take("\(n).downsample.0.weight")
+                    downsample = FoldedConv(inChannels: cin, outChannels: planes, kernel: 1, stride: stride, padding: 0,
+                                            weights: d, batchNorm: try bn("\(n).downsample.1"))
+                }
+                let (scale, shift) = bn1.scaleShift
+                blocks.append(Block(bn1Scale: scale, bn1Shift: shift, conv1: conv1, prelu: prelu, conv2: conv2, downsample: downsample))
+            }
+            inplanes = planes
+        }
+        self.blocks = blocks
+        let bn2 = try bn("bn2")
+        let fcW = try take("fc.weight"), fcB = try take("fc.bias")
+        let features = try bn("features")
+        (fcWeight, fcBias) = Self.foldHead(fcW, fcB, before: bn2, after: features, config: config)
+        precondition(index == parameters.count)
+        parameterCount = learnable
+        fingerprint = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// fc(bn2(x)) then BatchNorm1d, as one affine map: exact, bn2 meets no padding.
+    static func foldHead(_ w: [Float], _ b: [Float], before: BatchNorm, after: BatchNorm, config: IResNetConfig)
+        -> ([Float], [Float])
+    {
+        let (s2, t2) = before.scaleShiftDouble
+        let (sf, tf) = after.scaleShiftDouble
+        let k = config.fcInputs, plane = IResNetConfig.finalSize * IResNetConfig.finalSize
+        var weight = [Float](repeating: 0, count: w.count)
+        var bias = [Float](repeating: 0, count: b.count)
+        for o in 0..<config.embeddingSize {
+            var acc = Double(b[o])
+            for j in 0..<k {
+                let c = j / plane
+                let wj = Double(w[o * k + j])
+                acc += wj * t2[c]
+                weight[o * k + j] = Float(wj * s2[c] * sf[o])
+            }
+            bias[o] = Float(acc * sf[o] + tf[o])
+        }
+        return (weight, bias)
+    }
+}

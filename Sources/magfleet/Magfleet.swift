@@ -21,6 +21,8 @@ struct Magfleet: ParsableCommand {
             Status.self,
             Images.self,
             Demo.self,
+            Model.self,
+            Bench.self,
         ]
     )
 }

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import IResNet
+import Tensor
+
+/// `magfleet bench`: times the forward pass on random weights; no checkpoint needed.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the iresnet forward pass on random weights: img/s, ms/image, GFLOP/s, peak RSS.",
+        discussion: """
+            Compare with Tests/Benchmarks/bench_onnxruntime.py run in the same command (see \
+            docs/performance.md). Each batch size runs one warm-up pass, then repeats until \
+            --min-seconds have passed (at least --min-iterations times); the median is reported.
+            """)
+
+    @Option(help: "Architecture: iresnet18, iresnet34, iresnet50 or iresnet100.")
+    var arch = "iresnet100"
+
+    @Option(help: "Comma-separated batch sizes.")
+    var batch = "1,8,32"
+
+    @Option(help: "OpenBLAS threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Minimum timed seconds per batch size.")
+    var minSeconds = 5.0
+
+    @Option(help: "Minimum timed passes per batch size.")
+    var minIterations = 2
+
+    func run() throws {
+        let config = try Model.preset(arch)
+        let batches = batch.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !batches.isEmpty, batches.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--batch needs positive sizes, e.g. 1,8,32") }
+        if let threads {
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+            BLAS.setThreadCount(threads)
+        }
+        let net = IResNet.random(config: config, seed: 0)
+        let gflop = config.flopsPerImage / 1e9
+        print("magfleet bench: \(config) RANDOM WEIGHTS, \(String(format: "%.2f", gflop)) GFLOP/image, OpenBLAS \(BLAS.coreName) \(BLAS.threadCount) threads")
+        print("after load: peak RSS \(ProcessMemory.peakDescription)")
+        print("batch  passes  ms/batch  img/s   ms/image  GFLOP/s  peak RSS")
+        fflush(nil)
+        let size = IResNetConfig.inputSize
+        for n in batches {
+            var rng = UInt64(n)
+            let images: [Float] = (0..<(n * 3 * size * size)).map { _ in
+                rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Float(Int(rng >> 40) % 2001 - 1000) / 1000
+            }
+            func pass() -> Double {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let e = images.withUnsafeBufferPointer { net.embed($0, count: n) }
+                precondition(e.count == n * config.embeddingSize)
+                return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            }
+            _ = pass()  // warm-up
+            var times: [Double] = []
+            var total = 0.0
+            while times.count < minIterations || total < minSeconds {
+                let t = pass()
+                times.append(t)
+                total += t
+            }
+            times.sort()
+            let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+            let ips = Double(n) / median
+            print(String(format: "%5d  %6d  %8.1f  %6.2f  %8.1f  %7.1f  ",
+                         n, times.count, median * 1000, ips, median * 1000 / Double(n), ips * gflop) + ProcessMemory.peakDescription)
+            fflush(nil)  // one line per batch size as it finishes, also into a pipe
+        }
+    }
+}
