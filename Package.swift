@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "ClusterIntegrationTests", dependencies: ["Cluster", "Wire", "ZeroMQ", "TestSupport"]),
+        .testTarget(name: "ClusterIntegrationTests", dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", "IResNet", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import IResNet
+import Tensor
 import Logging
 
 /// Which embedder a cluster command uses, and the model it records.
@@ -50,10 +52,14 @@ struct EmbedderOptions: ParsableArguments {
         case "test":
             return (TestEmbedder(dim: testDim, variant: testVariant), TestImageLoader(delayMilliseconds: testDelayMs))
         default:
-            throw ValidationError("""
-                the iresnet embedder is not wired into the cluster commands of this build yet \
-                (IResNet/Imaging land separately); use --embedder test for protocol tests
-                """)
+            // The ZeroMQ/compute split already gives one compute thread; OpenBLAS gets --threads.
+            if threads > 0 { BLAS.setThreadCount(threads) }
+            let loader = ImagingLoader()
+            let network: IResNet
+            do { network = try IResNet(checkpoint: URL(fileURLWithPath: model ?? "")) } catch {
+                throw ValidationError("cannot load --model \(model ?? ""): \(error)")
+            }
+            return (IResNetEmbedder(network: network, preprocessing: loader.preprocessingName), loader)
         }
     }
 }

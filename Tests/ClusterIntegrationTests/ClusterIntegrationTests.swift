@@ -1,4 +1,6 @@
 import Foundation
+import IResNet
+import Imaging
 import Testing
 import Wire
 import ZeroMQ
@@ -213,6 +215,45 @@ struct ClusterIntegrationTests {
                                          "--bind", "tcp://*:\(h.port)", "--embedder", "test"], timeout: 30)
         #expect(r.status != 0)
         #expect(r.stderr.contains("--insecure"))
+    }
+
+    @Test func theRealEngineGivesTheSameStoreOnThreeWorkersAsOnOne() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let model = h.directory + "/r18.pth"
+        try MagfleetProcessRun(["model", "random", "--arch", "iresnet18", "--out", model])
+        let faces = SyntheticFaces(seed: 11)
+        var lines: [String] = []
+        for i in 0..<10 {
+            let pixels = faces.render(faces.identity(i % 4), variant: i)
+            let path = h.directory + "/face\(i).jpg"
+            try Data(try JPEGEncoder.encode(BGRImage(width: 112, height: 112, pixels: pixels))).write(to: URL(fileURLWithPath: path))
+            lines.append(path)
+        }
+        try lines.joined(separator: "\n").write(toFile: h.listPath, atomically: true, encoding: .utf8)
+        var stores: [Data] = []
+        for workers in [3, 1] {
+            let out = h.directory + "/store\(workers).bin"
+            try MagfleetProcessRun(["extract", "--list", h.listPath, "--out", out, "--workers", "\(workers)", "--model", model,
+                                    "--threads", "1", "--shard-size", "4"] + ClusterHarness.timers)
+            stores.append(try Data(contentsOf: URL(fileURLWithPath: out)))
+        }
+        // Same shards, so same batch composition: the stores are byte-identical.
+        #expect(stores[0] == stores[1])
+        // And each row equals this process's own forward pass of that image (batch of one:
+        // float32 rounding may differ from the 4-image batches; cosine >= 0.999999).
+        let loader = ImagingLoader()
+        let embedder = IResNetEmbedder(network: try IResNet(checkpoint: URL(fileURLWithPath: model)), preprocessing: loader.preprocessingName)
+        let (header, rows) = try SimpleStore.read(path: h.directory + "/store3.bin")
+        #expect(header.model?.fingerprint == embedder.model.fingerprint)
+        #expect(rows.count == 10)
+        for row in rows {
+            guard case let .embedding(v) = row.outcome else { Issue.record("row \(row.index) failed"); continue }
+            let w = try embedder.embed(try loader.load(.path(row.path)).get(), count: 1)
+            let dot = zip(v, w).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            let cosine = dot / (v.reduce(0) { $0 + $1 * $1 }.squareRoot() * w.reduce(0) { $0 + $1 * $1 }.squareRoot())
+            #expect(cosine >= 0.999999, "row \(row.index)")
+        }
     }
 }
 
