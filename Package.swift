@@ -77,6 +77,10 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "MagfleetTests", dependencies: ["TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "ClusterIntegrationTests", dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", "IResNet", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -14,6 +14,11 @@ struct Magfleet: ParsableCommand {
         version: magfleetVersion,
         subcommands: [
             Doctor.self,
+            Extract.self,
+            Coordinator.self,
+            Worker.self,
+            Keygen.self,
+            Status.self,
             Images.self,
             Demo.self,
             Model.self,

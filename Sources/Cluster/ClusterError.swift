@@ -1,0 +1,24 @@
+/// Everything in the cluster layer that a user can act on.
+public enum ClusterError: Error, CustomStringConvertible {
+    case list(path: String, reason: String)
+    case journal(path: String, reason: String)
+    case shardFile(path: String, reason: String)
+    case store(path: String, reason: String)
+    case merge(String)
+    case configuration(String)
+    case refused(String)
+    case embedder(String)
+
+    public var description: String {
+        switch self {
+        case let .list(path, reason): return "image list \(path): \(reason)"
+        case let .journal(path, reason): return "journal \(path): \(reason)"
+        case let .shardFile(path, reason): return "shard file \(path): \(reason)"
+        case let .store(path, reason): return "store \(path): \(reason)"
+        case let .merge(reason): return "merge: \(reason)"
+        case let .configuration(reason): return reason
+        case let .refused(reason): return "refused by the coordinator: \(reason)"
+        case let .embedder(reason): return "embedder: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,356 @@
+import Logging
+import Wire
+
+/// The coordinator's protocol logic, pure: events and `now` in, actions out. No sockets, no
+/// files, no clock; the loop in CoordinatorService feeds it and carries out what it returns.
+/// Protocols/README.md, "Coordinator state machine", is the spec of this type.
+public struct CoordinatorMachine {
+    public struct Settings: Sendable {
+        public var model: ModelInfo
+        public var runID: String
+        public var leaseMilliseconds: Millis = 600_000
+        public var heartbeatInterval: Millis = 1_000
+        public var heartbeatTimeout: Millis = 5_000
+        /// Lost leases (expiry, vanished worker) after which a shard is split into single images,
+        /// and after which a single image is recorded as failed.
+        public var maxLosses: UInt32 = 3
+        /// Shards read ahead of the leases; bounds memory with the leases themselves.
+        public var pendingWindow = 64
+        /// Largest prefetch a worker may claim.
+        public var maxPrefetch: UInt32 = 16
+        public var shipImages = false
+        public init(model: ModelInfo, runID: String) {
+            self.model = model
+            self.runID = runID
+        }
+    }
+
+    public enum Action {
+        case send(PeerID, Envelope)
+        /// Lease `shard` (attempt `shard.attempts`) to the peer; the loop builds the Assign
+        /// (adding the image bytes when shipping).
+        case assign(PeerID, Shard, leaseMilliseconds: Millis)
+        /// Make this shard's rows durable, then journal it.
+        case commit(ShardResult)
+        /// Every shard is done.
+        case finished
+    }
+
+    public typealias PeerID = [UInt8]
+
+    struct Worker {
+        var id: String
+        var hostname: String
+        var prefetch: UInt32
+        var leases: Set<ShardKey> = []
+        var lastHeard: Millis
+        var lastSent: Millis
+        var imagesDone: UInt64 = 0
+    }
+
+    struct Lease {
+        var shard: Shard
+        var peer: PeerID
+        var deadline: Millis
+    }
+
+    public let settings: Settings
+    let logger: Logger
+    var workers: [PeerID: Worker] = [:]
+    var workerOrder: [PeerID] = []  // round-robin order of assignment
+    var nextWorker = 0
+    var leases: [ShardKey: Lease] = [:]
+    var retry: [Shard] = []  // requeued shards, served before fresh ones
+    var fresh: [Shard] = []
+    var freshHead = 0
+    public private(set) var listExhausted = false
+    public private(set) var isFinished = false
+    public private(set) var imagesDone: UInt64 = 0
+    public private(set) var imagesFailed: UInt64 = 0
+    public private(set) var shardsDone: UInt64 = 0
+    public var totalImages: UInt64 = 0
+    /// Recent images per second, kept up to date by the loop for StatusReply.
+    public var throughput: Double = 0
+
+    public init(settings: Settings, logger: Logger = Logger(label: "magfleet.coordinator")) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    // MARK: Feeding
+
+    public var pendingCount: Int { retry.count + fresh.count - freshHead }
+    public var leaseCount: Int { leases.count }
+    public var workerCount: Int { workers.count }
+    /// Whether the loop should read more shards from the list.
+    public var wantsShards: Bool { !listExhausted && pendingCount < settings.pendingWindow }
+
+    public mutating func enqueue(_ shard: Shard) {
+        precondition(!listExhausted, "enqueue after the list was exhausted")
+        fresh.append(shard)
+    }
+
+    public mutating func markListExhausted() { listExhausted = true }
+
+    /// Counts work that a previous incarnation finished (resume), for progress and status.
+    public mutating func countResumed(embedded: Int, failed: Int) {
+        imagesDone += UInt64(embedded)
+        imagesFailed += UInt64(failed)
+        shardsDone += 1
+    }
+
+    mutating func popPending() -> Shard? {
+        if let s = retry.popLast() { return s }
+        guard freshHead < fresh.count else { return nil }
+        let s = fresh[freshHead]
+        freshHead += 1
+        if freshHead > 64, freshHead * 2 > fresh.count {
+            fresh.removeFirst(freshHead)
+            freshHead = 0
+        }
+        return s
+    }
+
+    // MARK: Events
+
+    /// Handles one decoded message from `peer`.
+    public mutating func receive(_ envelope: Envelope, from peer: PeerID, now: Millis) -> [Action] {
+        var actions: [Action] = []
+        if workers[peer] != nil { workers[peer]!.lastHeard = now }
+        switch envelope.body {
+        case let .hello(hello):
+            handleHello(hello, version: envelope.protocolVersion, from: peer, now: now, into: &actions)
+        case .heartbeat:
+            if workers[peer] == nil { reset(peer, "unknown peer (coordinator restarted?); send Hello", into: &actions) }
+        case let .result(result):
+            handleResult(result, from: peer, now: now, into: &actions)
+        case let .release(release):
+            let key = ShardKey(first: release.shardFirst, count: release.shardCount)
+            if let lease = leases[key], lease.peer == peer, lease.shard.attempts == release.attempt {
+                logger.info("lease handed back", metadata: ["shard": "\(key)", "worker": "\(workers[peer]?.id ?? "?")", "reason": "\(release.reason)"])
+                endLease(key)
+                retry.append(lease.shard)
+            } else if workers[peer] == nil {
+                reset(peer, "unknown peer", into: &actions)
+            }
+        case let .bye(bye):
+            if let worker = workers[peer] {
+                logger.info("worker left", metadata: ["worker": "\(worker.id)", "reason": "\(bye.reason)"])
+                removeWorker(peer, lost: false, into: &actions)
+            }
+        case .statusRequest:
+            actions.append(.send(peer, WireCodec.envelope(.statusReply(status(now: now)))))
+        case .welcome, .refuse, .assign, .reset, .finished, .statusReply, nil:
+            logger.warning("dropped a message a coordinator never accepts", metadata: ["kind": "\(envelope.kind)"])
+        }
+        assignWork(now: now, into: &actions)
+        return actions
+    }
+
+    /// Advances time: expires leases and silent workers, sends heartbeats, assigns work.
+    public mutating func tick(now: Millis) -> [Action] {
+        var actions: [Action] = []
+        for (peer, worker) in workers where now - worker.lastHeard > settings.heartbeatTimeout {
+            logger.warning("worker vanished (no message within the heartbeat timeout)", metadata: [
+                "worker": "\(worker.id)", "silentMs": "\(now - worker.lastHeard)", "leases": "\(worker.leases.count)",
+            ])
+            removeWorker(peer, lost: true, into: &actions)
+        }
+        for (key, lease) in leases where lease.deadline <= now {
+            logger.warning("lease expired", metadata: ["shard": "\(key)", "attempt": "\(lease.shard.attempts)", "worker": "\(workers[lease.peer]?.id ?? "?")"])
+            endLease(key)
+            lose(lease.shard, into: &actions)
+        }
+        for (peer, worker) in workers where now - worker.lastSent >= settings.heartbeatInterval {
+            send(peer, .heartbeat(Heartbeat()), now: now, into: &actions)
+        }
+        assignWork(now: now, into: &actions)
+        return actions
+    }
+
+    // MARK: Handlers
+
+    mutating func handleHello(_ hello: Hello, version: UInt32, from peer: PeerID, now: Millis, into actions: inout [Action]) {
+        func refuse(_ reason: String) {
+            logger.warning("refused a worker", metadata: ["worker": "\(hello.workerID)", "host": "\(hello.hostname)", "reason": "\(reason)"])
+            actions.append(.send(peer, WireCodec.envelope(.refuse(Refuse.with { $0.reason = reason }))))
+        }
+        if workers[peer] != nil { removeWorker(peer, lost: false, into: &actions) }
+        guard version == WireCodec.protocolVersion else {
+            return refuse("protocol version \(version) is not supported; this coordinator speaks \(WireCodec.protocolVersion)")
+        }
+        if let why = settings.model.mismatch(ModelInfo(wire: hello.model)) { return refuse(why) }
+        guard hello.prefetch >= 1 else { return refuse("prefetch must be at least 1") }
+        if isFinished {
+            actions.append(.send(peer, WireCodec.envelope(.finished(Finished()))))
+            return
+        }
+        let prefetch = min(hello.prefetch, settings.maxPrefetch)
+        workers[peer] = Worker(id: hello.workerID, hostname: hello.hostname, prefetch: prefetch, lastHeard: now, lastSent: now)
+        workerOrder.append(peer)
+        logger.info("worker joined", metadata: ["worker": "\(hello.workerID)", "host": "\(hello.hostname)", "prefetch": "\(prefetch)"])
+        let welcome = Welcome.with {
+            $0.runID = settings.runID
+            $0.heartbeatIntervalMs = UInt32(settings.heartbeatInterval)
+            $0.heartbeatTimeoutMs = UInt32(settings.heartbeatTimeout)
+            $0.shipImages = settings.shipImages
+        }
+        send(peer, .welcome(welcome), now: now, into: &actions)
+    }
+
+    mutating func handleResult(_ result: ShardResultMessage, from peer: PeerID, now: Millis, into actions: inout [Action]) {
+        let key = ShardKey(first: result.shardFirst, count: result.shardCount)
+        guard workers[peer] != nil else {
+            logger.info("dropped a result from an unknown peer", metadata: ["shard": "\(key)"])
+            return reset(peer, "unknown peer (coordinator restarted?); send Hello", into: &actions)
+        }
+        guard let lease = leases[key], lease.peer == peer, lease.shard.attempts == result.attempt else {
+            logger.info("dropped a late or duplicate result", metadata: ["shard": "\(key)", "attempt": "\(result.attempt)"])
+            return
+        }
+        endLease(key)
+        switch Self.rows(of: result, for: lease.shard, dim: settings.model.dim) {
+        case let .failure(reason):
+            logger.error("dropped an invalid result; shard requeued", metadata: ["shard": "\(key)", "reason": "\(reason)"])
+            lose(lease.shard, into: &actions)
+        case let .success(rows):
+            let shardResult = ShardResult(key: key, dim: settings.model.dim, rows: rows)
+            complete(shardResult, into: &actions)
+            workers[peer]?.imagesDone += UInt64(rows.count)
+        }
+    }
+
+    /// Checks a Result against its shard and turns it into rows in index order.
+    static func rows(of result: ShardResultMessage, for shard: Shard, dim: Int) -> Result<[ShardRow], ImageLoadFailure> {
+        guard Int(result.dim) == dim else { return .failure(ImageLoadFailure("dim \(result.dim) != \(dim)")) }
+        guard result.embeddings.count == result.indices.count * dim * 4 else {
+            return .failure(ImageLoadFailure("\(result.embeddings.count) embedding bytes for \(result.indices.count) rows of dim \(dim)"))
+        }
+        let first = shard.key.first
+        var outcome = [ShardRow.Outcome?](repeating: nil, count: shard.items.count)
+        let bytes = [UInt8](result.embeddings)
+        for (n, index) in result.indices.enumerated() {
+            guard shard.key.indices.contains(index), outcome[Int(index - first)] == nil else {
+                return .failure(ImageLoadFailure("index \(index) is outside the shard or repeated"))
+            }
+            var v = [Float](repeating: 0, count: dim)
+            for j in 0..<dim {
+                let o = (n * dim + j) * 4
+                v[j] = Float(bitPattern: UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24)
+            }
+            outcome[Int(index - first)] = .embedding(v)
+        }
+        for failure in result.failures {
+            guard shard.key.indices.contains(failure.index), outcome[Int(failure.index - first)] == nil else {
+                return .failure(ImageLoadFailure("failure index \(failure.index) is outside the shard or repeated"))
+            }
+            outcome[Int(failure.index - first)] = .failure(failure.reason.isEmpty ? "failed (no reason given)" : failure.reason)
+        }
+        var rows: [ShardRow] = []
+        rows.reserveCapacity(shard.items.count)
+        for (i, item) in shard.items.enumerated() {
+            guard let o = outcome[i] else { return .failure(ImageLoadFailure("item \(item.index) has no result")) }
+            rows.append(ShardRow(index: item.index, path: item.path, outcome: o))
+        }
+        return .success(rows)
+    }
+
+    // MARK: Bookkeeping
+
+    mutating func complete(_ result: ShardResult, into actions: inout [Action]) {
+        let failed = result.failedCount
+        imagesDone += UInt64(result.rows.count - failed)
+        imagesFailed += UInt64(failed)
+        shardsDone += 1
+        actions.append(.commit(result))
+    }
+
+    /// A lease was lost (not handed back): count it; split or fail the shard past the limit.
+    mutating func lose(_ shard: Shard, into actions: inout [Action]) {
+        var s = shard
+        s.losses += 1
+        guard s.losses >= settings.maxLosses else { return retry.append(s) }
+        if s.items.count > 1 {
+            logger.warning("shard lost too often; trying its images one at a time", metadata: ["shard": "\(s.key)", "losses": "\(s.losses)"])
+            for item in s.items.reversed() { retry.append(Shard(items: [item])) }
+        } else {
+            let item = s.items[0]
+            let reason = "lost \(s.losses) times: its worker died or its lease expired each time (poison image?)"
+            logger.error("image failed alone", metadata: ["index": "\(item.index)", "path": "\(item.path)", "reason": "\(reason)"])
+            complete(ShardResult(key: s.key, dim: settings.model.dim, rows: [ShardRow(index: item.index, path: item.path, outcome: .failure(reason))]), into: &actions)
+        }
+    }
+
+    mutating func endLease(_ key: ShardKey) {
+        if let lease = leases.removeValue(forKey: key) { workers[lease.peer]?.leases.remove(key) }
+    }
+
+    mutating func removeWorker(_ peer: PeerID, lost: Bool, into actions: inout [Action]) {
+        guard let worker = workers.removeValue(forKey: peer) else { return }
+        workerOrder.removeAll { $0 == peer }
+        for key in worker.leases.sorted(by: >) {
+            guard let lease = leases.removeValue(forKey: key) else { continue }
+            if lost { lose(lease.shard, into: &actions) } else { retry.append(lease.shard) }
+        }
+    }
+
+    mutating func reset(_ peer: PeerID, _ reason: String, into actions: inout [Action]) {
+        actions.append(.send(peer, WireCodec.envelope(.reset(Reset.with { $0.reason = reason }))))
+    }
+
+    mutating func send(_ peer: PeerID, _ body: Envelope.OneOf_Body, now: Millis, into actions: inout [Action]) {
+        workers[peer]?.lastSent = now
+        actions.append(.send(peer, WireCodec.envelope(body)))
+    }
+
+    /// Leases pending shards to workers with free credit, round-robin; announces the end.
+    mutating func assignWork(now: Millis, into actions: inout [Action]) {
+        var progress = true
+        while progress, pendingCount > 0, !workerOrder.isEmpty {
+            progress = false
+            for _ in 0..<workerOrder.count {
+                nextWorker = (nextWorker + 1) % workerOrder.count
+                let peer = workerOrder[nextWorker]
+                guard let worker = workers[peer], worker.leases.count < Int(worker.prefetch) else { continue }
+                guard var shard = popPending() else { break }
+                shard.attempts += 1
+                leases[shard.key] = Lease(shard: shard, peer: peer, deadline: now + settings.leaseMilliseconds)
+                workers[peer]!.leases.insert(shard.key)
+                workers[peer]!.lastSent = now
+                actions.append(.assign(peer, shard, leaseMilliseconds: settings.leaseMilliseconds))
+                progress = true
+            }
+        }
+        if !isFinished, listExhausted, pendingCount == 0, leases.isEmpty {
+            isFinished = true
+            for peer in workerOrder { send(peer, .finished(Finished()), now: now, into: &actions) }
+            actions.append(.finished)
+        }
+    }
+
+    // MARK: Status
+
+    public func status(now: Millis) -> StatusReply {
+        StatusReply.with {
+            $0.runID = settings.runID
+            $0.totalImages = totalImages
+            $0.imagesDone = imagesDone
+            $0.imagesFailed = imagesFailed
+            $0.shardsDone = shardsDone
+            $0.shardsLeased = UInt64(leases.count)
+            $0.shardsPending = UInt64(pendingCount)
+            $0.listExhausted = listExhausted
+            $0.imagesPerSecond = throughput
+            $0.workers = workerOrder.compactMap { peer in
+                guard let w = workers[peer] else { return nil }
+                return WorkerStatus.with {
+                    $0.workerID = w.id
+                    $0.hostname = w.hostname
+                    $0.leases = UInt32(w.leases.count)
+                    $0.imagesDone = w.imagesDone
+                    $0.secondsSinceSeen = UInt32(max(0, now - w.lastHeard) / 1000)
+                }
+            }
+        }
+    }
+}

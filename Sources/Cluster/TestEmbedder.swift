@@ -1,0 +1,99 @@
+import Foundation
+
+/// NOT A MODEL. A deterministic stand-in embedder for tests and coordinator benchmarks,
+/// selected with `--embedder test`. Every place that records a model records its
+/// ModelInfo, whose fields all say "not a model", so a store made with it cannot pass as real.
+///
+/// embedding = normalize(W · x), x the 16 floats of `TestImageLoader`, W a fixed pseudo-random
+/// dim×16 matrix; summed in a fixed order, so equal inputs give bit-identical outputs.
+public final class TestEmbedder: FaceEmbedder {
+    public static let inputLength = 16
+    public let model: ModelInfo
+    public var inputLength: Int { Self.inputLength }
+    private let weights: [Float]
+
+    public init(dim: Int = 8, variant: String = "") {
+        precondition(dim > 0, "dim must be positive")
+        model = ModelInfo(
+            fingerprint: "test-embedder-v1\(variant.isEmpty ? "" : "-" + variant) (NOT A MODEL)",
+            architecture: "test-hash (NOT A MODEL)",
+            dim: dim,
+            preprocessing: "test-bytes-hash (NOT A MODEL)")
+        var state: UInt64 = 0x6d61_6766_6c65_6574
+        weights = (0..<(dim * Self.inputLength)).map { _ in unitFloat(splitmix(&state)) }
+    }
+
+    public func embed(_ batch: [Float], count: Int) throws -> [Float] {
+        guard batch.count == count * inputLength else {
+            throw ClusterError.embedder("batch holds \(batch.count) floats, expected \(count) x \(inputLength)")
+        }
+        let dim = model.dim
+        var out = [Float](repeating: 0, count: count * dim)
+        for n in 0..<count {
+            var norm: Float = 0
+            for j in 0..<dim {
+                var s: Float = 0
+                for k in 0..<inputLength { s += weights[j * inputLength + k] * batch[n * inputLength + k] }
+                out[n * dim + j] = s
+                norm += s * s
+            }
+            let scale = norm > 0 ? 1 / norm.squareRoot() : 1
+            for j in 0..<dim { out[n * dim + j] *= scale }
+        }
+        return out
+    }
+}
+
+/// The stand-in image loader that goes with TestEmbedder (NOT image decoding).
+///
+/// It reads the file's bytes (or takes shipped bytes) and hashes them into 16 floats in
+/// [-1, 1). Test hooks, documented in docs/cluster.md:
+/// - a path beginning `synthetic:` is not read; its own text stands for the bytes;
+/// - bytes beginning `MAGFLEET-TEST-FAIL` fail with a per-image error;
+/// - bytes beginning `MAGFLEET-TEST-CRASH` kill the process (exit 86), a poison image;
+/// - `delayMilliseconds` sleeps per image to make shards take time.
+public final class TestImageLoader: ImageLoader {
+    let delayMilliseconds: Int
+
+    public init(delayMilliseconds: Int = 0) { self.delayMilliseconds = delayMilliseconds }
+
+    public func load(_ source: ImageSource) -> Result<[Float], ImageLoadFailure> {
+        if delayMilliseconds > 0 { usleep(UInt32(delayMilliseconds) * 1000) }
+        let bytes: [UInt8]
+        switch source {
+        case let .bytes(data, _):
+            bytes = data
+        case let .path(path):
+            if path.hasPrefix("synthetic:") {
+                bytes = Array(path.utf8)
+            } else {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    return .failure(ImageLoadFailure("cannot read \(path)"))
+                }
+                bytes = Array(data)
+            }
+        }
+        return Self.features(of: bytes)
+    }
+
+    /// The 16 floats for `bytes` (or the test hooks' failure / crash).
+    public static func features(of bytes: [UInt8]) -> Result<[Float], ImageLoadFailure> {
+        if bytes.starts(with: Array("MAGFLEET-TEST-CRASH".utf8)) { exit(86) }
+        if bytes.starts(with: Array("MAGFLEET-TEST-FAIL".utf8)) { return .failure(ImageLoadFailure("test: image marked unreadable")) }
+        if bytes.isEmpty { return .failure(ImageLoadFailure("empty file")) }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a 64
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return .success((0..<TestEmbedder.inputLength).map { _ in unitFloat(splitmix(&h)) })
+    }
+}
+
+func splitmix(_ state: inout UInt64) -> UInt64 {
+    state &+= 0x9e37_79b9_7f4a_7c15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+    return z ^ (z >> 31)
+}
+
+/// A float in [-1, 1) from the top 24 bits.
+func unitFloat(_ x: UInt64) -> Float { Float(x >> 40) / Float(1 << 23) - 1 }

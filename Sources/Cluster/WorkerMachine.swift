@@ -1,0 +1,242 @@
+import Logging
+import Wire
+
+/// A leased shard as the worker computes it.
+public struct Assignment: Sendable {
+    public var key: ShardKey
+    public var attempt: UInt32
+    public var items: [Item]
+}
+
+/// The worker's protocol logic, pure: events and `now` in, actions out. The loop in
+/// WorkerService owns the socket and the compute thread. Protocols/README.md, "Worker state
+/// machine", is the spec of this type.
+public struct WorkerMachine {
+    public struct Settings: Sendable {
+        public var workerID: String
+        public var model: ModelInfo
+        public var prefetch: UInt32 = 2
+        public var hostname = ""
+        public var pid: UInt32 = 0
+        public var software = ""
+        /// Used until Welcome carries the coordinator's values; also bounds the wait for Welcome.
+        public var heartbeatInterval: Millis = 1_000
+        public var heartbeatTimeout: Millis = 5_000
+        public var backoffInitial: Millis = 250
+        public var backoffMax: Millis = 10_000
+        /// After SIGTERM, how long to finish the current shard before handing it back.
+        public var drainTimeout: Millis = 30_000
+        public init(workerID: String, model: ModelInfo) {
+            self.workerID = workerID
+            self.model = model
+        }
+    }
+
+    public enum Phase: Equatable, Sendable {
+        case disconnected(retryAt: Millis)
+        case greeting(since: Millis)
+        case working
+        case draining(deadline: Millis)
+        case exited
+    }
+
+    public enum Action: Equatable {
+        /// Close any socket and open a fresh one to the coordinator.
+        case connect
+        case send(Envelope)
+        /// Queue this shard for the compute thread.
+        case compute(ShardKey, attempt: UInt32)
+        /// Drop every queued shard that has not started (results of a running one will arrive
+        /// and be dropped by `computed`).
+        case cancelQueued
+        /// Exit the process with this status after flushing sends.
+        case exit(code: Int32, reason: String)
+    }
+
+    public let settings: Settings
+    let logger: Logger
+    public private(set) var phase: Phase = .disconnected(retryAt: 0)
+    /// Leases held: queued or computing, by shard, with their attempt.
+    public private(set) var held: [ShardKey: UInt32] = [:]
+    var interval: Millis
+    var timeout: Millis
+    var backoff: Millis
+    var lastHeard: Millis = 0
+    var lastSent: Millis = 0
+    public private(set) var shipImages = false
+
+    public init(settings: Settings, logger: Logger = Logger(label: "magfleet.worker")) {
+        self.settings = settings
+        self.logger = logger
+        interval = settings.heartbeatInterval
+        timeout = settings.heartbeatTimeout
+        backoff = settings.backoffInitial
+    }
+
+    // MARK: Events
+
+    public mutating func start(now: Millis) -> [Action] { greet(now: now, connect: true) }
+
+    public mutating func tick(now: Millis) -> [Action] {
+        switch phase {
+        case let .disconnected(retryAt) where now >= retryAt:
+            return greet(now: now, connect: true)
+        case let .greeting(since) where now - since > settings.heartbeatTimeout:
+            logger.warning("no Welcome from the coordinator; reconnecting", metadata: ["backoffMs": "\(backoff)"])
+            return disconnect(now: now)
+        case .working where now - lastHeard > timeout:
+            logger.warning("coordinator silent past the heartbeat timeout; dropping leases and reconnecting", metadata: ["held": "\(held.count)"])
+            return disconnect(now: now)
+        case let .draining(deadline):
+            if held.isEmpty { return leave("drained after SIGTERM", now: now) }
+            if now >= deadline || now - lastHeard > timeout {
+                var actions: [Action] = []
+                for (key, attempt) in held.sorted(by: { $0.key < $1.key }) {
+                    actions.append(.send(WireCodec.envelope(.release(release(key, attempt, "worker shutting down (drain timeout)")))))
+                }
+                held = [:]
+                return actions + leave("handed back unfinished shards after SIGTERM", now: now)
+            }
+            return heartbeatIfDue(now: now)
+        case .working:
+            return heartbeatIfDue(now: now)
+        default:
+            return []
+        }
+    }
+
+    public mutating func receive(_ envelope: Envelope, now: Millis) -> [Action] {
+        lastHeard = now
+        switch envelope.body {
+        case let .welcome(w):
+            guard case .greeting = phase else { return [] }
+            phase = .working
+            backoff = settings.backoffInitial
+            if w.heartbeatIntervalMs > 0 { interval = Millis(w.heartbeatIntervalMs) }
+            if w.heartbeatTimeoutMs > 0 { timeout = Millis(w.heartbeatTimeoutMs) }
+            shipImages = w.shipImages
+            logger.info("welcomed by the coordinator", metadata: ["run": "\(w.runID)"])
+            return []
+        case let .refuse(r):
+            logger.error("refused by the coordinator", metadata: ["reason": "\(r.reason)"])
+            phase = .exited
+            return [.exit(code: 2, reason: "refused by the coordinator: \(r.reason)")]
+        case let .assign(a):
+            let key = ShardKey(first: a.shardFirst, count: a.shardCount)
+            switch phase {
+            case .working:
+                guard held.count < Int(settings.prefetch), a.items.count == Int(a.shardCount), held[key] == nil else {
+                    logger.warning("Assign beyond prefetch or malformed; handing it back", metadata: ["shard": "\(key)"])
+                    return [send(.release(release(key, a.attempt, "worker cannot take it (prefetch full or malformed Assign)")), now: now)]
+                }
+                held[key] = a.attempt
+                return [.compute(key, attempt: a.attempt)]
+            case .draining:
+                return [send(.release(release(key, a.attempt, "worker shutting down")), now: now)]
+            default:
+                return []
+            }
+        case let .reset(r):
+            logger.warning("coordinator reset this session; greeting again", metadata: ["reason": "\(r.reason)"])
+            held = [:]
+            if case .draining = phase { return [.cancelQueued] + leave("coordinator reset during drain", now: now) }
+            return [.cancelQueued] + greet(now: now, connect: false)
+        case .finished:
+            phase = .exited
+            return [.cancelQueued, .exit(code: 0, reason: "the run is finished")]
+        case .heartbeat:
+            return []
+        default:
+            logger.warning("dropped a message a worker never accepts", metadata: ["kind": "\(envelope.kind)"])
+            return []
+        }
+    }
+
+    /// The compute thread finished a shard.
+    public mutating func computed(_ result: ShardResultMessage, now: Millis) -> [Action] {
+        let key = ShardKey(first: result.shardFirst, count: result.shardCount)
+        guard held[key] == result.attempt else {
+            logger.info("dropped the result of a lease no longer held", metadata: ["shard": "\(key)"])
+            return []
+        }
+        held[key] = nil
+        switch phase {
+        case .working, .draining:
+            var actions = [send(.result(result), now: now)]
+            if case .draining = phase, held.isEmpty { actions += leave("drained after SIGTERM", now: now) }
+            return actions
+        default:
+            return []
+        }
+    }
+
+    /// SIGTERM: stop taking work, hand back what has not started, finish the current shard.
+    public mutating func terminate(now: Millis) -> [Action] {
+        switch phase {
+        case .working:
+            phase = .draining(deadline: now + settings.drainTimeout)
+            return [.cancelQueued]
+        case .draining, .exited:
+            return []
+        default:
+            phase = .exited
+            return [.exit(code: 0, reason: "SIGTERM while not connected")]
+        }
+    }
+
+    /// The loop cancelled these queued shards; hand them back.
+    public mutating func cancelled(_ keys: [ShardKey], now: Millis) -> [Action] {
+        var actions: [Action] = []
+        for key in keys {
+            guard let attempt = held.removeValue(forKey: key) else { continue }
+            actions.append(send(.release(release(key, attempt, "worker shutting down")), now: now))
+        }
+        if case .draining = phase, held.isEmpty { actions += leave("drained after SIGTERM", now: now) }
+        return actions
+    }
+
+    // MARK: Helpers
+
+    mutating func greet(now: Millis, connect: Bool) -> [Action] {
+        phase = .greeting(since: now)
+        let hello = Hello.with {
+            $0.workerID = settings.workerID
+            $0.model = settings.model.wire
+            $0.prefetch = settings.prefetch
+            $0.hostname = settings.hostname
+            $0.pid = settings.pid
+            $0.software = settings.software
+        }
+        return (connect ? [.connect] : []) + [send(.hello(hello), now: now)]
+    }
+
+    mutating func disconnect(now: Millis) -> [Action] {
+        held = [:]
+        phase = .disconnected(retryAt: now + backoff)
+        backoff = min(backoff * 2, settings.backoffMax)
+        return [.cancelQueued]
+    }
+
+    mutating func leave(_ reason: String, now: Millis) -> [Action] {
+        phase = .exited
+        return [send(.bye(Bye.with { $0.reason = reason }), now: now), .exit(code: 0, reason: reason)]
+    }
+
+    mutating func heartbeatIfDue(now: Millis) -> [Action] {
+        now - lastSent >= interval ? [send(.heartbeat(Heartbeat()), now: now)] : []
+    }
+
+    mutating func send(_ body: Envelope.OneOf_Body, now: Millis) -> Action {
+        lastSent = now
+        return .send(WireCodec.envelope(body))
+    }
+
+    func release(_ key: ShardKey, _ attempt: UInt32, _ reason: String) -> Release {
+        Release.with {
+            $0.shardFirst = key.first
+            $0.shardCount = key.count
+            $0.attempt = attempt
+            $0.reason = reason
+        }
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import Logging
+import Wire
+import ZeroMQ
+
+/// Drives a WorkerMachine: one thread polls the coordinator socket and the compute thread's
+/// wake-up socket, hands events and `now` to the machine, and carries out its actions.
+/// Shards are computed on one separate compute thread, so heartbeats flow during compute.
+public final class WorkerService {
+    public struct Options: Sendable {
+        public var endpoint: String
+        /// CURVE: this worker's keys and the coordinator's public key. nil: plain TCP.
+        public var curve: (keys: CurveKeyPair, serverKey: String)?
+        public var maxMessageBytes = WireCodec.defaultMaxBytes
+        public init(endpoint: String) { self.endpoint = endpoint }
+    }
+
+    let settings: WorkerMachine.Settings
+    let options: Options
+    let pipeline: PipelineBox
+    let logger: Logger
+
+    public init(settings: WorkerMachine.Settings, options: Options, pipeline: WorkerPipeline, logger: Logger) {
+        self.settings = settings
+        self.options = options
+        self.pipeline = PipelineBox(pipeline)
+        self.logger = logger
+    }
+
+    /// Runs until the machine exits; returns the process exit status.
+    public func run(stop: StopFlag) throws -> Int32 {
+        let context = try Context()
+        let wakeEndpoint = "inproc://magfleet-compute-\(UUID().uuidString)"
+        let wake = try Socket(context, .pull)
+        try wake.bind(wakeEndpoint)
+        let jobs = JobQueue()
+        let compute = ComputeThread(context: context, endpoint: wakeEndpoint, jobs: jobs, pipeline: pipeline)
+        compute.start()
+        defer { jobs.close() }
+
+        var machine = WorkerMachine(settings: settings, logger: logger)
+        var socket: Socket?
+        var connections = 0
+        var stopping = false
+        let poller = Poller()
+
+        func connect() throws {
+            socket = nil
+            connections += 1
+            let s = try Socket(context, .dealer)
+            try s.setRoutingID(Array("\(settings.workerID)/\(connections)".utf8))
+            try s.setMaxMessageSize(Int64(options.maxMessageBytes))
+            try s.setReconnectInterval(100, max: 5_000)
+            if let curve = options.curve { try s.makeCurveClient(keys: curve.keys, serverKey: curve.serverKey) }
+            try s.connect(options.endpoint)
+            socket = s
+            logger.info("connecting", metadata: ["endpoint": "\(options.endpoint)", "attempt": "\(connections)"])
+        }
+
+        // Returns an exit status when the machine says to exit.
+        func perform(_ actions: [WorkerMachine.Action], assign: Assign?) throws -> Int32? {
+            var pending = actions[...]
+            while let action = pending.popFirst() {
+                switch action {
+                case .connect:
+                    try connect()
+                case let .send(envelope):
+                    guard let socket else { continue }
+                    do { try socket.send([WireCodec.encode(envelope)]) } catch let e as ZeroMQError where e.isWouldBlock {
+                        logger.debug("send dropped: not connected", metadata: ["kind": "\(envelope.kind)"])
+                    }
+                case let .compute(key, attempt):
+                    guard let assign else { continue }
+                    jobs.push(Job(assignment: Assignment(key: key, attempt: attempt, items: assign.items), shipped: machine.shipImages))
+                case .cancelQueued:
+                    let keys = jobs.removeAll()
+                    pending.append(contentsOf: machine.cancelled(keys, now: MonotonicClock.now()))
+                case let .exit(code, reason):
+                    logger.info("worker exiting", metadata: ["reason": "\(reason)", "status": "\(code)"])
+                    if code != 0 { FileHandle.standardError.write(Data("magfleet worker: \(reason)\n".utf8)) }
+                    try socket?.setLinger(1_000)  // let Result/Release/Bye leave before the context closes
+                    return code
+                }
+            }
+            return nil
+        }
+
+        if let code = try perform(machine.start(now: MonotonicClock.now()), assign: nil) { return code }
+        while true {
+            let sockets = [wake] + (socket.map { [$0] } ?? [])
+            let ready = try poller.readable(sockets, timeoutMilliseconds: 50)
+            if stop.isSet, !stopping {
+                stopping = true
+                logger.info("SIGTERM: finishing the current shard, handing back the rest")
+                if let code = try perform(machine.terminate(now: MonotonicClock.now()), assign: nil) { return code }
+            }
+            if ready[0] { while (try? wake.receive()) ?? nil != nil {} }
+            for result in compute.takeResults() {
+                if let code = try perform(machine.computed(result, now: MonotonicClock.now()), assign: nil) { return code }
+            }
+            if ready.count > 1, ready[1], let s = socket {
+                var budget = 256
+                while budget > 0, let frames = try s.receive() {
+                    budget -= 1
+                    guard frames.count == 1 else {
+                        logger.warning("dropped a message of \(frames.count) frames")
+                        continue
+                    }
+                    let envelope: Envelope
+                    do { envelope = try WireCodec.decode(frames[0], maxBytes: options.maxMessageBytes) } catch {
+                        logger.warning("dropped a message", metadata: ["reason": "\(error)"])
+                        continue
+                    }
+                    let assign: Assign? = if case let .assign(a) = envelope.body { a } else { nil }
+                    if let code = try perform(machine.receive(envelope, now: MonotonicClock.now()), assign: assign) { return code }
+                    if socket !== s { break }  // a Reset may have reconnected
+                }
+            }
+            if let code = try perform(machine.tick(now: MonotonicClock.now()), assign: nil) { return code }
+        }
+    }
+}
+
+struct Job: Sendable {
+    var assignment: Assignment
+    var shipped: Bool
+}
+
+/// The compute thread's queue of shards; `removeAll` cancels those not started.
+final class JobQueue: @unchecked Sendable {  // @unchecked: every field is guarded by `condition`.
+    private let condition = NSCondition()
+    private var jobs: [Job] = []
+    private var closed = false
+
+    func push(_ job: Job) {
+        condition.withLock {
+            jobs.append(job)
+            condition.signal()
+        }
+    }
+
+    func removeAll() -> [ShardKey] {
+        condition.withLock {
+            defer { jobs.removeAll() }
+            return jobs.map(\.assignment.key)
+        }
+    }
+
+    func close() {
+        condition.withLock {
+            closed = true
+            condition.broadcast()
+        }
+    }
+
+    /// Blocks for the next job; nil once closed.
+    func pop() -> Job? {
+        condition.withLock {
+            while jobs.isEmpty && !closed { condition.wait() }
+            return closed ? nil : jobs.removeFirst()
+        }
+    }
+}
+
+/// Owns the embedder and loader; only the compute thread touches them once it starts.
+final class PipelineBox: @unchecked Sendable {  // @unchecked: handed to the compute thread, used there only.
+    let pipeline: WorkerPipeline
+    init(_ pipeline: WorkerPipeline) { self.pipeline = pipeline }
+}
+
+final class ComputeThread: @unchecked Sendable {  // @unchecked: `results` is guarded by `lock`; the rest is immutable.
+    let context: Context
+    let endpoint: String
+    let jobs: JobQueue
+    let pipeline: PipelineBox
+    private let lock = NSLock()
+    private var results: [ShardResultMessage] = []
+
+    init(context: Context, endpoint: String, jobs: JobQueue, pipeline: PipelineBox) {
+        self.context = context
+        self.endpoint = endpoint
+        self.jobs = jobs
+        self.pipeline = pipeline
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            while let job = jobs.pop() {
+                let result = pipeline.pipeline.run(job.assignment, shipped: job.shipped)
+                lock.withLock { results.append(result) }
+                // A socket per wake-up: holding none while computing lets the context close
+                // (and the process exit) without waiting for a shard in progress.
+                guard let push = try? Socket(context, .push) else { return }
+                try? push.connect(endpoint)
+                try? push.send([[1]], wait: false)
+            }
+        }
+        thread.name = "magfleet-compute"
+        thread.start()
+    }
+
+    func takeResults() -> [ShardResultMessage] {
+        lock.withLock {
+            defer { results.removeAll() }
+            return results
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Cluster
+import Foundation
+import IResNet
+import Tensor
+import Logging
+
+/// Which embedder a cluster command uses, and the model it records.
+struct EmbedderOptions: ParsableArguments {
+    @Option(help: "Model checkpoint (.pth) for the iresnet embedder.")
+    var model: String?
+
+    @Option(help: ArgumentHelp(
+        "iresnet (the real network) or test (NOT A MODEL: a deterministic hash of the image bytes, for protocol tests and benchmarks; recorded as such).",
+        valueName: "kind"))
+    var embedder: String = "iresnet"
+
+    @Option(help: "Compute threads of the embedder (0: its default). The test embedder uses one.")
+    var threads: Int = 0
+
+    @Option(help: ArgumentHelp("Embedding length of the test embedder.", visibility: .hidden))
+    var testDim: Int = 8
+
+    @Option(help: ArgumentHelp("A tag folded into the test embedder's fingerprint (to test model mismatch).", visibility: .hidden))
+    var testVariant: String = ""
+
+    @Option(help: ArgumentHelp("Test embedder only: sleep this long per image, to make shards take time.", visibility: .hidden))
+    var testDelayMs: Int = 0
+
+    func validate() throws {
+        guard ["iresnet", "test"].contains(embedder) else {
+            throw ValidationError("--embedder must be iresnet or test, not \(embedder)")
+        }
+        if embedder == "iresnet" && model == nil { throw ValidationError("--model is required with --embedder iresnet") }
+        if threads < 0 { throw ValidationError("--threads must be 0 or more") }
+        if testDim < 1 || testDim > 4096 { throw ValidationError("--test-dim must be in 1...4096") }
+    }
+
+    /// The arguments that make a worker process use the same embedder.
+    var workerArguments: [String] {
+        var args = ["--embedder", embedder, "--test-dim", "\(testDim)", "--threads", "\(threads)"]
+        if let model { args += ["--model", model] }
+        if !testVariant.isEmpty { args += ["--test-variant", testVariant] }
+        if testDelayMs > 0 { args += ["--test-delay-ms", "\(testDelayMs)"] }
+        return args
+    }
+
+    /// Builds the embedder and its image loader. This is the seam where the real IResNet
+    /// engine and Imaging preprocessing plug in.
+    func make() throws -> (FaceEmbedder, ImageLoader) {
+        switch embedder {
+        case "test":
+            return (TestEmbedder(dim: testDim, variant: testVariant), TestImageLoader(delayMilliseconds: testDelayMs))
+        default:
+            // The ZeroMQ/compute split already gives one compute thread; OpenBLAS gets --threads.
+            if threads > 0 { BLAS.setThreadCount(threads) }
+            let loader = ImagingLoader()
+            let network: IResNet
+            do { network = try IResNet(checkpoint: URL(fileURLWithPath: model ?? "")) } catch {
+                throw ValidationError("cannot load --model \(model ?? ""): \(error)")
+            }
+            return (IResNetEmbedder(network: network, preprocessing: loader.preprocessingName), loader)
+        }
+    }
+}
+
+/// Timers shared by the coordinator and workers (short values make tests fast).
+struct TimingOptions: ParsableArguments {
+    @Option(help: "Heartbeat interval, milliseconds.")
+    var heartbeatMs: Int = 1_000
+
+    @Option(help: "A peer silent this long is gone, milliseconds.")
+    var heartbeatTimeoutMs: Int = 5_000
+
+    func validate() throws {
+        guard heartbeatMs >= 10, heartbeatTimeoutMs > heartbeatMs else {
+            throw ValidationError("need --heartbeat-ms >= 10 and --heartbeat-timeout-ms > --heartbeat-ms")
+        }
+    }
+}
+
+struct LogOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func makeLogger(_ label: String) -> Logger {
+        LoggingBootstrap.once()
+        var logger = Logger(label: label)
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
+    }
+}
+
+enum LoggingBootstrap {
+    nonisolated(unsafe) static var done = false  // only the main thread bootstraps, before any other thread runs
+    static func once() {
+        if done { return }
+        done = true
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+    }
+}
+
+/// Whether `endpoint` only listens on this host.
+func isLoopback(_ endpoint: String) -> Bool {
+    if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
+    for prefix in ["tcp://127.", "tcp://localhost:", "tcp://[::1]:", "tcp://lo:"] where endpoint.hasPrefix(prefix) { return true }
+    return false
+}
+
+var hostName: String { ProcessInfo.processInfo.hostName }

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Cluster
+import Foundation
+import Logging
+
+struct Extract: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Embed an image list on this machine: a coordinator plus N local worker processes.",
+        discussion: "Same guarantees as a cluster run: journal in --run-dir, resume by running again.")
+
+    @Option(help: "Image list: one path per line.") var list: String
+    @Option(help: "The store to write.") var out: String
+    @Option(help: "Local worker processes.") var workers: Int = 2
+    @Option(help: "Run directory (default: OUT.run).") var runDir: String?
+    @Option(help: "Images per shard.") var shardSize: Int = 256
+    @Option(help: "Prepended to list paths by the workers.") var root: String?
+    @Option(help: "Shards each worker may hold at once.") var prefetch: Int = 2
+    @Option(help: "Lease length, milliseconds.") var leaseMs: Int = 600_000
+    @OptionGroup var model: EmbedderOptions
+    @OptionGroup var timing: TimingOptions
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+    }
+
+    func run() throws {
+        let logger = log.makeLogger("magfleet.extract")
+        let (embedder, _) = try model.make()
+        var coordinator = try Coordinator.parse([
+            "--list", list, "--out", out, "--run-dir", runDir ?? out + ".run", "--shard-size", "\(shardSize)",
+            "--lease-ms", "\(leaseMs)", "--heartbeat-ms", "\(timing.heartbeatMs)",
+            "--heartbeat-timeout-ms", "\(timing.heartbeatTimeoutMs)", "--log-level", log.logLevel,
+        ] + model.workerArguments)
+        coordinator.progress = true
+        let service = try coordinator.makeService(model: embedder.model, logger: logger, bindOverride: "tcp://127.0.0.1:*")
+        let supervisor = LocalWorkers(count: workers, logger: logger)
+        defer { supervisor.stop() }
+        let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM])) { endpoint in
+            var args = ["worker", "--connect", endpoint, "--prefetch", "\(prefetch)", "--log-level", log.logLevel,
+                        "--parent-pid", "\(getpid())",
+                        "--heartbeat-ms", "\(timing.heartbeatMs)", "--heartbeat-timeout-ms", "\(timing.heartbeatTimeoutMs)"]
+            if let root { args += ["--root", root] }
+            supervisor.start(arguments: args + model.workerArguments)
+        }
+        supervisor.finish(within: 2)
+        try Coordinator.report(outcome)
+    }
+}
+
+/// Runs N local worker processes and replaces one that dies abnormally (a poison image kills
+/// the worker that touches it; the coordinator isolates the image after a few such losses).
+/// A worker that exits 0 (run finished) or 2 (refused: a configuration error) is not replaced.
+final class LocalWorkers: @unchecked Sendable {  // @unchecked: all state is guarded by `lock`.
+    private let lock = NSLock()
+    private let count: Int
+    private let logger: Logging.Logger
+    private var arguments: [String] = []
+    private var processes: [Process] = []
+    private var stopping = false
+    private var restarts = 0
+
+    init(count: Int, logger: Logging.Logger) {
+        self.count = count
+        self.logger = logger
+    }
+
+    func start(arguments: [String]) {
+        lock.withLock { self.arguments = arguments }
+        for _ in 0..<count { spawn() }
+    }
+
+    private func spawn() {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        p.arguments = lock.withLock { arguments }
+        p.terminationHandler = { [weak self] process in self?.exited(process) }
+        do {
+            try p.run()
+            lock.withLock { processes.append(p) }
+        } catch {
+            logger.error("cannot start a local worker: \(error)")
+        }
+    }
+
+    private func exited(_ process: Process) {
+        let status = process.terminationStatus
+        let replace: Bool = lock.withLock {
+            processes.removeAll { $0 === process }
+            guard !stopping, status != 0, status != 2, restarts < 10 * count else { return false }
+            restarts += 1
+            return true
+        }
+        if replace {
+            logger.warning("a local worker died; starting another", metadata: ["status": "\(status)"])
+            spawn()
+        }
+    }
+
+    /// Waits up to `seconds` for the workers to leave on their own (they get Finished).
+    func finish(within seconds: Double) {
+        lock.withLock { stopping = true }
+        let deadline = Date().addingTimeInterval(seconds)
+        while lock.withLock({ processes.contains(where: \.isRunning) }), Date() < deadline { usleep(20_000) }
+    }
+
+    func stop() {
+        let running: [Process] = lock.withLock {
+            stopping = true
+            return processes
+        }
+        for p in running where p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Cluster
+import Foundation
+import ZeroMQ
+
+struct Worker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute embeddings for a coordinator; stateless, reconnects with backoff.",
+        discussion: "SIGTERM finishes the current shard (or hands it back after --drain-timeout-ms) and exits.")
+
+    @Option(help: "The coordinator's endpoint, e.g. tcp://host:5555.") var connect: String
+    @Option(help: "Prepended to every list path (this host's mount of the shared storage).") var root: String?
+    @Option(help: "Shards this worker may hold at once (its credit).") var prefetch: Int = 2
+    @Option(help: "Images per forward pass.") var batchSize: Int = 32
+    @Option(help: "This worker's CURVE key file (from `magfleet keygen`).") var curveKey: String?
+    @Option(help: "The coordinator's public key (a .pub file or the Z85 key).") var serverKey: String?
+    @Option(help: "After SIGTERM, finish the current shard within this many milliseconds or hand it back.") var drainTimeoutMs: Int = 30_000
+    @Option(help: "Longest reconnect backoff, milliseconds.") var backoffMaxMs: Int = 10_000
+    @Option(help: ArgumentHelp("Drain and exit when this parent process is gone (set by `extract`).", visibility: .hidden))
+    var parentPid: Int32?
+    @OptionGroup var model: EmbedderOptions
+    @OptionGroup var timing: TimingOptions
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        if (curveKey == nil) != (serverKey == nil) { throw ValidationError("--curve-key and --server-key go together") }
+        guard prefetch >= 1, batchSize >= 1 else { throw ValidationError("--prefetch and --batch-size must be positive") }
+    }
+
+    func run() throws {
+        let logger = log.makeLogger("magfleet.worker")
+        let stop = StopFlag(signals: [SIGTERM, SIGINT])
+        if let parentPid { watchParent(parentPid, stop: stop) }
+        let (embedder, loader) = try model.make()
+        let id = "\(hostName)-\(getpid())-\(UUID().uuidString.prefix(8))"
+        var settings = WorkerMachine.Settings(workerID: id, model: embedder.model)
+        settings.prefetch = UInt32(prefetch)
+        settings.hostname = hostName
+        settings.pid = UInt32(getpid())
+        settings.software = "magfleet \(magfleetVersion)"
+        settings.heartbeatInterval = Millis(timing.heartbeatMs)
+        settings.heartbeatTimeout = Millis(timing.heartbeatTimeoutMs)
+        settings.drainTimeout = Millis(drainTimeoutMs)
+        settings.backoffMax = Millis(backoffMaxMs)
+        var options = WorkerService.Options(endpoint: connect)
+        if let curveKey, let serverKey {
+            options.curve = (try CurveKeyPair.read(secretFile: curveKey), try CurveKeyPair.readPublicKey(serverKey))
+        }
+        logger.info("worker starting", metadata: ["id": "\(id)", "model": "\(embedder.model)"])
+        let pipeline = WorkerPipeline(embedder: embedder, loader: loader, root: root, batchSize: batchSize)
+        let code = try WorkerService(settings: settings, options: options, pipeline: pipeline, logger: logger).run(stop: stop)
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    /// Local workers must not outlive a crashed `extract`: treat the parent's exit as SIGTERM.
+    func watchParent(_ pid: Int32, stop: StopFlag) {
+        let thread = Thread {
+            while getppid() == pid { usleep(200_000) }
+            stop.set()
+        }
+        thread.name = "magfleet-parent-watch"
+        thread.start()
+    }
+}

@@ -1,0 +1,268 @@
+import Foundation
+import IResNet
+import Imaging
+import Testing
+import Wire
+import ZeroMQ
+@testable import Cluster
+
+/// One coordinator and three workers as real processes on loopback (see ClusterHarness).
+/// Serialized: the processes compete for the same two cores.
+@Suite(.serialized)
+struct ClusterIntegrationTests {
+    @Test func killingAWorkerMidShardLosesNoRowAndDuplicatesNone() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(160)
+        try h.startCoordinator()
+        try h.startWorker("w1", ["--test-delay-ms", "100"])
+        for w in ["w2", "w3"] { try h.startWorker(w, ["--test-delay-ms", "15"]) }
+        try h.wait(20, "a few shards") { h.journaledShards >= 4 }
+        h.kill9("w1")  // prefetch 1 and 400 ms shards: it is almost surely mid-shard now
+        #expect(try h.waitForExit("coordinator", seconds: 40) == 0)
+        #expect(h.log("coordinator").contains("worker vanished"))
+        #expect(h.log("coordinator").contains("leases=1"))  // it died holding a lease
+        try h.expectCompleteStore(count: 160)
+    }
+
+    @Test func aRestartedCoordinatorResumesAndFinishesTheSame() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(160)
+        try h.startCoordinator()
+        for w in ["w1", "w2", "w3"] { try h.startWorker(w, ["--test-delay-ms", "15"]) }
+        try h.wait(20, "a few shards") { h.journaledShards >= 5 }
+        h.kill9("coordinator")
+        let before = h.journaledShards
+        try h.startCoordinator(name: "coordinator2")
+        #expect(try h.waitForExit("coordinator2", seconds: 40) == 0)
+        #expect(h.log("coordinator2").contains("resuming"))
+        #expect(h.journaledShards >= before)
+        try h.expectCompleteStore(count: 160)
+        for w in ["w1", "w2", "w3"] { #expect(try h.waitForExit(w, seconds: 10) == 0) }
+    }
+
+    @Test func aWorkerWithAnotherModelIsRefusedAndBothSidesSayWhy() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(8)
+        try h.startCoordinator()
+        try h.startWorker("odd", ["--test-dim", "16"])
+        #expect(try h.waitForExit("odd", seconds: 15) == 2)
+        #expect(h.log("odd").contains("dim 16 != 8"))
+        #expect(h.log("coordinator").contains("refused a worker"))
+        #expect(h.journaledShards == 0)
+    }
+
+    @Test func onlyAllowlistedCurveKeysGetWork() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(12)
+        for name in ["server", "good", "rogue"] {
+            _ = try MagfleetProcessRun(["keygen", "--out", h.directory + "/" + name])
+        }
+        try FileManager.default.copyItem(atPath: h.directory + "/good.pub", toPath: h.directory + "/allow.txt")
+        try h.startCoordinator(["--curve-key", h.directory + "/server.key", "--allow", h.directory + "/allow.txt"])
+        let curve = { (name: String) in ["--curve-key", h.directory + "/\(name).key", "--server-key", h.directory + "/server.pub"] }
+        try h.startWorker("rogue", curve("rogue"))
+        try h.startWorker("plain")  // no CURVE at all
+        try h.wait(15, "the ZAP refusal") { h.log("coordinator").contains("not in the allowlist") }
+        usleep(1_000_000)
+        #expect(h.journaledShards == 0)
+        #expect(!h.log("coordinator").contains("worker joined"))
+        try h.startWorker("good", curve("good"))
+        #expect(try h.waitForExit("coordinator", seconds: 30) == 0)
+        try h.expectCompleteStore(count: 12)
+        #expect(h.processes["rogue"]?.isRunning == true)  // still knocking, never welcomed
+    }
+
+    @Test func garbageFromARawClientLeavesTheCoordinatorServing() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(12)
+        try h.startCoordinator(["--max-message-bytes", "65536"])
+        let context = try Context()
+        let raw = try Socket(context, .dealer)
+        try raw.connect(h.endpoint)
+        var state: UInt64 = 7
+        var junk: [[[UInt8]]] = [[[]], [[0xff]], [[1, 2, 3], [4, 5]], [Array(repeating: 0x41, count: 100_000)],
+                                 [[0x08, 0x01]], [[0x08, 0x02, 0x5a, 0x00]]]
+        for n in 0..<300 { junk.append([(0..<(n % 97)).map { _ in UInt8(truncatingIfNeeded: splitmix(&state)) }]) }
+        // A Result for a shard never leased, a Welcome (wrong direction), a Hello of version 9.
+        junk.append([WireCodec.encode(WireCodec.envelope(.result(ShardResultMessage.with { $0.shardFirst = 0; $0.shardCount = 4 })))])
+        junk.append([WireCodec.encode(WireCodec.envelope(.welcome(Welcome())))])
+        var v9 = WireCodec.envelope(.hello(Hello()))
+        v9.protocolVersion = 9
+        junk.append([WireCodec.encode(v9)])
+        for message in junk { try raw.send(message, wait: true) }
+        // The coordinator still answers (a fresh socket: libzmq cut the one that sent 100 kB).
+        let probe = try Socket(context, .dealer)
+        try probe.connect(h.endpoint)
+        try probe.send([WireCodec.encode(WireCodec.envelope(.statusRequest(StatusRequest())))], wait: true)
+        var reply: StatusReply?
+        try h.wait(10, "a StatusReply") {
+            guard (try? Poller().readable([probe], timeoutMilliseconds: 50))?.first == true,
+                  let frames = try? probe.receive(), let f = frames.first,
+                  case let .statusReply(s)? = (try? WireCodec.decode(f))?.body else { return false }
+            reply = s
+            return true
+        }
+        #expect(reply?.totalImages == 12)
+        try h.startWorker("w1")
+        #expect(try h.waitForExit("coordinator", seconds: 30) == 0)
+        try h.expectCompleteStore(count: 12)
+        #expect(h.log("coordinator").contains("dropped"))
+    }
+
+    @Test func sigtermMakesAWorkerFinishItsShardAndLeave() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(96)
+        // A generous heartbeat timeout: under a loaded CI machine a starved worker must not be
+        // declared vanished, or its Bye would come from an unknown peer.
+        try h.startCoordinator(["--heartbeat-timeout-ms", "5000"])
+        for w in ["w1", "w2", "w3"] { try h.startWorker(w, ["--test-delay-ms", "40", "--heartbeat-timeout-ms", "5000"]) }
+        try h.wait(20, "a few shards") { h.journaledShards >= 3 }
+        let w1 = try #require(h.processes["w1"])
+        kill(w1.processIdentifier, SIGTERM)
+        #expect(try h.waitForExit("w1", seconds: 10) == 0)
+        #expect(h.log("w1").contains("drained after SIGTERM"))
+        #expect(try h.waitForExit("coordinator", seconds: 40) == 0)
+        #expect(h.log("coordinator").contains("worker left"))
+        try h.expectCompleteStore(count: 96)
+    }
+
+    @Test func aPoisonImageThatKillsWorkersFailsAlone() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(24)
+        try Data("MAGFLEET-TEST-CRASH".utf8).write(to: URL(fileURLWithPath: h.directory + "/img9.bin"))
+        try h.startCoordinator(["--max-losses", "2"])
+        var alive = ["w0", "w1", "w2"]
+        for w in alive { try h.startWorker(w) }
+        // Replace each worker the poison image kills, as a supervisor would.
+        var spawned = 3
+        try h.wait(45, "the coordinator to finish") {
+            for (i, name) in alive.enumerated() where h.processes[name]?.isRunning == false {
+                spawned += 1
+                alive[i] = "w\(spawned)"
+                try? h.startWorker(alive[i])
+            }
+            return h.processes["coordinator"]?.isRunning == false
+        }
+        #expect(h.processes["coordinator"]?.terminationStatus == 0)
+        #expect(spawned >= 4)  // 2 losses of the 4-image shard + 2 of the single image
+        #expect(h.log("coordinator").contains("image failed alone"))
+        try h.expectCompleteStore(count: 24, failing: [9])
+    }
+
+    @Test func shippedImagesNeedNoSharedStorageAndRootMapsPaths() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(16)
+        // A list of relative paths: the coordinator reads them under --root and ships them.
+        let relative = (0..<16).map { "img\($0).bin" }.joined(separator: "\n")
+        try relative.write(toFile: h.listPath, atomically: true, encoding: .utf8)
+        try h.startCoordinator(["--ship-images", "--root", h.directory])
+        try h.startWorker("shipped", ["--root", "/nonexistent"])  // its root is never used
+        #expect(try h.waitForExit("coordinator", seconds: 30) == 0)
+        try h.expectCompleteStore(count: 16, root: h.directory + "/")
+        // The same list without shipping: the worker maps paths with its own --root.
+        try FileManager.default.removeItem(atPath: h.runDirectory)
+        try h.startCoordinator(name: "coordinator2")
+        try h.startWorker("rooted", ["--root", h.directory])
+        #expect(try h.waitForExit("coordinator2", seconds: 30) == 0)
+        try h.expectCompleteStore(count: 16, root: h.directory + "/")
+    }
+
+    @Test func statusCommandReportsWorkersAndShards() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(400)
+        try h.startCoordinator()
+        try h.startWorker("w1", ["--test-delay-ms", "60"])
+        try h.wait(20, "a shard") { h.journaledShards >= 1 }
+        let out = try MagfleetProcessRun(["status", "--connect", h.endpoint])
+        #expect(out.contains("/400 images"))
+        #expect(out.contains("workers: 1"))
+        #expect(out.contains("1 leased"))
+    }
+
+    @Test func extractRunsACoordinatorAndLocalWorkersAndResumes() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(40)
+        try Data("MAGFLEET-TEST-FAIL".utf8).write(to: URL(fileURLWithPath: h.directory + "/img3.bin"))  // undecodable
+        try FileManager.default.removeItem(atPath: h.directory + "/img7.bin")  // missing
+        let args = ["extract", "--list", h.listPath, "--out", h.storePath, "--workers", "3", "--embedder", "test",
+                    "--shard-size", "4"] + ClusterHarness.timers
+        let out = try MagfleetProcessRun(args)
+        #expect(out.contains("merged 40 rows (38 embedded, 2 failed)"))
+        try h.expectCompleteStore(count: 40, failing: [3, 7])
+        let (_, rows) = try SimpleStore.read(path: h.storePath)
+        #expect(rows[7].outcome == .failure("cannot read \(h.directory)/img7.bin"))
+        // Again with the same --out: everything is journaled, nothing is recomputed.
+        let again = try MagfleetProcessRun(args)
+        #expect(again.contains("this run: 0 images"))
+        try h.expectCompleteStore(count: 40, failing: [3, 7])
+    }
+
+    @Test func bindingBeyondLoopbackWithoutCurveNeedsInsecure() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(4)
+        let r = try MagfleetProcess.run(["coordinator", "--list", h.listPath, "--out", h.storePath, "--run-dir", h.runDirectory,
+                                         "--bind", "tcp://*:\(h.port)", "--embedder", "test"], timeout: 30)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--insecure"))
+    }
+
+    @Test func theRealEngineGivesTheSameStoreOnThreeWorkersAsOnOne() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let model = h.directory + "/r18.pth"
+        try MagfleetProcessRun(["model", "random", "--arch", "iresnet18", "--out", model])
+        let faces = SyntheticFaces(seed: 11)
+        var lines: [String] = []
+        for i in 0..<10 {
+            let pixels = faces.render(faces.identity(i % 4), variant: i)
+            let path = h.directory + "/face\(i).jpg"
+            try Data(try JPEGEncoder.encode(BGRImage(width: 112, height: 112, pixels: pixels))).write(to: URL(fileURLWithPath: path))
+            lines.append(path)
+        }
+        try lines.joined(separator: "\n").write(toFile: h.listPath, atomically: true, encoding: .utf8)
+        var stores: [Data] = []
+        for workers in [3, 1] {
+            let out = h.directory + "/store\(workers).bin"
+            try MagfleetProcessRun(["extract", "--list", h.listPath, "--out", out, "--workers", "\(workers)", "--model", model,
+                                    "--threads", "1", "--shard-size", "4"] + ClusterHarness.timers)
+            stores.append(try Data(contentsOf: URL(fileURLWithPath: out)))
+        }
+        // Same shards, so same batch composition: the stores are byte-identical.
+        #expect(stores[0] == stores[1])
+        // And each row equals this process's own forward pass of that image (batch of one:
+        // float32 rounding may differ from the 4-image batches; cosine >= 0.999999).
+        let loader = ImagingLoader()
+        let embedder = IResNetEmbedder(network: try IResNet(checkpoint: URL(fileURLWithPath: model)), preprocessing: loader.preprocessingName)
+        let (header, rows) = try SimpleStore.read(path: h.directory + "/store3.bin")
+        #expect(header.model?.fingerprint == embedder.model.fingerprint)
+        #expect(rows.count == 10)
+        for row in rows {
+            guard case let .embedding(v) = row.outcome else { Issue.record("row \(row.index) failed"); continue }
+            let w = try embedder.embed(try loader.load(.path(row.path)).get(), count: 1)
+            let dot = zip(v, w).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            let cosine = dot / (v.reduce(0) { $0 + $1 * $1 }.squareRoot() * w.reduce(0) { $0 + $1 * $1 }.squareRoot())
+            #expect(cosine >= 0.999999, "row \(row.index)")
+        }
+    }
+}
+
+/// Runs magfleet to completion (short commands such as keygen).
+@discardableResult
+func MagfleetProcessRun(_ arguments: [String]) throws -> String {
+    let r = try TestSupport.MagfleetProcess.run(arguments, timeout: 30)
+    guard r.status == 0 else { throw HarnessTimeout(what: "magfleet \(arguments) exited \(r.status): \(r.stderr)", logs: "") }
+    return r.stdout
+}
+
+import TestSupport

@@ -1,0 +1,222 @@
+import Foundation
+import Logging
+import Testing
+import Wire
+@testable import Cluster
+
+/// The coordinator state machine with injected time: no sockets, no sleeps.
+struct CoordinatorMachineTests {
+    static let model = TestEmbedder(dim: 4).model
+
+    static func machine(maxLosses: UInt32 = 3, items: Int = 8, shardSize: Int = 4) -> CoordinatorMachine {
+        var settings = CoordinatorMachine.Settings(model: model, runID: "t")
+        settings.leaseMilliseconds = 1_000
+        settings.heartbeatInterval = 100
+        settings.heartbeatTimeout = 500
+        settings.maxLosses = maxLosses
+        var m = CoordinatorMachine(settings: settings, logger: quietLogger)
+        var start = 0
+        while start < items {
+            let n = min(shardSize, items - start)
+            m.enqueue(Shard(items: (start..<(start + n)).map { ShardItem(index: UInt64($0), path: "p\($0)") }))
+            start += n
+        }
+        m.markListExhausted()
+        return m
+    }
+
+    static func hello(prefetch: UInt32 = 1, model: ModelInfo = model) -> Envelope {
+        WireCodec.envelope(.hello(Hello.with {
+            $0.workerID = "w"
+            $0.model = model.wire
+            $0.prefetch = prefetch
+        }))
+    }
+
+    static func assigns(_ actions: [CoordinatorMachine.Action]) -> [(CoordinatorMachine.PeerID, Shard)] {
+        actions.compactMap { if case let .assign(p, s, _) = $0 { return (p, s) } else { return nil } }
+    }
+
+    static func commits(_ actions: [CoordinatorMachine.Action]) -> [ShardResult] {
+        actions.compactMap { if case let .commit(r) = $0 { return r } else { return nil } }
+    }
+
+    static func sent(_ actions: [CoordinatorMachine.Action]) -> [Envelope] {
+        actions.compactMap { if case let .send(_, e) = $0 { return e } else { return nil } }
+    }
+
+    /// A complete, valid result for `shard` (embedding values are the index + j, never zero).
+    static func result(for shard: Shard, attempt: UInt32? = nil, dim: UInt32 = 4, failIndex: UInt64? = nil) -> Envelope {
+        var r = ShardResultMessage()
+        r.shardFirst = shard.key.first
+        r.shardCount = shard.key.count
+        r.attempt = attempt ?? shard.attempts
+        r.dim = dim
+        var bytes: [UInt8] = []
+        for item in shard.items {
+            if item.index == failIndex {
+                r.failures.append(Failure.with { $0.index = item.index; $0.reason = "broken" })
+                continue
+            }
+            r.indices.append(item.index)
+            for j in 0..<Int(dim) { withUnsafeBytes(of: (Float(item.index) + Float(j) + 0.5).bitPattern.littleEndian) { bytes += $0 } }
+        }
+        r.embeddings = Data(bytes)
+        return WireCodec.envelope(.result(r))
+    }
+
+    @Test func welcomesAMatchingWorkerAndLeasesUpToItsPrefetch() throws {
+        var m = Self.machine()
+        let actions = m.receive(Self.hello(prefetch: 1), from: [1], now: 0)
+        #expect(Self.sent(actions).first?.kind == "Welcome")
+        #expect(Self.assigns(actions).count == 1)  // credit 1: one shard, the other waits
+        #expect(Self.assigns(m.tick(now: 10)).isEmpty)
+        #expect(m.pendingCount == 1)
+    }
+
+    @Test func refusesAMismatchedModelAndSaysWhy() throws {
+        var m = Self.machine()
+        let other = TestEmbedder(dim: 16).model
+        let actions = m.receive(Self.hello(model: other), from: [1], now: 0)
+        let refuse = try #require(Self.sent(actions).first)
+        guard case let .refuse(r) = refuse.body else { Issue.record("expected Refuse, got \(refuse.kind)"); return }
+        #expect(r.reason.contains("dim 16 != 4"))
+        #expect(Self.assigns(actions).isEmpty)
+        #expect(m.workerCount == 0)
+    }
+
+    @Test func refusesAnotherProtocolVersion() throws {
+        var m = Self.machine()
+        var hello = Self.hello()
+        hello.protocolVersion = 2
+        guard case let .refuse(r) = Self.sent(m.receive(hello, from: [1], now: 0)).first?.body else { Issue.record("no Refuse"); return }
+        #expect(r.reason.contains("version 2"))
+    }
+
+    @Test func acceptsAResultOnceAndDropsTheDuplicate() throws {
+        var m = Self.machine()
+        let (peer, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
+        let reply = Self.result(for: shard, failIndex: shard.key.first + 1)
+        let first = m.receive(reply, from: peer, now: 5)
+        let commit = try #require(Self.commits(first).first)
+        #expect(commit.rows.map(\.index) == Array(shard.key.indices))
+        #expect(commit.rows[1].outcome == .failure("broken"))
+        #expect(commit.rows[0].outcome == .embedding([0.5, 1.5, 2.5, 3.5]))
+        #expect(Self.commits(m.receive(reply, from: peer, now: 6)).isEmpty)
+        #expect(m.shardsDone == 1)
+    }
+
+    @Test func expiredLeaseIsReassignedAndTheLateResultDropped() throws {
+        var m = Self.machine(items: 4)
+        let (a, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
+        _ = m.receive(Self.hello(), from: [2], now: 0)
+        // Keep both workers alive with heartbeats; only the lease runs out.
+        _ = m.receive(WireCodec.envelope(.heartbeat(Heartbeat())), from: [1], now: 900)
+        _ = m.receive(WireCodec.envelope(.heartbeat(Heartbeat())), from: [2], now: 900)
+        let expiry = m.tick(now: 1_001)
+        let (b, again) = try #require(Self.assigns(expiry).first)
+        #expect(again.key == shard.key)
+        #expect(again.attempts == 2)
+        #expect(Self.commits(m.receive(Self.result(for: shard, attempt: 1), from: a, now: 1_002)).isEmpty)
+        #expect(Self.commits(m.receive(Self.result(for: again), from: b, now: 1_003)).count == 1)
+        #expect(m.isFinished)
+    }
+
+    @Test func vanishedWorkerShardGoesToAnotherWorker() throws {
+        var m = Self.machine(items: 4)
+        _ = m.receive(Self.hello(), from: [1], now: 0)
+        _ = m.receive(Self.hello(), from: [2], now: 0)
+        _ = m.receive(WireCodec.envelope(.heartbeat(Heartbeat())), from: [2], now: 400)
+        let actions = m.tick(now: 600)  // worker 1 silent for 600 > 500 ms
+        #expect(m.workerCount == 1)
+        let (peer, shard) = try #require(Self.assigns(actions).first)
+        #expect(peer == [2])
+        #expect(shard.losses == 1)
+    }
+
+    @Test func aPoisonImageIsIsolatedAndFailsAlone() throws {
+        var m = Self.machine(maxLosses: 2, items: 3, shardSize: 3)
+        var now: Millis = 0
+        var peer: UInt8 = 0
+        var committed: [ShardResult] = []
+        // Each worker dies holding its lease; a shard holding index 1 always dies.
+        for _ in 0..<40 where !m.isFinished {
+            peer += 1
+            let actions = m.receive(Self.hello(), from: [peer], now: now)
+            guard let (_, shard) = Self.assigns(actions).first else { break }
+            if shard.key.indices.contains(1) {
+                now += 600
+                committed += Self.commits(m.tick(now: now))
+            } else {
+                committed += Self.commits(m.receive(Self.result(for: shard), from: [peer], now: now))
+                _ = m.receive(WireCodec.envelope(.bye(Bye())), from: [peer], now: now)
+            }
+        }
+        #expect(m.isFinished)
+        let rows = committed.flatMap(\.rows).sorted { $0.index < $1.index }
+        #expect(rows.map(\.index) == [0, 1, 2])
+        guard case let .failure(reason) = rows[1].outcome else { Issue.record("index 1 should fail"); return }
+        #expect(reason.contains("lost 2 times"))
+        #expect(rows[0].outcome != rows[1].outcome && rows[2].outcome != rows[1].outcome)
+    }
+
+    @Test func releaseRequeuesWithoutCountingALoss() throws {
+        var m = Self.machine(items: 4)
+        let (peer, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
+        _ = m.receive(WireCodec.envelope(.bye(Bye())), from: [9], now: 0)  // unknown peer's Bye: ignored
+        let release = WireCodec.envelope(.release(Release.with {
+            $0.shardFirst = shard.key.first; $0.shardCount = shard.key.count; $0.attempt = shard.attempts
+        }))
+        _ = m.receive(WireCodec.envelope(.bye(Bye())), from: peer, now: 1)
+        #expect(m.pendingCount == 1)
+        _ = m.receive(release, from: peer, now: 2)  // after Bye: nothing held any more
+        let (_, again) = try #require(Self.assigns(m.receive(Self.hello(), from: [2], now: 3)).first)
+        #expect(again.losses == 0)
+    }
+
+    @Test func invalidResultIsDroppedAndTheShardRequeued() throws {
+        var m = Self.machine(items: 4)
+        let (peer, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
+        let bad = Self.result(for: shard, dim: 3)
+        let actions = m.receive(bad, from: peer, now: 1)
+        #expect(Self.commits(actions).isEmpty)
+        let (_, again) = try #require(Self.assigns(actions).first)  // back to the same worker, new attempt
+        #expect(again.attempts == 2)
+    }
+
+    @Test func unknownPeerGetsResetAndStatusNeedsNoHello() throws {
+        var m = Self.machine()
+        let reset = Self.sent(m.receive(WireCodec.envelope(.heartbeat(Heartbeat())), from: [7], now: 0))
+        #expect(reset.first?.kind == "Reset")
+        let status = Self.sent(m.receive(WireCodec.envelope(.statusRequest(StatusRequest())), from: [8], now: 0))
+        guard case let .statusReply(s) = status.first?.body else { Issue.record("no StatusReply"); return }
+        #expect(s.shardsPending == 2)
+        #expect(m.workerCount == 0)
+    }
+
+    @Test func heartbeatsGoOutOnTheInterval() {
+        var m = Self.machine()
+        _ = m.receive(Self.hello(prefetch: 2), from: [1], now: 0)
+        #expect(Self.sent(m.tick(now: 50)).isEmpty)
+        #expect(Self.sent(m.tick(now: 100)).map(\.kind) == ["Heartbeat"])
+    }
+
+    @Test func readAheadIsBounded() {
+        var settings = CoordinatorMachine.Settings(model: Self.model, runID: "t")
+        settings.pendingWindow = 3
+        var m = CoordinatorMachine(settings: settings, logger: quietLogger)
+        var fed = 0
+        while m.wantsShards {
+            m.enqueue(Shard(items: [ShardItem(index: UInt64(fed), path: "x")]))
+            fed += 1
+        }
+        #expect(fed == 3)
+    }
+}
+
+/// The machines log every drop and expiry; the tests check behaviour, not log lines.
+let quietLogger: Logger = {
+    var logger = Logger(label: "magfleet.test")
+    logger.logLevel = .critical
+    return logger
+}()

@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+import Wire
+@testable import Cluster
+
+/// The worker state machine with injected time.
+struct WorkerMachineTests {
+    static func machine() -> WorkerMachine {
+        var s = WorkerMachine.Settings(workerID: "w", model: TestEmbedder(dim: 4).model)
+        s.prefetch = 2
+        s.heartbeatInterval = 100
+        s.heartbeatTimeout = 500
+        s.backoffInitial = 100
+        s.backoffMax = 400
+        s.drainTimeout = 1_000
+        return WorkerMachine(settings: s, logger: quietLogger)
+    }
+
+    static func kinds(_ actions: [WorkerMachine.Action]) -> [String] {
+        actions.map {
+            switch $0 {
+            case .connect: return "connect"
+            case let .send(e): return e.kind
+            case .compute: return "compute"
+            case .cancelQueued: return "cancel"
+            case let .exit(code, _): return "exit\(code)"
+            }
+        }
+    }
+
+    static let welcome = WireCodec.envelope(.welcome(Welcome.with { $0.heartbeatIntervalMs = 100; $0.heartbeatTimeoutMs = 500 }))
+
+    static func assign(_ first: UInt64, attempt: UInt32 = 1) -> Envelope {
+        WireCodec.envelope(.assign(Assign.with {
+            $0.shardFirst = first; $0.shardCount = 1; $0.attempt = attempt
+            $0.items = [Item.with { $0.index = first; $0.path = "p" }]
+        }))
+    }
+
+    static func result(_ first: UInt64, attempt: UInt32 = 1) -> ShardResultMessage {
+        ShardResultMessage.with { $0.shardFirst = first; $0.shardCount = 1; $0.attempt = attempt; $0.dim = 4 }
+    }
+
+    @Test func greetsComputesAndReturnsResults() {
+        var m = Self.machine()
+        #expect(Self.kinds(m.start(now: 0)) == ["connect", "Hello"])
+        #expect(Self.kinds(m.receive(Self.welcome, now: 10)).isEmpty)
+        #expect(m.phase == .working)
+        #expect(Self.kinds(m.receive(Self.assign(0), now: 20)) == ["compute"])
+        #expect(Self.kinds(m.receive(Self.assign(1), now: 20)) == ["compute"])
+        #expect(Self.kinds(m.receive(Self.assign(2), now: 20)) == ["Release"])  // beyond prefetch 2
+        #expect(Self.kinds(m.computed(Self.result(0), now: 30)) == ["Result"])
+        #expect(Self.kinds(m.computed(Self.result(0), now: 31)).isEmpty)  // no longer held
+    }
+
+    @Test func reconnectsWithGrowingBackoffWhenTheCoordinatorFallsSilent() {
+        var m = Self.machine()
+        _ = m.start(now: 0)
+        _ = m.receive(Self.welcome, now: 0)
+        _ = m.receive(Self.assign(0), now: 0)
+        #expect(Self.kinds(m.tick(now: 100)) == ["Heartbeat"])
+        #expect(Self.kinds(m.tick(now: 501)) == ["cancel"])  // silent 501 > 500: drop leases
+        #expect(m.held.isEmpty)
+        #expect(m.phase == .disconnected(retryAt: 601))
+        #expect(Self.kinds(m.tick(now: 601)) == ["connect", "Hello"])
+        _ = m.tick(now: 1_102)  // no Welcome within the timeout: backoff doubles
+        #expect(m.phase == .disconnected(retryAt: 1_302))
+        // The late result of the dropped lease is not sent.
+        #expect(Self.kinds(m.computed(Self.result(0), now: 1_200)).isEmpty)
+    }
+
+    @Test func sigtermFinishesTheCurrentShardAndHandsBackTheRest() {
+        var m = Self.machine()
+        _ = m.start(now: 0)
+        _ = m.receive(Self.welcome, now: 0)
+        _ = m.receive(Self.assign(0), now: 0)
+        _ = m.receive(Self.assign(1), now: 0)
+        #expect(Self.kinds(m.terminate(now: 10)) == ["cancel"])
+        #expect(Self.kinds(m.cancelled([ShardKey(first: 1, count: 1)], now: 10)) == ["Release"])
+        #expect(Self.kinds(m.receive(Self.assign(2), now: 11)) == ["Release"])
+        #expect(Self.kinds(m.computed(Self.result(0), now: 20)) == ["Result", "Bye", "exit0"])
+    }
+
+    @Test func sigtermHandsBackAStuckShardAfterTheDrainTimeout() {
+        var m = Self.machine()
+        _ = m.start(now: 0)
+        _ = m.receive(Self.welcome, now: 0)
+        _ = m.receive(Self.assign(0), now: 0)
+        _ = m.terminate(now: 0)
+        _ = m.receive(WireCodec.envelope(.heartbeat(Heartbeat())), now: 900)
+        #expect(Self.kinds(m.tick(now: 1_000)) == ["Release", "Bye", "exit0"])
+    }
+
+    @Test func refusalExitsNonZeroAndResetGreetsAgain() {
+        var m = Self.machine()
+        _ = m.start(now: 0)
+        _ = m.receive(Self.welcome, now: 0)
+        _ = m.receive(Self.assign(0), now: 0)
+        #expect(Self.kinds(m.receive(WireCodec.envelope(.reset(Reset())), now: 5)) == ["cancel", "Hello"])
+        #expect(m.held.isEmpty)
+        #expect(Self.kinds(m.receive(WireCodec.envelope(.refuse(Refuse.with { $0.reason = "dim" })), now: 6)) == ["exit2"])
+    }
+}
