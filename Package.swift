@@ -51,6 +51,7 @@ let package = Package(
             dependencies: [
                 "Wire", "ZeroMQ", "IResNet", "Imaging", "FeatureStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(name: "Evaluation", dependencies: ["Tensor"], swiftSettings: optimized),
 
@@ -74,12 +75,12 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], resources: [.copy("Fixtures")]),
         .testTarget(name: "IResNetTests", dependencies: ["IResNet", "Checkpoint", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore"], resources: [.copy("Fixtures")]),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Cluster", "FeatureStore"], path: "Tests/TestSupport"),
         .testTarget(name: "MagfleetTests", dependencies: ["TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ClusterTests",
-            dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", "FeatureStore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ClusterIntegrationTests", dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", "IResNet", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -19,7 +19,7 @@ final class ClusterHarness {
 
     var endpoint: String { "tcp://127.0.0.1:\(port)" }
     var listPath: String { directory + "/list.txt" }
-    var storePath: String { directory + "/store.bin" }
+    var storePath: String { directory + "/store.h5" }
     var runDirectory: String { directory + "/run" }
 
     /// Writes `count` small image files (distinct bytes) and the list naming them.
@@ -105,8 +105,8 @@ final class ClusterHarness {
     /// Checks the merged store: every list item exactly once, in order, each embedding
     /// bit-identical to a single-process computation of the test embedder on that file.
     func expectCompleteStore(count: Int, dim: Int = 8, failing: Set<UInt64> = [], root: String = "") throws {
-        let (header, rows) = try SimpleStore.read(path: storePath)
-        #expect(header.rows == count)
+        let (_, rows) = try StoreReadback.rows(of: storePath)
+        #expect(rows.count == count)
         #expect(rows.map(\.index) == (0..<UInt64(count)).map { $0 })
         let embedder = TestEmbedder(dim: dim)
         for row in rows {

@@ -199,7 +199,7 @@ struct ClusterIntegrationTests {
         let out = try MagfleetProcessRun(args)
         #expect(out.contains("merged 40 rows (38 embedded, 2 failed)"))
         try h.expectCompleteStore(count: 40, failing: [3, 7])
-        let (_, rows) = try SimpleStore.read(path: h.storePath)
+        let (_, rows) = try StoreReadback.rows(of: h.storePath)
         #expect(rows[7].outcome == .failure("cannot read \(h.directory)/img7.bin"))
         // Again with the same --out: everything is journaled, nothing is recomputed.
         let again = try MagfleetProcessRun(args)
@@ -231,21 +231,22 @@ struct ClusterIntegrationTests {
             lines.append(path)
         }
         try lines.joined(separator: "\n").write(toFile: h.listPath, atomically: true, encoding: .utf8)
-        var stores: [Data] = []
+        var stores: [[ShardRow]] = []
         for workers in [3, 1] {
-            let out = h.directory + "/store\(workers).bin"
+            let out = h.directory + "/store\(workers).h5"
             try MagfleetProcessRun(["extract", "--list", h.listPath, "--out", out, "--workers", "\(workers)", "--model", model,
                                     "--threads", "1", "--shard-size", "4"] + ClusterHarness.timers)
-            stores.append(try Data(contentsOf: URL(fileURLWithPath: out)))
+            stores.append(try StoreReadback.rows(of: out).rows)
         }
-        // Same shards, so same batch composition: the stores are byte-identical.
+        // Same shards, so same batch composition: every row is bit-identical.
         #expect(stores[0] == stores[1])
         // And each row equals this process's own forward pass of that image (batch of one:
         // float32 rounding may differ from the 4-image batches; cosine >= 0.999999).
         let loader = ImagingLoader()
         let embedder = IResNetEmbedder(network: try IResNet(checkpoint: URL(fileURLWithPath: model)), preprocessing: loader.preprocessingName)
-        let (header, rows) = try SimpleStore.read(path: h.directory + "/store3.bin")
-        #expect(header.model?.fingerprint == embedder.model.fingerprint)
+        let (provenance, rows) = try StoreReadback.rows(of: h.directory + "/store3.h5")
+        #expect(provenance.modelFingerprint == embedder.network.fingerprint)
+        #expect(provenance.randomWeights)
         #expect(rows.count == 10)
         for row in rows {
             guard case let .embedding(v) = row.outcome else { Issue.record("row \(row.index) failed"); continue }

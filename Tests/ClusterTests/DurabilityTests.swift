@@ -1,4 +1,6 @@
+import FeatureStore
 import Foundation
+import TestSupport
 import Testing
 import Wire
 import ZeroMQ
@@ -58,7 +60,12 @@ struct DurabilityTests {
     @Test func shardFilesMergeIntoAStoreInIndexOrder() throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let sink = try BinaryShardSink(directory: dir + "/shards")
+        try "x\ny\nz\n".write(toFile: dir + "/list", atomically: true, encoding: .utf8)
+        let provenance = StoreProvenance(
+            modelFingerprint: Self.model.fingerprint, architecture: Self.model.architecture, embeddingDim: 3,
+            preprocessingPreset: Self.model.preprocessing, flip: false, imageListSHA256: "", toolVersion: "test",
+            randomWeights: true, labelNames: [])
+        let sink = try FeatureStoreShardSink(directory: dir + "/shards", provenance: provenance, list: try ListSummary.scan(path: dir + "/list"))
         let a = ShardResult(key: ShardKey(first: 0, count: 2), dim: 3, rows: [
             ShardRow(index: 0, path: "x", outcome: .embedding([0.25, -1, 3])),
             ShardRow(index: 1, path: "y", outcome: .failure("bad")),
@@ -68,8 +75,8 @@ struct DurabilityTests {
         try sink.write(a)
         let summary = try sink.merge([a.key, b.key], model: Self.model, into: dir + "/store")
         #expect(summary == MergeSummary(destination: dir + "/store", rows: 3, embedded: 2, failed: 1))
-        let (header, rows) = try SimpleStore.read(path: dir + "/store")
-        #expect(header.model?.fingerprint == Self.model.fingerprint)
+        let (stored, rows) = try StoreReadback.rows(of: dir + "/store")
+        #expect(stored.modelFingerprint == Self.model.fingerprint)
         #expect(rows == a.rows + b.rows)  // bit-exact float round trip
         #expect(throws: ClusterError.self) { try sink.merge([b.key], model: Self.model, into: dir + "/bad") }
     }

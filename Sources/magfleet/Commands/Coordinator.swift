@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import FeatureStore
 import Foundation
 import ZeroMQ
 
@@ -40,14 +41,15 @@ struct Coordinator: ParsableCommand {
     func run() throws {
         let logger = log.makeLogger("magfleet.coordinator")
         let (embedder, _) = try model.make()
-        let service = try makeService(model: embedder.model, logger: logger)
+        let service = try makeService(embedder: embedder, logger: logger)
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM]), onBound: { endpoint in
             logger.info("bound", metadata: ["endpoint": "\(endpoint)"])
         })
         try Coordinator.report(outcome)
     }
 
-    func makeService(model info: ModelInfo, logger: Logging.Logger, bindOverride: String? = nil) throws -> CoordinatorService {
+    func makeService(embedder: FaceEmbedder, logger: Logging.Logger, bindOverride: String? = nil) throws -> CoordinatorService {
+        let info = embedder.model
         var settings = CoordinatorMachine.Settings(model: info, runID: URL(fileURLWithPath: runDir).lastPathComponent)
         settings.leaseMilliseconds = Millis(leaseMs)
         settings.heartbeatInterval = Millis(timing.heartbeatMs)
@@ -63,8 +65,21 @@ struct Coordinator: ParsableCommand {
         if let curveKey, let allow {
             options.curve = (try CurveKeyPair.read(secretFile: curveKey), try CurveKeyPair.readAllowlist(allow))
         }
-        let sink = try BinaryShardSink(directory: runDir + "/shards")
+        let sink = try FeatureStoreShardSink(
+            directory: runDir + "/shards", provenance: Self.provenance(of: embedder), list: try ListSummary.scan(path: list))
         return CoordinatorService(settings: settings, options: options, sink: sink, logger: logger)
+    }
+
+    /// What the store records about how its features were made. The test embedder is not a
+    /// model, so its stores are marked as random weights: their numbers mean nothing.
+    static func provenance(of embedder: FaceEmbedder) -> StoreProvenance {
+        let info = embedder.model
+        let network = (embedder as? IResNetEmbedder)?.network
+        return StoreProvenance(
+            modelFingerprint: network?.fingerprint ?? info.fingerprint, architecture: info.architecture,
+            embeddingDim: info.dim, preprocessingPreset: info.preprocessing,
+            flip: info.preprocessing.hasSuffix("+flip"), imageListSHA256: "", toolVersion: magfleetVersion,
+            randomWeights: network?.isRandom ?? true, labelNames: [])
     }
 
     static func report(_ outcome: CoordinatorService.Outcome) throws {

@@ -33,7 +33,7 @@ struct Extract: ParsableCommand {
             "--heartbeat-timeout-ms", "\(timing.heartbeatTimeoutMs)", "--log-level", log.logLevel,
         ] + model.workerArguments)
         coordinator.progress = true
-        let service = try coordinator.makeService(model: embedder.model, logger: logger, bindOverride: "tcp://127.0.0.1:*")
+        let service = try coordinator.makeService(embedder: embedder, logger: logger, bindOverride: "tcp://127.0.0.1:*")
         let supervisor = LocalWorkers(count: workers, logger: logger)
         defer { supervisor.stop() }
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM])) { endpoint in
