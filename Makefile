@@ -24,9 +24,9 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	MAGFLEET_PEER_PYTHON=$(CURDIR)/.build/peers/bin/python $(SWIFT) test --skip-build
 
-# The main job end to end on the built-in demo (see README.md).
+# The main job end to end on the built-in demo (see README.md and Deploy/demo.sh).
 demo: release
-	.build/release/magfleet doctor
+	Deploy/demo.sh demo
 
 clean:
 	rm -rf .build

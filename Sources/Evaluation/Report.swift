@@ -11,6 +11,9 @@ public struct Report: Codable, Sendable {
     }
     public var version = 1
     public var source: String
+    /// What made the features (architecture, fingerprint, preprocessing), when the input
+    /// records it; a random-weight model is named as such.
+    public var model: String?
     public var dataset: Dataset
     /// Whether probe x distractor pairs were streamed in as negatives.
     public var distractorNegatives: Bool
@@ -30,7 +33,8 @@ public struct ReduceOptions: Sendable {
     public var megafaceSizes = [10, 100, 1000, 10000]
     public var pairs: PairSet?
     public var pairsSource: String?
-    public var pairThreshold: Float = 0.4
+    /// The pair-verification threshold; nil takes the verification's best-accuracy threshold.
+    public var pairThreshold: Float? = 0.4
     public var head: HeadOptions?
     public init() {}
 }
@@ -91,7 +95,7 @@ public enum Reducer {
                 pairsSource = "drawn in this run: seed 0, \(positives) positives, \(negatives) negatives"
             }
         }
-        if let pairSet { pairResult = timed("pairs") { PairVerification.run(pairSet, table: table, threshold: options.pairThreshold) } }
+        if let pairSet { pairResult = timed("pairs") { PairVerification.run(pairSet, table: table, threshold: options.pairThreshold ?? verification.bestThreshold ?? 0.4) } }
         var head: (weights: HeadWeights, result: HeadResult, predictions: [HeadPrediction])? = nil
         if let headOptions = options.head { head = try timed("head") { try HeadTrainer.train(table, options: headOptions) } }
         let identities = Set(table.labels.filter { $0 >= 0 }).count

@@ -8,7 +8,7 @@ extension Report {
         var md = """
             # MagFace Baseline Results
 
-            **Source**: `\(source)`  
+            **Source**: `\(source)`  \(model.map { "\n**Model**: \($0)  " } ?? "")
             **Embeddings**: \(HTML.count(dataset.rows)) rows x \(dataset.dimension)  
             **Negatives**: \(distractorNegatives ? "probe pairs of different identities + every probe x distractor pair (streamed)" : "probe pairs of different identities")
 

@@ -22,6 +22,15 @@ extension FeatureTable {
         return table
     }
 
+    /// One line naming the model a store's features came from, or nil for inputs that do not
+    /// record it (features.list).
+    static func modelDescription(store: URL) -> String? {
+        guard (try? isHDF5(store)) == true, let reader = try? FeatureStoreReader(url: store) else { return nil }
+        let p = reader.provenance
+        let weights = p.randomWeights ? "**RANDOM WEIGHTS: these numbers say nothing about face recognition**" : "trained weights"
+        return "\(p.architecture), fingerprint `\(p.modelFingerprint.prefix(16))…`, preprocessing \(p.preprocessingPreset)\(p.flip ? "+flip" : ""); \(weights)"
+    }
+
     private static func isHDF5(_ url: URL) throws -> Bool {
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw EvaluationError.badFile(path: url.path, reason: "cannot read the store")

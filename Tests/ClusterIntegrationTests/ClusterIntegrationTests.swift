@@ -255,6 +255,18 @@ struct ClusterIntegrationTests {
             let cosine = dot / (v.reduce(0) { $0 + $1 * $1 }.squareRoot() * w.reduce(0) { $0 + $1 * $1 }.squareRoot())
             #expect(cosine >= 0.999999, "row \(row.index)")
         }
+        // Query by a new image: decoded and embedded with the store's model, it finds itself.
+        let hit = try MagfleetProcessRun(["query", h.directory + "/store3.h5", "--image", lines[3], "--model", model, "-k", "1", "--json"])
+        let answers = try JSONSerialization.jsonObject(with: Data(hit.utf8)) as? [[String: Any]]
+        let top = try #require((answers?.first?["neighbors"] as? [[String: Any]])?.first)
+        #expect(top["path"] as? String == lines[3])
+        #expect((top["score"] as? Double ?? 0) >= 0.99999)  // batch of one vs a shard's batch: float rounding
+        // A different model is refused: its distances to this store's features mean nothing.
+        let other = h.directory + "/other.pth"
+        try MagfleetProcessRun(["model", "random", "--arch", "iresnet18", "--seed", "2", "--out", other])
+        let refused = try MagfleetProcess.run(["query", h.directory + "/store3.h5", "--image", lines[3], "--model", other], timeout: 30)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("is not the model that made"))
     }
 }
 

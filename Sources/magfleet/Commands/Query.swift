@@ -1,5 +1,7 @@
 import ArgumentParser
 import FeatureStore
+import IResNet
+import Imaging
 import Foundation
 
 /// `magfleet query STORE ...`: exact cosine nearest neighbours in a feature store.
@@ -32,7 +34,7 @@ struct Query: ParsableCommand {
     @Option(help: "Run many queries from a file (.npy matrix or text, see below).")
     var queries: String?
 
-    @Option(help: "Query with a new image, decoded and embedded with --model. (Not wired yet.)")
+    @Option(help: "Query with a new image, decoded and embedded with --model (with the store's preprocessing; it must be the model that made the store).")
     var image: String?
 
     @Option(help: "The model checkpoint that embeds --image.")
@@ -71,13 +73,6 @@ struct Query: ParsableCommand {
     }
 
     func run() throws {
-        if image != nil {
-            // TODO(lead): wire query-by-image: decode `image` with Imaging (the preset recorded in
-            // the store's provenance), embed it with IResNet loaded from `model`, check that the
-            // model's fingerprint equals reader.provenance.modelFingerprint, then search the vector.
-            Console.error("query: --image is not available yet in this build (the engine is wired by the lead); use --vector with the embedding instead")
-            throw ExitCode.failure
-        }
         do {
             let reader = try FeatureStoreReader(url: URL(fileURLWithPath: store))
             let loadStart = DispatchTime.now()
@@ -119,6 +114,36 @@ struct Query: ParsableCommand {
     }
 
     /// The queries as (display names, `q x dim` vectors, the stored row each came from).
+    /// Decodes `path` with the preprocessing the store records, embeds it with `--model`, and
+    /// returns the raw embedding. Refuses a model whose fingerprint differs from the store's:
+    /// distances between two models' features mean nothing.
+    private func embedImage(_ path: String, reader: FeatureStoreReader) throws -> [Float] {
+        guard let model else { throw FeatureStoreError.badQuery("--image needs --model, the checkpoint that made the store") }
+        let recorded = reader.provenance
+        let presetName = recorded.preprocessingPreset.split(separator: "+").first.map(String.init) ?? ""
+        guard let preset = Preprocessing.Preset(rawValue: presetName) else {
+            throw FeatureStoreError.badQuery("the store's preprocessing \(recorded.preprocessingPreset.debugDescription) is not one this build knows")
+        }
+        let network = try IResNet(checkpoint: URL(fileURLWithPath: model))
+        guard network.fingerprint == recorded.modelFingerprint else {
+            throw FeatureStoreError.badQuery(
+                "\(model) (fingerprint \(network.fingerprint)) is not the model that made \(store) (\(recorded.modelFingerprint))")
+        }
+        let pipeline = ImagePipeline(options: .init(preprocessing: Preprocessing(preset: preset, flip: recorded.flip)))
+        let n = Preprocessing.floatsPerImage
+        var input = [Float](repeating: 0, count: 2 * n)
+        try input.withUnsafeMutableBufferPointer { buffer in
+            let main = UnsafeMutableBufferPointer(rebasing: buffer[0..<n])
+            let mirror = UnsafeMutableBufferPointer(rebasing: buffer[n..<(2 * n)])
+            _ = try pipeline.load(ImageList.Entry(index: 0, line: 0, path: path), into: main, mirror: recorded.flip ? mirror : nil)
+        }
+        let count = recorded.flip ? 2 : 1
+        let out = input.withUnsafeBufferPointer { network.embed(UnsafeBufferPointer(rebasing: $0[0..<(count * n)]), count: count) }
+        let d = network.config.embeddingSize
+        // Flip fusion sums the two embeddings, as the extractor does.
+        return (0..<d).map { i in recorded.flip ? out[i] + out[d + i] : out[i] }
+    }
+
     private func resolveQueries(reader: FeatureStoreReader, index: NearestNeighbors) throws -> ([String], [Float], [Int?]) {
         let d = index.dim
         func stored(position: Int?, _ what: String) throws -> ([Float], Int) {
@@ -137,6 +162,9 @@ struct Query: ParsableCommand {
         if let row = self.index {
             let (v, r) = try stored(position: index.position(ofRow: row), "row \(row)")
             return (["#\(row)"], v, [r])
+        }
+        if let image {
+            return (["image \(image)"], try embedImage(image, reader: reader), [nil])
         }
         if let vector {
             guard let v = parseVector(Substring(vector)) else {

@@ -22,8 +22,8 @@ struct Reduce: ParsableCommand {
     @Option(help: "A pairs file (magfleet pairs make) for section 2.")
     var pairs: String?
 
-    @Option(help: "Pair verification threshold.")
-    var threshold: Float = 0.4
+    @Option(help: "Pair verification threshold: a cosine, or `best` for the verification's best-accuracy threshold.")
+    var threshold: String = "0.4"
 
     @Flag(help: "Train and report the classification head (section 3); writes head.json and predictions.tsv.")
     var head = false
@@ -48,6 +48,9 @@ struct Reduce: ParsableCommand {
 
     func validate() throws {
         if store == nil && synthetic == nil { throw ValidationError("give a STORE or --synthetic ROWSxDIM") }
+        if threshold != "best", Float(threshold).map({ (-1...1).contains($0) }) != true {
+            throw ValidationError("--threshold must be a cosine in -1...1 or `best`, not \(threshold)")
+        }
     }
 
     func run() throws {
@@ -65,10 +68,10 @@ struct Reduce: ParsableCommand {
         }
         if let dumpTable { try Self.dump(table, to: dumpTable) }
         let loaded = ContinuousClock.now - start
-        Console.error("reduce: \(table.count) rows x \(table.dimension), \(table.probeRows.count) probes, BLAS \(BLAS.threadCount) threads; loaded in \(loaded)")
+        Console.error("reduce: \(table.count) rows x \(table.dimension), \(table.probeRows.count) probes, BLAS \(BLAS.threadCount) threads; loaded in \(loaded.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))")
         var options = ReduceOptions()
         options.distractorNegatives = distractorNegatives
-        options.pairThreshold = threshold
+        options.pairThreshold = threshold == "best" ? nil : Float(threshold)
         if let pairs {
             options.pairs = try PairSet.load(from: URL(fileURLWithPath: pairs))
             options.pairsSource = pairs
@@ -79,7 +82,8 @@ struct Reduce: ParsableCommand {
             h.seed = seed
             options.head = h
         }
-        let (report, weights, predictions) = try Reducer.run(table, source: source, options: options) { Console.error("reduce: \($0)") }
+        var (report, weights, predictions) = try Reducer.run(table, source: source, options: options) { Console.error("reduce: \($0)") }
+        if let store { report.model = FeatureTable.modelDescription(store: URL(fileURLWithPath: store)) }
         let dir = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
@@ -93,7 +97,7 @@ struct Reduce: ParsableCommand {
         if let predictions { try Head.writePredictions(predictions, to: dir.appendingPathComponent("predictions.tsv")) }
         if let missing = report.pairs?.missing.count, missing > 0 { Console.error("reduce: \(missing) pair(s) skipped: path not in the store") }
         print(report.summaryTable())
-        Console.error("reduce: total \(ContinuousClock.now - start); wrote \(dir.path)/report.{md,json,html}")
+        Console.error("reduce: total \((ContinuousClock.now - start).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2)))); wrote \(dir.path)/report.{md,json,html}")
     }
 
     static func dump(_ table: FeatureTable, to path: String) throws {
