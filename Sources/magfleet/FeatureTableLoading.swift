@@ -27,6 +27,7 @@ extension FeatureTable {
     static func modelDescription(store: URL) -> String? {
         guard (try? isHDF5(store)) == true, let reader = try? FeatureStoreReader(url: store) else { return nil }
         let p = reader.provenance
+        guard p.modelFingerprint != "unknown" || p.architecture != "unknown" else { return "not recorded (imported features)" }
         let weights = p.randomWeights ? "**RANDOM WEIGHTS: these numbers say nothing about face recognition**" : "trained weights"
         return "\(p.architecture), fingerprint `\(p.modelFingerprint.prefix(16))…`, preprocessing \(p.preprocessingPreset)\(p.flip ? "+flip" : ""); \(weights)"
     }

@@ -116,4 +116,29 @@ import TestSupport
             #expect(imported.stdout.contains(format == "ann" ? "imported 36 rows" : "imported 40 rows"))
         }
     }
+
+    /// The reducer reads the HDF5 store and gen_feat.py's features.list alike: the same rows
+    /// and labels give the same report, number for number.
+    @Test func reduceReadsTheStoreAndTheTextFormatAlike() throws {
+        let (dir, store) = try makeStore()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var reports: [[String: Any]] = []
+        for (input, name) in [(store, "from-store"), (dir.appendingPathComponent("features.list").path, "from-text")] {
+            let out = dir.appendingPathComponent(name).path
+            let r = try MagfleetProcess.run(["reduce", input, "--out", out])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("ROC-AUC"))
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/report.json")))
+            var report = try #require(json as? [String: Any])
+            report["source"] = nil
+            report["model"] = nil
+            report["seconds"] = nil  // stage timings
+            reports.append(report)
+        }
+        let a = try JSONSerialization.data(withJSONObject: reports[0], options: .sortedKeys)
+        let b = try JSONSerialization.data(withJSONObject: reports[1], options: .sortedKeys)
+        #expect(a == b)
+        let md = try String(contentsOfFile: dir.appendingPathComponent("from-store/report.md").path, encoding: .utf8)
+        #expect(md.contains("**Model**: unknown, fingerprint `fp-test"))  // what the import recorded
+    }
 }
