@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Testing
+import TestSupport
 
 /// Each broken file of the corpus gives its typed error, carrying the path; none crashes.
 @Suite struct BadFileTests {
@@ -34,6 +35,39 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         chmod(path, 0)
         #expect(throws: ImagingError.permissionDenied(path: path)) { try ImageDecoder().decode(contentsOf: path) }
+    }
+
+    /// As root (CI runs so), the real binary checks the list as `nobody` (setpriv), for whom a
+    /// mode-000 file is unreadable: the line is reported as permission-denied, nothing crashes.
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                   "needs root and setpriv to drop privileges"))
+    func permissionDeniedAsAnotherUser() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("magfleet-noperm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        chmod(dir.path, 0o755)
+        for name in ["ok.jpg", "locked.jpg"] {
+            let path = dir.appendingPathComponent(name).path
+            try Fixture.data("decode/face420.jpg").write(to: URL(fileURLWithPath: path))
+            chmod(path, name == "locked.jpg" ? 0 : 0o644)
+        }
+        let list = dir.appendingPathComponent("list.txt").path
+        try "ok.jpg\nlocked.jpg\n".write(toFile: list, atomically: true, encoding: .utf8)
+        chmod(list, 0o644)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                             MagfleetProcess.executable.path, "images", "check", list, "--root", dir.path]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1, "\(text)")  // 1: the list has a bad image
+        #expect(text.contains("list.txt:2:"), "\(text)")
+        #expect(text.lowercased().contains("permission"), "\(text)")
+        #expect(text.contains("1 ok, 1 failed"), "\(text)")
     }
 
     @Test func truncatedJPEGDecodesWhenWarningsAreAllowed() throws {
