@@ -16,7 +16,8 @@ import Foundation
 /// | attributes     | `format` "magfleet-head", `format_version` 1, `input_dim` D, `hidden` H, `classes` C, `dropout`, `seed`, `epochs`, `best_epoch`, `source`, `magfleet_version` |
 struct HeadFile: Equatable {
     var weights: HeadWeights
-    /// The dropout probability it was trained with (float64 attribute; the float32 option widened).
+    /// The dropout probability it was trained with (a float64 attribute holding the float32's
+    /// shortest decimal, 0.3 rather than 0.30000001192092896; it reads back to the same float32).
     var dropout: Float
     /// The training seed, stored as int64 with the same bits (seeds >= 2^63 read back negative in h5py).
     var seed: UInt64
@@ -46,7 +47,7 @@ struct HeadFile: Equatable {
             attributes: [
                 Name.format: .string(HeadWeights.formatName), Name.formatVersion: .integer(Int64(HeadWeights.formatVersion)),
                 Name.inputDimension: .integer(Int64(d)), Name.hidden: .integer(Int64(h)), Name.classes: .integer(Int64(c)),
-                Name.dropout: .real(Double(dropout)), Name.seed: .integer(Int64(bitPattern: seed)),
+                Name.dropout: .real(Double(dropout.description) ?? Double(dropout)), Name.seed: .integer(Int64(bitPattern: seed)),
                 Name.epochs: .integer(Int64(epochs)), Name.bestEpoch: .integer(Int64(bestEpoch)),
                 Name.source: .string(source), Name.toolVersion: .string(magfleetVersion),
             ])

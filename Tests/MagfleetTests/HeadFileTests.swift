@@ -91,7 +91,7 @@ import TestSupport
         #expect(attrs["format"] as? String == "magfleet-head")
         #expect(attrs["format_version"] as? Int == 1)
         #expect(attrs["input_dim"] as? Int == w.inputDimension && attrs["hidden"] as? Int == w.hidden && attrs["classes"] as? Int == w.classes)
-        #expect(attrs["dropout"] as? Double == Double(Float(0.3)))
+        #expect(attrs["dropout"] as? Double == 0.3)  // the float32 option as its shortest decimal
         #expect(attrs["seed"] as? Int == Int(Int64(bitPattern: 0xDEAD_BEEF_0000_0001)))
         #expect(attrs["epochs"] as? Int == 30 && attrs["best_epoch"] as? Int == 17)
         #expect(attrs["source"] as? String == "runs/ü/features.h5")
