@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "IResNetTests", dependencies: ["IResNet", "Checkpoint", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore"], resources: [.copy("Fixtures")]),
         .target(name: "TestSupport", dependencies: ["Cluster", "FeatureStore"], path: "Tests/TestSupport"),
-        .testTarget(name: "MagfleetTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "MagfleetTests", dependencies: ["TestSupport", "magfleet", "Evaluation", "FeatureStore"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ClusterTests",

@@ -2,12 +2,12 @@ import Foundation
 import Tensor
 
 /// The classification head's weights: Linear(D->H) -> ReLU -> Dropout -> Linear(H->C), in
-/// PyTorch's layout (`w1` is `H x D`, `w2` is `C x H`, row-major). Saved as JSON
-/// (docs/metrics.md, "Head weights file").
-public struct HeadWeights: Codable, Sendable, Equatable {
+/// PyTorch's layout (`w1` is `H x D`, `w2` is `C x H`, row-major). magfleet saves them as
+/// HDF5 (`head.h5`, docs/metrics.md, "Head weights file"); this module does no file I/O.
+public struct HeadWeights: Sendable, Equatable {
+    /// The `format` attribute of a head file, and its `format_version`.
     public static let formatName = "magfleet-head"
-    public var format = HeadWeights.formatName
-    public var version = 1
+    public static let formatVersion = 1
     public var inputDimension: Int
     public var hidden: Int
     public var labelNames: [String]
@@ -30,21 +30,24 @@ public struct HeadWeights: Codable, Sendable, Equatable {
         b2 = uniform(c, 1 / Float(h).squareRoot())
     }
 
-    public static func load(from url: URL) throws -> HeadWeights {
-        let w: HeadWeights
-        do { w = try JSONDecoder().decode(HeadWeights.self, from: Data(contentsOf: url)) } catch {
-            throw EvaluationError.badFile(path: url.path, reason: "not a head weights file: \(error)")
+    /// Weights read back from a file: `w1` is `hidden x inputDimension`, `b1` [hidden],
+    /// `w2` is `C x hidden`, `b2` [C], with C = `labelNames.count`.
+    ///
+    /// - Throws: `EvaluationError.malformedHead` naming the first array whose length does
+    ///   not match (or a dimension below 1).
+    public init(inputDimension d: Int, hidden h: Int, labelNames: [String], w1: [Float], b1: [Float], w2: [Float], b2: [Float]) throws(EvaluationError) {
+        let c = labelNames.count
+        guard d >= 1, h >= 1, c >= 1 else { throw .malformedHead("dimensions D \(d), hidden \(h), classes \(c) must be at least 1") }
+        for (name, count, expected) in [("w1", w1.count, h * d), ("b1", b1.count, h), ("w2", w2.count, c * h), ("b2", b2.count, c)] where count != expected {
+            throw .malformedHead("\(name) has \(count) values, expected \(expected) (D \(d), hidden \(h), classes \(c))")
         }
-        guard w.format == formatName, w.w1.count == w.hidden * w.inputDimension, w.b1.count == w.hidden,
-              w.w2.count == w.classes * w.hidden, w.b2.count == w.classes
-        else { throw EvaluationError.badFile(path: url.path, reason: "inconsistent head weights (format \(w.format))") }
-        return w
-    }
-
-    public func write(to url: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try encoder.encode(self).write(to: url)
+        inputDimension = d
+        hidden = h
+        self.labelNames = labelNames
+        self.w1 = w1
+        self.b1 = b1
+        self.w2 = w2
+        self.b2 = b2
     }
 
     /// Class probabilities (softmax of the logits) for `n` unit-length rows `x` (`n x D`), in

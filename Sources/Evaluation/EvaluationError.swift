@@ -8,6 +8,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case badFile(path: String, reason: String)
     /// An option is out of range.
     case badOption(String)
+    /// Classification head weights whose arrays disagree with its dimensions.
+    case malformedHead(String)
 
     public var description: String {
         switch self {
@@ -15,6 +17,7 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
         case .notEnoughData(let why): return "not enough data: \(why)"
         case .badFile(let path, let reason): return "\(path): \(reason)"
         case .badOption(let why): return "bad option: \(why)"
+        case .malformedHead(let why): return "malformed classification head: \(why)"
         }
     }
 }

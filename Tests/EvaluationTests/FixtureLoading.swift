@@ -20,6 +20,17 @@ enum Fixture {
         return (table, meta)
     }
 
+    /// Head weights from gen_metrics.py's JSON test vectors (`inputDimension`, `hidden`,
+    /// `labelNames`, `w1`, `b1`, `w2`, `b2`, PyTorch layout). Test input only: magfleet's
+    /// own head file is HDF5 (head.h5).
+    static func headWeights(_ name: String) throws -> HeadWeights {
+        let j = try json(name)
+        func floats(_ key: String) -> [Float] { (j[key] as! [Double]).map(Float.init) }
+        return try HeadWeights(
+            inputDimension: j["inputDimension"] as! Int, hidden: j["hidden"] as! Int, labelNames: j["labelNames"] as! [String],
+            w1: floats("w1"), b1: floats("b1"), w2: floats("w2"), b2: floats("b2"))
+    }
+
     static func pairs(_ meta: [String: Any]) throws -> PairSet {
         try JSONDecoder().decode(PairSet.self, from: JSONSerialization.data(withJSONObject: meta["pairs"]!))
     }

@@ -20,7 +20,7 @@ import TestSupport
         let reduce = try MagfleetProcess.run(["reduce", store, "--out", out, "--head", "--epochs", "3"])
         #expect(reduce.status == 0, "\(reduce.stderr)")
         #expect(reduce.stdout.contains("| Embedding Similarity | Identification | Rank-1 | **83.00%** |"), "\(reduce.stdout)")
-        for file in ["report.md", "report.json", "report.html", "head.json", "predictions.tsv", "pair-errors.html"] {
+        for file in ["report.md", "report.json", "report.html", "head.h5", "predictions.tsv", "pair-errors.html"] {
             #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file)")
         }
         let pairs = dir.appendingPathComponent("pairs.json").path
@@ -28,7 +28,12 @@ import TestSupport
         #expect(make.status == 0 && make.stdout.contains("100 positive and 200 negative"), "\(make.stderr)")
         let verify = try MagfleetProcess.run(["pairs", "verify", store, pairs, "--threshold", "0.4", "--html", dir.appendingPathComponent("e.html").path])
         #expect(verify.status == 0 && verify.stdout.contains("300 pairs scored, 0 skipped"), "\(verify.stdout) \(verify.stderr)")
-        let predict = try MagfleetProcess.run(["head", "predict", store, "--weights", out + "/head.json", "--out", dir.appendingPathComponent("p.tsv").path])
+        let predict = try MagfleetProcess.run(["head", "predict", store, "--weights", out + "/head.h5", "--out", dir.appendingPathComponent("p.tsv").path])
         #expect(predict.status == 0 && predict.stdout.contains("600 rows"), "\(predict.stderr)")
+        // The saved head reproduces reduce's own predictions, byte for byte.
+        let reused = try String(contentsOf: dir.appendingPathComponent("p.tsv"), encoding: .utf8)
+        #expect(try reused == String(contentsOfFile: out + "/predictions.tsv", encoding: .utf8))
+        #expect(reused.split(separator: "\n").count == 601)
+        #expect(predict.stderr.contains("epoch") && predict.stderr.contains("of 3"), "\(predict.stderr)")
     }
 }

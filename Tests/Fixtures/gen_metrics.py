@@ -6,8 +6,8 @@ Writes into Tests/EvaluationTests/Fixtures/:
 - table.f32 + table.json: a 600 x 32 synthetic table (20 identities x 20 probes + 200
   distractors) and the expected verification, identification, MegaFace, reject-curve and
   pair-verification numbers, with a pairs set (one pair has a path not in the table).
-- head.json + head_expected.json: random head weights in magfleet's format, inputs and the
-  numpy softmax probabilities.
+- head.json + head_expected.json: random head weights as JSON test vectors (magfleet itself
+  saves heads as head.h5), inputs and the numpy softmax probabilities.
 Definitions: docs/metrics.md.
 """
 import json

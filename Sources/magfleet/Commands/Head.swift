@@ -2,7 +2,7 @@ import ArgumentParser
 import Evaluation
 import Foundation
 
-/// `magfleet head predict`: reuse a trained classification head (head.json from `reduce --head`).
+/// `magfleet head predict`: reuse a trained classification head (head.h5 from `reduce --head`).
 struct Head: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Use a classification head trained by `magfleet reduce --head`.",
@@ -11,11 +11,12 @@ struct Head: ParsableCommand {
     struct Predict: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Top-5 identities with probabilities and a confidence bin for every row of a store.")
         @Argument(help: "The feature store.") var store: String
-        @Option(help: "Head weights (head.json).") var weights: String
+        @Option(help: "Head weights (head.h5 from `magfleet reduce --head`).") var weights: String
         @Option(help: "Predictions file (TSV).") var out = "predictions.tsv"
 
         func run() throws {
-            let w = try HeadWeights.load(from: URL(fileURLWithPath: weights))
+            let head = try HeadFile.read(from: URL(fileURLWithPath: weights))
+            let w = head.weights
             let table = try FeatureTable.load(store: URL(fileURLWithPath: store))
             guard table.dimension == w.inputDimension else {
                 throw ValidationError("the store has dimension \(table.dimension), the head expects \(w.inputDimension)")
@@ -24,6 +25,7 @@ struct Head: ParsableCommand {
             try Head.writePredictions(predictions, to: URL(fileURLWithPath: out))
             var counts: [String: Int] = [:]
             for p in predictions { counts[p.confidence, default: 0] += 1 }
+            Console.error("head: \(w.classes) classes, D \(w.inputDimension), hidden \(w.hidden); epoch \(head.bestEpoch) of \(head.epochs), seed \(head.seed), trained on \(head.source)")
             print("wrote \(out): \(predictions.count) rows; high \(counts["high"] ?? 0), medium \(counts["medium"] ?? 0), low \(counts["low"] ?? 0)")
         }
     }

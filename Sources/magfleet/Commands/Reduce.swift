@@ -25,7 +25,7 @@ struct Reduce: ParsableCommand {
     @Option(help: "Pair verification threshold: a cosine, or `best` for the verification's best-accuracy threshold.")
     var threshold: String = "0.4"
 
-    @Flag(help: "Train and report the classification head (section 3); writes head.json and predictions.tsv.")
+    @Flag(help: "Train and report the classification head (section 3); writes head.h5 and predictions.tsv.")
     var head = false
 
     @Option(help: "Head training epochs.")
@@ -93,7 +93,10 @@ struct Reduce: ParsableCommand {
         try Data(report.markdown().utf8).write(to: dir.appendingPathComponent("report.md"))
         try Data(report.html().utf8).write(to: dir.appendingPathComponent("report.html"))
         if let p = report.pairs { try Data(p.errorPage().utf8).write(to: dir.appendingPathComponent("pair-errors.html")) }
-        if let weights { try weights.write(to: dir.appendingPathComponent("head.json")) }
+        if let weights, let result = report.head, let trained = options.head {
+            let file = HeadFile(weights: weights, dropout: trained.dropout, seed: result.seed, epochs: result.epochs, bestEpoch: result.bestEpoch, source: source)
+            try file.write(to: dir.appendingPathComponent("head.h5"))
+        }
         if let predictions { try Head.writePredictions(predictions, to: dir.appendingPathComponent("predictions.tsv")) }
         if let missing = report.pairs?.missing.count, missing > 0 { Console.error("reduce: \(missing) pair(s) skipped: path not in the store") }
         print(report.summaryTable())
