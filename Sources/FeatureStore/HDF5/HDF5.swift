@@ -3,18 +3,21 @@ import Foundation
 
 // The owned HDF5 wrapper the store is built on. Every hid_t lives in a final class that closes
 // it in deinit; every C return code is converted in `check`, which reads HDF5's error stack with
-// H5Ewalk2 (the automatic stderr printing is switched off once, in `HDF5.initialize`).
+// H5Ewalk2 (the automatic stderr printing is switched off per thread, in `HDF5.initialize()`).
 //
-// The HDF5 build Debian ships (hdf5-serial) is not thread-safe: these handles are not Sendable,
+// HDF5 builds differ in thread safety (Debian's serial build locks globally): handles are not Sendable,
 // and one store file is used from one thread at a time.
 
 /// Process-wide HDF5 set-up and the return-code check.
 enum HDF5 {
-    /// Opens the library and silences its stderr error printing; runs once.
-    static let initialize: Void = {
-        _ = H5open()
+    /// Opens the library once, and silences its stderr error printing on the calling thread:
+    /// Debian's HDF5 is built thread-safe, where that setting is per thread.
+    static func initialize() {
+        _ = opened
         _ = magfleet_H5_silence_errors()
-    }()
+    }
+
+    private static let opened: Void = { _ = H5open() }()
 
     /// Converts a negative HDF5 return value (hid_t or herr_t or htri_t) into
     /// `FeatureStoreError.hdf5`, naming the call, the file and HDF5's own error stack.

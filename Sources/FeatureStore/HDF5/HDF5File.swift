@@ -15,14 +15,14 @@ final class HDF5File {
 
     /// Creates (truncating) a file.
     static func create(_ path: String) throws(FeatureStoreError) -> HDF5File {
-        HDF5.initialize
+        HDF5.initialize()
         let id = H5Fcreate(path, magfleet_H5F_ACC_TRUNC(), magfleet_H5P_DEFAULT(), magfleet_H5P_DEFAULT())
         return HDF5File(id: try HDF5.check(id, "H5Fcreate", path: path), path: path)
     }
 
     /// Opens a file read-only. A file that is absent, not HDF5, or truncated gets its own error.
     static func open(_ path: String) throws(FeatureStoreError) -> HDF5File {
-        HDF5.initialize
+        HDF5.initialize()
         guard FileManager.default.fileExists(atPath: path) else { throw .missingFile(path: path) }
         let isHDF5 = H5Fis_hdf5(path)
         if isHDF5 <= 0 {
