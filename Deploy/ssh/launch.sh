@@ -73,7 +73,9 @@ while read -r host workers threads _; do
       args+=("${extra[@]}")
       quoted=$(printf '%q ' "$bin" "${args[@]}")
       for ((i = 1; i <= workers; i++)); do
-        cmd="mkdir -p $q_log_dir && OPENBLAS_NUM_THREADS=$threads nohup setsid $quoted"
+        # Only the worker goes to the background, its output to its log: a backgrounded
+        # `a && b` list would keep the SSH session (and this loop) open while it runs.
+        cmd="mkdir -p $q_log_dir || exit 1; OPENBLAS_NUM_THREADS=$threads nohup setsid $quoted"
         cmd+=" >$prefix-$i.log 2>&1 </dev/null & echo \$! >$prefix-$i.pid && echo started worker $i pid \$!"
         run "$host" "$cmd" || failures=$((failures + 1))
       done
