@@ -98,9 +98,11 @@ func which(_ name: String) -> String? {
 enum MagfleetFlags {
     private static let cache = Locked([String: Set<String>]())
 
+    /// - Parameter subcommand: e.g. "worker" or "pairs make".
     static func accepted(by subcommand: String) throws -> Set<String> {
         if let known = cache.get()[subcommand] { return known }
-        let help = try MagfleetProcess.run([subcommand, "--help"], timeout: 30)
+        let words = subcommand.split(separator: " ").map(String.init)
+        let help = try MagfleetProcess.run(words + ["--help"], timeout: 30)
         guard help.status == 0 else {
             throw DeployCheckFailure("magfleet \(subcommand) --help exited \(help.status): \(help.stderr)")
         }
