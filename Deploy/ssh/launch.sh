@@ -71,11 +71,13 @@ while read -r host workers threads _; do
       [[ -n $curve_key ]] && args+=(--curve-key "$curve_key")
       [[ -n $server_key ]] && args+=(--server-key "$server_key")
       args+=("${extra[@]}")
+      q_bin=$(printf '%q' "$bin")
       quoted=$(printf '%q ' "$bin" "${args[@]}")
       for ((i = 1; i <= workers; i++)); do
         # Only the worker goes to the background, its output to its log: a backgrounded
         # `a && b` list would keep the SSH session (and this loop) open while it runs.
-        cmd="mkdir -p $q_log_dir || exit 1; OPENBLAS_NUM_THREADS=$threads nohup setsid $quoted"
+        cmd="command -v $q_bin >/dev/null || { echo no magfleet at $q_bin; exit 127; }"
+        cmd+="; mkdir -p $q_log_dir || exit 1; OPENBLAS_NUM_THREADS=$threads nohup setsid $quoted"
         cmd+=" >$prefix-$i.log 2>&1 </dev/null & echo \$! >$prefix-$i.pid && echo started worker $i pid \$!"
         run "$host" "$cmd" || failures=$((failures + 1))
       done

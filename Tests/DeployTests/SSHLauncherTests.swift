@@ -71,7 +71,7 @@ struct SSHLauncherTests {
         let workerArguments = ["--", "--embedder", "test", "--prefetch", "1", "--test-delay-ms", "30"] + Self.timers
         let start = try launch(["start", hostsFile, "--connect", endpoint, "--bin", MagfleetProcess.executable.path,
                                 "--model", "x", "--log-dir", logDirectory] + workerArguments, net)
-        #expect(start.status == 0, "launch start:\n\(start.output)")
+        try #require(start.status == 0, "launch start:\n\(start.output)")
         for host in net.hosts {
             #expect(start.stdout.contains("root@\(host.address): started worker 1 pid"), "\(start.output)")
         }
