@@ -82,6 +82,7 @@ let package = Package(
             name: "ClusterTests",
             dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", "FeatureStore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ClusterIntegrationTests", dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", "IResNet", "TestSupport"]),
+        .testTarget(name: "DeployTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

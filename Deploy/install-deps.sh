@@ -8,9 +8,9 @@ mode=${1:-build}
 packages=(pkg-config libopenblas-dev libjpeg-dev libpng-dev libzmq3-dev libhdf5-dev)
 if [[ $mode == test ]]; then
   # python3 (+ a venv with h5py/numpy, below) reads our stores as a real peer; chromium renders
-  # the HTML report; iproute2 makes the network-namespace hosts of the cluster tests,
-  # and the shell linter checks Deploy/.
-  packages+=(python3 python3-venv chromium iproute2 shellcheck)
+  # the HTML report; iproute2 makes the network-namespace hosts of the cluster tests; the
+  # shell linter and PyYAML (venv) check Deploy/, whose SSH launcher runs against sshd hosts.
+  packages+=(python3 python3-venv chromium iproute2 shellcheck openssh-server openssh-client)
 fi
 
 missing=()
@@ -29,13 +29,13 @@ if ((${#missing[@]} > 0)); then
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The tests' Python peer: h5py and numpy in a venv of our own (PyPI), so the system Python is
+# The tests' Python peer: h5py, numpy and PyYAML in a venv of our own (PyPI), so the system Python is
 # left alone. Tests find it through MAGFLEET_PEER_PYTHON (the Makefile exports it).
 if [[ $mode == test ]]; then
   venv=${MAGFLEET_PEER_VENV:-.build/peers}
-  if ! "$venv/bin/python" -c "import h5py, numpy" 2>/dev/null; then
-    echo "install-deps: making the Python peer venv $venv (h5py, numpy)"
+  if ! "$venv/bin/python" -c "import h5py, numpy, yaml" 2>/dev/null; then
+    echo "install-deps: making the Python peer venv $venv (h5py, numpy, pyyaml)"
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check h5py numpy
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check h5py numpy pyyaml
   fi
 fi
