@@ -72,6 +72,7 @@ public final class IResNet: Sendable {
 
     /// Builds the network, asking `source` for every parameter in `WeightMap` order.
     init(config: IResNetConfig, isRandom: Bool, source: (WeightMap.Parameter) throws -> [Float]) throws {
+        Parallel.keepLargeAllocationsInHeap()
         self.config = config
         self.isRandom = isRandom
         var hasher = SHA256()

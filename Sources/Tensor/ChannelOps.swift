@@ -6,10 +6,13 @@ public enum ChannelOps {
         _ x: UnsafeMutablePointer<Float>, channels: Int, plane: Int,
         scale: UnsafePointer<Float>, shift: UnsafePointer<Float>
     ) {
-        for c in 0..<channels {
-            let s = scale[c], b = shift[c]
-            let row = x + c * plane
-            for i in 0..<plane { row[i] = row[i] * s + b }
+        nonisolated(unsafe) let x = x, scale = scale, shift = shift
+        Parallel.forEachPart(channels) { part in
+            for c in part {
+                let s = scale[c], b = shift[c]
+                let row = x + c * plane
+                for i in 0..<plane { row[i] = row[i] * s + b }
+            }
         }
     }
 
@@ -17,19 +20,25 @@ public enum ChannelOps {
     public static func prelu(
         _ x: UnsafeMutablePointer<Float>, channels: Int, plane: Int, slope: UnsafePointer<Float>
     ) {
-        for c in 0..<channels {
-            let a = slope[c]
-            let row = x + c * plane
-            for i in 0..<plane {
-                let v = row[i]
-                row[i] = v < 0 ? v * a : v
+        nonisolated(unsafe) let x = x, slope = slope
+        Parallel.forEachPart(channels) { part in
+            for c in part {
+                let a = slope[c]
+                let row = x + c * plane
+                for i in 0..<plane {
+                    let v = row[i]
+                    row[i] = v < 0 ? v * a : v
+                }
             }
         }
     }
 
     /// `x += y` over `count` floats.
     public static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count { x[i] += y[i] }
+        nonisolated(unsafe) let x = x, y = y
+        Parallel.forEachPart(count, minimumPerPart: 1 << 14) { part in
+            for i in part { x[i] += y[i] }
+        }
     }
 
     /// Converts NCHW to channel-major `[C, N, H, W]`.

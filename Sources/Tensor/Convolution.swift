@@ -107,7 +107,9 @@ public enum Convolution {
         let ho = g.outHeight, wo = g.outWidth, k = g.kernel, s = g.stride, pad = g.padding
         let h = g.height, w = g.width, hw = h * w, planeStride = g.batch * hw
         let perImage = ho * wo
-        for ci in 0..<g.inChannels {
+        nonisolated(unsafe) let input = input, columns = columns
+        Parallel.forEachPart(g.inChannels) { channels in
+        for ci in channels {
             let plane = input + ci * planeStride
             for ky in 0..<k {
                 for kx in 0..<k {
@@ -147,6 +149,7 @@ public enum Convolution {
                 }
             }
         }
+        }
     }
 
     /// The baseline fast path: im2col in column tiles + `BLAS.sgemm`, bias added afterwards.
@@ -184,10 +187,13 @@ public enum Convolution {
             }
         }
         if let bias {
-            for co in 0..<g.outChannels {
-                let b = bias[co]
-                let row = output + co * positions
-                for i in 0..<positions { row[i] += b }
+            nonisolated(unsafe) let output = output, bias = bias
+            Parallel.forEachPart(g.outChannels) { channels in
+                for co in channels {
+                    let b = bias[co]
+                    let row = output + co * positions
+                    for i in 0..<positions { row[i] += b }
+                }
             }
         }
     }
