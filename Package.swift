@@ -74,10 +74,10 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], resources: [.copy("Fixtures")]),
         .testTarget(name: "IResNetTests", dependencies: ["IResNet", "Checkpoint", "Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
         .target(name: "TestSupport", dependencies: ["Cluster", "FeatureStore"], path: "Tests/TestSupport"),
-        .testTarget(name: "MagfleetTests", dependencies: ["TestSupport", "magfleet", "Evaluation", "FeatureStore"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MagfleetTests", dependencies: ["TestSupport", "magfleet", "Evaluation", "FeatureStore", "Tensor"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ClusterTests",
             dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", "FeatureStore", "TestSupport", .product(name: "Logging", package: "swift-log")]),

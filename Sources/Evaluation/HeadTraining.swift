@@ -1,3 +1,4 @@
+import Tensor
 import Foundation
 
 /// Options of the classification head (docs/metrics.md, section 3).

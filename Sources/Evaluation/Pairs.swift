@@ -1,3 +1,4 @@
+import Tensor
 import Foundation
 
 /// A pairs file (docs/metrics.md, "Pairs file"): pairs of image paths and whether they show

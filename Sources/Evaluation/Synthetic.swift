@@ -1,3 +1,4 @@
+import Tensor
 import Foundation
 
 /// A synthetic feature table for benchmarks and demos: `identities` random unit centres,

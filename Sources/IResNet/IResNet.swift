@@ -55,7 +55,7 @@ public final class IResNet: Sendable {
     /// fingerprint). BatchNorm statistics are random too, scaled so activations stay finite
     /// through iresnet100: for benchmarks and demos, never for real features.
     public static func random(config: IResNetConfig, seed: UInt64) -> IResNet {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         // The initialiser cannot throw here: the source never does.
         guard let net = try? IResNet(config: config, isRandom: true, source: { RandomWeights.values(for: $0, config: config, rng: &rng) }) else {
             preconditionFailure("random weights cannot fail")
@@ -66,7 +66,7 @@ public final class IResNet: Sendable {
     /// The raw (unfolded) random weights of `random(config:seed:)`, in `WeightMap` order, for
     /// writing a checkpoint.
     public static func randomWeights(config: IResNetConfig, seed: UInt64) -> [(WeightMap.Parameter, [Float])] {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         return WeightMap(config).parameters.map { ($0, RandomWeights.values(for: $0, config: config, rng: &rng)) }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Face-like synthetic images for the built-in demo and for tests that need many distinct
 /// faces: each identity is a distinct base drawing (skin tone, face shape, eyes, brows, nose,
@@ -30,8 +31,8 @@ public struct SyntheticFaces: Sendable {
 
     /// The identity with this number; the same number always draws the same person.
     public func identity(_ number: Int) -> Identity {
-        var rng = SplitMix64(seed: seed ^ (UInt64(truncatingIfNeeded: number) &* 0x9E37_79B9_7F4A_7C15))
-        func u(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * rng.nextUnit() }
+        var rng = SeededGenerator(seed: seed ^ (UInt64(truncatingIfNeeded: number) &* 0x9E37_79B9_7F4A_7C15))
+        func u(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * rng.unit() }
         let tone = u(0.25, 1)
         return Identity(
             skin: (u(60, 140) * tone + 40, u(90, 170) * tone + 40, u(120, 200) * tone + 50),
@@ -50,9 +51,9 @@ public struct SyntheticFaces: Sendable {
     /// Draws image `variant` of `identity` as interleaved BGR bytes (side*side*3). Variant 0 is
     /// the identity's base pose; other variants jitter it.
     public func render(_ identity: Identity, variant: Int) -> [UInt8] {
-        var rng = SplitMix64(seed: seed &+ UInt64(truncatingIfNeeded: variant) &* 0xBF58_476D_1CE4_E5B9
+        var rng = SeededGenerator(seed: seed &+ UInt64(truncatingIfNeeded: variant) &* 0xBF58_476D_1CE4_E5B9
             ^ UInt64(truncatingIfNeeded: Int(identity.faceWidth * 1000)))
-        func u(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * rng.nextUnit() }
+        func u(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * rng.unit() }
         let jitter = variant == 0 ? 0.0 : 1.0
         let dx = u(-3, 3) * jitter, dy = u(-3, 3) * jitter
         let scale = 1 + u(-0.05, 0.05) * jitter
@@ -94,7 +95,7 @@ public struct SyntheticFaces: Sendable {
                 let mouth = ellipse(fx, fy + curve, 0, my, id.mouthWidth, id.mouthHeight)
                 c = mix(c, (60, 50, 150), mouth)
                 let base = (y * n + x) * 3
-                let shade = light + (rng.nextUnit() - 0.5) * 2 * noise
+                let shade = light + (rng.unit() - 0.5) * 2 * noise
                 pixels[base] = clampByte(c.0 + shade)
                 pixels[base + 1] = clampByte(c.1 + shade)
                 pixels[base + 2] = clampByte(c.2 + shade)
@@ -120,20 +121,4 @@ public struct SyntheticFaces: Sendable {
     }
 
     private func clampByte(_ v: Double) -> UInt8 { UInt8(min(max(v.rounded(), 0), 255)) }
-}
-
-/// SplitMix64: a small, fast, seedable generator (Steele, Lea, Flood 2014), so the demo data is
-/// the same on every machine.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// A uniform double in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }

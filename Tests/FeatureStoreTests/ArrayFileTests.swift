@@ -1,3 +1,4 @@
+import Tensor
 import FeatureStore
 import Foundation
 import Testing

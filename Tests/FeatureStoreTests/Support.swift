@@ -1,5 +1,7 @@
 import FeatureStore
 import Foundation
+import Tensor
+import TestSupport
 
 /// A fresh temporary directory per test, removed by the caller with `defer`.
 func temporaryDirectory() throws -> URL {
@@ -13,19 +15,6 @@ func fixture(_ name: String) throws -> URL {
         throw FeatureStoreError.missingFile(path: "Fixtures/\(name)")
     }
     return url
-}
-
-/// Deterministic pseudo-random numbers (SplitMix64), so that failures reproduce.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 func provenance(dim: Int, fingerprint: String = "sha256:feedface", labels: [String] = ["alice", "bob", "Zoë"]) -> StoreProvenance {
@@ -58,31 +47,10 @@ func writeStore(_ rows: StoreRows, dim: Int, to url: URL, options: StoreWriteOpt
     try writer.finish()
 }
 
-/// The python with h5py and numpy that checks our files: $MAGFLEET_PEER_PYTHON, else python3,
-/// else the fixture venv; nil when none imports h5py.
-let peerPython: String? = {
-    var candidates = ["python3", "/opt/fxvenv/bin/python"]
-    if let configured = ProcessInfo.processInfo.environment["MAGFLEET_PEER_PYTHON"] { candidates.insert(configured, at: 0) }
-    for candidate in candidates {
-        if let result = try? runPython(candidate, script: "import h5py, numpy", arguments: []), result.status == 0 {
-            return candidate
-        }
-    }
-    return nil
-}()
+/// The python with h5py and numpy that checks our files (TestSupport.PeerPython).
+let peerPython: String? = PeerPython.path
 
-/// Runs `script` with `python`, returning its status and stdout (stderr appended on failure).
+/// Runs `script` with `python` (TestSupport.PeerPython.run).
 func runPython(_ python: String, script: String, arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [python, "-c", script] + arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    return (process.terminationStatus, process.terminationStatus == 0 ? text : text + String(decoding: errors, as: UTF8.self))
+    try PeerPython.run(python, script: script, arguments: arguments)
 }

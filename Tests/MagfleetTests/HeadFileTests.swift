@@ -1,3 +1,4 @@
+import Tensor
 import Evaluation
 import FeatureStore
 import Foundation
