@@ -41,30 +41,33 @@ extension IResNet {
         var h = IResNetConfig.inputSize, w = h
         var x = uninitialized(images.count)
         x.withUnsafeMutableBufferPointer { ChannelOps.nchwToCNHW(images.baseAddress!, $0.baseAddress!, n: n, c: 3, plane: h * w) }
-        x = run(stem, x, n: n, h: &h, w: &w, scratch: &scratch)
-        applyPReLU(&x, stemPReLU, plane: n * h * w)
+        x = stemPReLU.withUnsafeBufferPointer { slope in
+            run(stem, x, n: n, h: &h, w: &w, scratch: &scratch, epilogue: .prelu(slope.baseAddress!))
+        }
         for block in blocks {
-            let cin = block.conv1.inChannels
-            var t = x
-            t.withUnsafeMutableBufferPointer { tb in
-                ChannelOps.affine(tb.baseAddress!, channels: cin, plane: n * h * w, scale: block.bn1Scale, shift: block.bn1Shift)
-            }
+            // bn1 is applied as conv1 reads its input (padding stays zero, as in PyTorch, where
+            // bn1 runs before the padded conv); bias + PReLU and bias + residual are fused
+            // into the GEMMs' output passes.
             var h1 = h, w1 = w
-            var a = run(block.conv1, t, n: n, h: &h1, w: &w1, scratch: &scratch)
-            t = []
-            applyPReLU(&a, block.prelu, plane: n * h1 * w1)
-            var h2 = h1, w2 = w1
-            var o = run(block.conv2, a, n: n, h: &h2, w: &w2, scratch: &scratch)
-            a = []
+            let a = block.bn1Scale.withUnsafeBufferPointer { scale in
+                block.bn1Shift.withUnsafeBufferPointer { shift in
+                    block.prelu.withUnsafeBufferPointer { slope in
+                        run(block.conv1, x, n: n, h: &h1, w: &w1, scratch: &scratch,
+                            inputAffine: InputAffine(scale: scale.baseAddress!, shift: shift.baseAddress!),
+                            epilogue: .prelu(slope.baseAddress!))
+                    }
+                }
+            }
+            var identity = x
             if let ds = block.downsample {
                 var hd = h, wd = w
-                let identity = run(ds, x, n: n, h: &hd, w: &wd, scratch: &scratch)
-                precondition(hd == h2 && wd == w2)
-                add(&o, identity)
-            } else {
-                add(&o, x)
+                identity = run(ds, x, n: n, h: &hd, w: &wd, scratch: &scratch)
             }
-            x = o
+            var h2 = h1, w2 = w1
+            x = identity.withUnsafeBufferPointer { residual in
+                run(block.conv2, a, n: n, h: &h2, w: &w2, scratch: &scratch, epilogue: .add(residual.baseAddress!))
+            }
+            precondition(x.count == identity.count, "residual shape mismatch")
             h = h2
             w = w2
         }
@@ -81,7 +84,10 @@ extension IResNet {
         return e
     }
 
-    private func run(_ conv: FoldedConv, _ input: [Float], n: Int, h: inout Int, w: inout Int, scratch: inout [Float]) -> [Float] {
+    private func run(
+        _ conv: FoldedConv, _ input: [Float], n: Int, h: inout Int, w: inout Int, scratch: inout [Float],
+        inputAffine: InputAffine? = nil, epilogue: Epilogue = .none
+    ) -> [Float] {
         let g = conv.geometry(batch: n, height: h, width: w)
         var out = uninitialized(g.outputCount)
         input.withUnsafeBufferPointer { ib in
@@ -89,7 +95,8 @@ extension IResNet {
                 conv.bias.withUnsafeBufferPointer { bb in
                     out.withUnsafeMutableBufferPointer { ob in
                         Convolution.im2colGEMM(g, input: ib.baseAddress!, weights: wb.baseAddress!, bias: bb.baseAddress!,
-                                               output: ob.baseAddress!, scratch: &scratch)
+                                               output: ob.baseAddress!, scratch: &scratch,
+                                               inputAffine: inputAffine, epilogue: epilogue)
                     }
                 }
             }
@@ -97,15 +104,6 @@ extension IResNet {
         h = g.outHeight
         w = g.outWidth
         return out
-    }
-
-    private func applyPReLU(_ x: inout [Float], _ slope: [Float], plane: Int) {
-        x.withUnsafeMutableBufferPointer { ChannelOps.prelu($0.baseAddress!, channels: slope.count, plane: plane, slope: slope) }
-    }
-
-    private func add(_ x: inout [Float], _ y: [Float]) {
-        precondition(x.count == y.count)
-        x.withUnsafeMutableBufferPointer { xb in y.withUnsafeBufferPointer { ChannelOps.add(xb.baseAddress!, $0.baseAddress!, count: xb.count) } }
     }
 
     private func uninitialized(_ count: Int) -> [Float] {

@@ -102,15 +102,19 @@ public enum Convolution {
     ///   - columns: at least `patchSize · count` floats.
     public static func im2col(
         _ g: ConvGeometry, input: UnsafePointer<Float>, start: Int, count: Int,
-        columns: UnsafeMutablePointer<Float>
+        columns: UnsafeMutablePointer<Float>, inputAffine: InputAffine? = nil
     ) {
         let ho = g.outHeight, wo = g.outWidth, k = g.kernel, s = g.stride, pad = g.padding
         let h = g.height, w = g.width, hw = h * w, planeStride = g.batch * hw
         let perImage = ho * wo
-        nonisolated(unsafe) let input = input, columns = columns
+        nonisolated(unsafe) let input = input, columns = columns, affine = inputAffine
         Parallel.forEachPart(g.inChannels) { channels in
         for ci in channels {
             let plane = input + ci * planeStride
+            // The input's per-channel affine map (an inference BatchNorm), applied as values are
+            // copied; padding stays 0, exactly as when BatchNorm runs before the padded conv.
+            let scale = affine?.scale[ci] ?? 1, shift = affine?.shift[ci] ?? 0
+            let mapped = affine != nil
             for ky in 0..<k {
                 for kx in 0..<k {
                     var dst = columns + ((ci * k + ky) * k + kx) * count
@@ -132,14 +136,19 @@ public enum Convolution {
                                 var i = 0
                                 while ox0 + i < lo && i < run { dst[i] = 0; i += 1 }
                                 if hi > lo {
-                                    (dst + (lo - ox0)).update(from: src + (lo - pad + kx), count: hi - lo)
+                                    if mapped {
+                                        let d = dst + (lo - ox0), from = src + (lo - pad + kx)
+                                        for j in 0..<(hi - lo) { d[j] = from[j] * scale + shift }
+                                    } else {
+                                        (dst + (lo - ox0)).update(from: src + (lo - pad + kx), count: hi - lo)
+                                    }
                                     i = hi - ox0
                                 }
                                 while i < run { dst[i] = 0; i += 1 }
                             } else {
                                 for i in 0..<run {
                                     let ix = (ox0 + i) * s - pad + kx
-                                    dst[i] = (ix >= 0 && ix < w) ? src[ix] : 0
+                                    dst[i] = (ix >= 0 && ix < w) ? (mapped ? src[ix] * scale + shift : src[ix]) : 0
                                 }
                             }
                         }
@@ -161,13 +170,17 @@ public enum Convolution {
     ///   - output: `[Cout, N, Ho, Wo]`, `outputCount` floats, overwritten.
     ///   - scratch: column buffer; grown as needed and reused across calls.
     ///   - maxScratch: the most floats a column tile may use (bounds memory at large batches).
+    ///   - inputAffine: a per-input-channel `x · scale + shift` applied as the input is read
+    ///     (an inference BatchNorm before the conv; padding stays zero).
+    ///   - epilogue: what follows the bias, fused into the same pass over the output.
     public static func im2colGEMM(
         _ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-        scratch: inout [Float], maxScratch: Int = 1 << 23
+        scratch: inout [Float], maxScratch: Int = 1 << 23,
+        inputAffine: InputAffine? = nil, epilogue: Epilogue = .none
     ) {
         let positions = g.outPositions, kdim = g.patchSize
-        let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0
+        let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && inputAffine == nil
         if direct {
             // A 1x1 stride-1 convolution is a plain GEMM on the input.
             BLAS.sgemm(m: g.outChannels, n: positions, k: kdim, a: weights, lda: kdim,
@@ -179,22 +192,52 @@ public enum Convolution {
                 var start = 0
                 while start < positions {
                     let count = min(tile, positions - start)
-                    im2col(g, input: input, start: start, count: count, columns: cols.baseAddress!)
+                    im2col(g, input: input, start: start, count: count, columns: cols.baseAddress!, inputAffine: inputAffine)
                     BLAS.sgemm(m: g.outChannels, n: count, k: kdim, a: weights, lda: kdim,
                                b: cols.baseAddress!, ldb: count, c: output + start, ldc: positions)
                     start += count
                 }
             }
         }
-        if let bias {
-            nonisolated(unsafe) let output = output, bias = bias
-            Parallel.forEachPart(g.outChannels) { channels in
-                for co in channels {
-                    let b = bias[co]
-                    let row = output + co * positions
+        if bias == nil, case .none = epilogue { return }
+        nonisolated(unsafe) let output = output, bias = bias, epilogue = epilogue
+        Parallel.forEachPart(g.outChannels) { channels in
+            for co in channels {
+                let b = bias?[co] ?? 0
+                let row = output + co * positions
+                switch epilogue {
+                case .none:
                     for i in 0..<positions { row[i] += b }
+                case let .prelu(slope):
+                    let a = slope[co]
+                    for i in 0..<positions {
+                        let v = row[i] + b
+                        row[i] = v < 0 ? v * a : v
+                    }
+                case let .add(residual):
+                    let r = residual + co * positions
+                    for i in 0..<positions { row[i] = (row[i] + b) + r[i] }
                 }
             }
         }
     }
+}
+
+/// A per-channel affine map `x · scale[c] + shift[c]` (an inference BatchNorm), `C` values each.
+public struct InputAffine {
+    public var scale: UnsafePointer<Float>
+    public var shift: UnsafePointer<Float>
+    public init(scale: UnsafePointer<Float>, shift: UnsafePointer<Float>) {
+        self.scale = scale
+        self.shift = shift
+    }
+}
+
+/// What a convolution does to each output after adding its bias, in the same pass.
+public enum Epilogue {
+    case none
+    /// PReLU with one slope per output channel.
+    case prelu(UnsafePointer<Float>)
+    /// Adds a tensor of the output's shape `[Cout, N, Ho, Wo]` (a residual connection).
+    case add(UnsafePointer<Float>)
 }

@@ -40,6 +40,44 @@ func seededValues(_ count: Int, seed: UInt64) -> [Float] {
         #expect(worst <= 1e-5, "\(g): max |Δ| \(worst)")
     }
 
+    @Test(arguments: geometries)
+    func fusedInputAffineAndEpiloguesMatchSeparatePasses(_ g: ConvGeometry) {
+        // Reference: BatchNorm applied to the input, the naive conv (zero padding after the
+        // BatchNorm, as in PyTorch), then PReLU, or then a residual add. Same 1e-5 tolerance.
+        let input = seededValues(g.inputCount, seed: 11)
+        let weights = seededValues(g.weightCount, seed: 12)
+        let bias = seededValues(g.outChannels, seed: 13)
+        let scale = seededValues(g.inChannels, seed: 14), shift = seededValues(g.inChannels, seed: 15)
+        let slope = seededValues(g.outChannels, seed: 16), residual = seededValues(g.outputCount, seed: 17)
+        var normalized = input
+        let plane = g.batch * g.height * g.width
+        for i in 0..<normalized.count { normalized[i] = normalized[i] * scale[i / plane] + shift[i / plane] }
+        let conv = Convolution.naive(g, input: normalized, weights: weights, bias: bias)
+        let positions = g.outPositions
+        let expectedPReLU = conv.enumerated().map { i, v in v < 0 ? v * slope[i / positions] : v }
+        let expectedAdd = zip(conv, residual).map { $0 + $1 }
+        for (name, expected) in [("prelu", expectedPReLU), ("add", expectedAdd)] {
+            var out = [Float](repeating: .nan, count: g.outputCount)
+            var scratch: [Float] = []
+            scale.withUnsafeBufferPointer { sc in
+                shift.withUnsafeBufferPointer { sh in
+                    slope.withUnsafeBufferPointer { sl in
+                        residual.withUnsafeBufferPointer { r in
+                            out.withUnsafeMutableBufferPointer { o in
+                                Convolution.im2colGEMM(
+                                    g, input: input, weights: weights, bias: bias, output: o.baseAddress!, scratch: &scratch,
+                                    inputAffine: InputAffine(scale: sc.baseAddress!, shift: sh.baseAddress!),
+                                    epilogue: name == "prelu" ? .prelu(sl.baseAddress!) : .add(r.baseAddress!))
+                            }
+                        }
+                    }
+                }
+            }
+            let worst = zip(out, expected).map { abs($0 - $1) }.max() ?? .nan
+            #expect(worst <= 1e-5, "\(g) \(name): max |Δ| \(worst)")
+        }
+    }
+
     @Test func channelOpsMatchFormulas() {
         let c = 3, plane = 7
         let x = seededValues(c * plane, seed: 4)
