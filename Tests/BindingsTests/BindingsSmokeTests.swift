@@ -14,6 +14,11 @@ import Testing
         return try Data(contentsOf: url)
     }
 
+    /// A C message buffer as text (up to its terminating NUL).
+    static func text(_ message: [CChar]) -> String {
+        String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// A deterministic generator, so failures reproduce.
     struct LCG {
         var state: UInt64
@@ -108,7 +113,7 @@ import Testing
             magfleet_jpeg_decode_bgr($0.bindMemory(to: UInt8.self).baseAddress, data.count, &pixels,
                                      info.width, info.height, 1, &message, message.count)
         }
-        #expect(rc == 0, "\(String(cString: message))")
+        #expect(rc == 0, "\(Self.text(message))")
         // Same libjpeg-turbo ISLOW path as OpenCV: pixel-exact.
         #expect(pixels == Array(expected))
     }
@@ -122,7 +127,7 @@ import Testing
         let rc = data.withUnsafeBytes {
             magfleet_png_decode($0.bindMemory(to: UInt8.self).baseAddress, data.count, &info, &pixels, &message, message.count)
         }
-        #expect(rc == 0, "\(String(cString: message))")
+        #expect(rc == 0, "\(Self.text(message))")
         #expect((info.width, info.height) == (40, 24))
         #expect(pixels == Array(expected))
     }
@@ -140,6 +145,6 @@ import Testing
             magfleet_jpeg_decode_bgr($0.bindMemory(to: UInt8.self).baseAddress, data.count, &pixels, 40, 24, 1, &message, message.count)
         }
         #expect(rc == -1)
-        #expect(String(cString: message).contains("Premature end"))
+        #expect(Self.text(message).contains("Premature end"))
     }
 }

@@ -94,7 +94,7 @@ func expectError(_ expected: CheckpointError, _ body: () throws -> Void) {
         // A zip whose pickle calls os.system: the unpickler must stop at the GLOBAL.
         func archive(_ pickle: [UInt8]) throws -> URL {
             let url = FileManager.default.temporaryDirectory.appendingPathComponent("magfleet-evil-\(UUID().uuidString).pth")
-            FileManager.default.createFile(atPath: url.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
             let handle = try FileHandle(forWritingTo: url)
             var zip = ZipWriter(handle: handle)
             try zip.add("archive/data.pkl", pickle)
@@ -149,7 +149,7 @@ func expectError(_ expected: CheckpointError, _ body: () throws -> Void) {
         p.append(0x28); strides.forEach(int); p.append(0x74)
         p += [0x89, 0x7D, 0x74, 0x52, 0x75, 0x2E]  // False, {}, TUPLE, REDUCE, SETITEMS, STOP
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("magfleet-tensor-\(UUID().uuidString).pth")
-        FileManager.default.createFile(atPath: url.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         let handle = try FileHandle(forWritingTo: url)
         var zip = ZipWriter(handle: handle)
         try zip.add("archive/data.pkl", p)

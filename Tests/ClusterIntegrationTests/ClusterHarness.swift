@@ -40,7 +40,7 @@ final class ClusterHarness {
         p.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? MagfleetProcess.executable
         p.arguments = arguments
         let log = directory + "/\(name).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = handle
         p.standardError = handle

@@ -23,7 +23,7 @@ final class NamespaceHosts {
         else { return false }
         let probe = "mfdprobe\(getpid())"
         guard (try? run(ip, ["netns", "add", probe])) != nil else { return false }
-        try? run(ip, ["netns", "del", probe])
+        _ = try? run(ip, ["netns", "del", probe])
         return true
     }
 
@@ -106,8 +106,8 @@ final class NamespaceHosts {
             for pid in pids.split(separator: "\n").compactMap({ Int32($0.trimmingCharacters(in: .whitespaces)) }) where pid > 1 {
                 kill(pid, SIGKILL)
             }
-            try? Self.run(Self.ip, ["link", "del", host.rootInterface])
-            try? Self.run(Self.ip, ["netns", "del", host.namespace])
+            _ = try? Self.run(Self.ip, ["link", "del", host.rootInterface])
+            _ = try? Self.run(Self.ip, ["netns", "del", host.namespace])
         }
         hosts = []
     }

@@ -47,7 +47,7 @@ struct SSHLauncherTests {
         let endpoint = "tcp://\(first.rootAddress):\(port)"
 
         let log = directory + "/coordinator.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let process = Process()
         process.executableURL = MagfleetProcess.executable

@@ -50,7 +50,7 @@ import Testing
         var out = [Float](repeating: 0, count: Preprocessing.floatsPerImage)
         let p = try pipeline()
         let expectedPath = try Fixture.path("") + "/nope.jpg"
-        out.withUnsafeMutableBufferPointer { buffer in
+        _ = out.withUnsafeMutableBufferPointer { buffer in
             #expect(throws: ImagingError.missingFile(path: expectedPath)) { try p.load(entry("nope.jpg"), into: buffer) }
         }
     }
