@@ -17,7 +17,6 @@ public struct ListSummary: Sendable {
     /// The store's /label_names: the name of id i at position i.
     public var labelNames: [String]
     private var idOfName: [String: Int64]
-    private var numeric: Bool
 
     /// Reads the list at `path` twice, streaming: once for the hash, once for the labels.
     public static func scan(path: String) throws -> ListSummary {
@@ -38,7 +37,7 @@ public struct ListSummary: Sendable {
         let reader = try ImageListReader(path: path)
         while let item = try reader.next() {
             count += 1
-            if let token = labelToken(item.path) { tokens.insert(token) }
+            if let token = split(item.path).token { tokens.insert(token) }
         }
         let numeric = tokens.allSatisfy { Int64($0).map { $0 >= 0 } ?? false }
         var names: [String]
@@ -49,27 +48,22 @@ public struct ListSummary: Sendable {
             names = tokens.sorted()
         }
         let idOf = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, Int64($0)) })
-        return ListSummary(sha256: sha, count: count, labelNames: names, idOfName: idOf, numeric: numeric)
+        return ListSummary(sha256: sha, count: count, labelNames: names, idOfName: idOf)
     }
 
     /// The image path and store label of one list line (as the coordinator hands it out).
     public func resolve(_ line: String) -> (path: String, label: Int64) {
-        let list = ImageList.parse(line)
-        guard let entry = list.first else { return (line, -1) }
-        guard let token = Self.token(of: entry, in: list) else { return (entry.path, -1) }
-        return (entry.path, idOfName[token] ?? -1)
+        let (path, token) = Self.split(line)
+        return (path, token.flatMap { idOfName[$0] } ?? -1)
     }
 
-    /// The label as written on the line, or nil when it has none or it is -1.
-    static func labelToken(_ line: String) -> String? {
+    /// The image path and the label as written on a list line (nil when it has none or it
+    /// is -1), by Imaging's list parser.
+    static func split(_ line: String) -> (path: String, token: String?) {
         let list = ImageList.parse(line)
-        guard let entry = list.first else { return nil }
-        return token(of: entry, in: list)
-    }
-
-    private static func token(of entry: ImageList.Entry, in list: ImageList) -> String? {
-        guard let label = entry.label else { return nil }
+        guard let entry = list.first else { return (line, nil) }
+        guard let label = entry.label else { return (entry.path, nil) }
         let token = list.labelName(label) ?? String(label)
-        return token == "-1" ? nil : token
+        return (entry.path, token == "-1" ? nil : token)
     }
 }

@@ -1,6 +1,6 @@
 /// Where finished shards go. The coordinator calls `write` for each finished shard before it
 /// journals it, and `merge` once at the end with every journaled shard in index order.
-/// `BinaryShardSink` is the built-in one; the HDF5 FeatureStore implements the same seam.
+/// `FeatureStoreShardSink` (HDF5 shard files merged into the feature store) is the one in use.
 public protocol ShardSink: AnyObject {
     /// Writes one shard's rows durably and atomically (all rows or none, fsynced); writing a
     /// shard again replaces it.

@@ -1,18 +1,17 @@
 /// Per-channel elementwise operations over channel-major activations `[C, N·H·W]`: each
-/// channel is a contiguous run of `plane` floats.
+/// channel is a contiguous run of `plane` floats. The forward pass fuses affine, PReLU and add
+/// into its convolutions (`InputAffine`, `Epilogue`); these plain passes are the references
+/// the fused paths are tested against.
 public enum ChannelOps {
     /// `x[c, i] = x[c, i] · scale[c] + shift[c]`: an inference BatchNorm applied directly.
     public static func affine(
         _ x: UnsafeMutablePointer<Float>, channels: Int, plane: Int,
         scale: UnsafePointer<Float>, shift: UnsafePointer<Float>
     ) {
-        nonisolated(unsafe) let x = x, scale = scale, shift = shift
-        Parallel.forEachPart(channels) { part in
-            for c in part {
-                let s = scale[c], b = shift[c]
-                let row = x + c * plane
-                for i in 0..<plane { row[i] = row[i] * s + b }
-            }
+        for c in 0..<channels {
+            let s = scale[c], b = shift[c]
+            let row = x + c * plane
+            for i in 0..<plane { row[i] = row[i] * s + b }
         }
     }
 
@@ -20,25 +19,19 @@ public enum ChannelOps {
     public static func prelu(
         _ x: UnsafeMutablePointer<Float>, channels: Int, plane: Int, slope: UnsafePointer<Float>
     ) {
-        nonisolated(unsafe) let x = x, slope = slope
-        Parallel.forEachPart(channels) { part in
-            for c in part {
-                let a = slope[c]
-                let row = x + c * plane
-                for i in 0..<plane {
-                    let v = row[i]
-                    row[i] = v < 0 ? v * a : v
-                }
+        for c in 0..<channels {
+            let a = slope[c]
+            let row = x + c * plane
+            for i in 0..<plane {
+                let v = row[i]
+                row[i] = v < 0 ? v * a : v
             }
         }
     }
 
     /// `x += y` over `count` floats.
     public static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
-        nonisolated(unsafe) let x = x, y = y
-        Parallel.forEachPart(count, minimumPerPart: 1 << 14) { part in
-            for i in part { x[i] += y[i] }
-        }
+        for i in 0..<count { x[i] += y[i] }
     }
 
     /// Converts NCHW to channel-major `[C, N, H, W]`.

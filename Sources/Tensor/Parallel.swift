@@ -3,15 +3,15 @@ import Dispatch
 import Glibc
 #endif
 
-/// Splitting the memory-bound passes between the GEMMs (im2col, per-channel BatchNorm,
-/// PReLU, residual adds) over the same number of threads OpenBLAS uses: OpenBLAS's threads
-/// idle during those passes, so running them on one core left the other one idle.
+/// Splitting the memory-bound passes between the GEMMs (im2col with its fused BatchNorm, and
+/// the output pass with bias, PReLU or the residual add) over the same number of threads
+/// OpenBLAS uses: its threads idle during those passes, so one core would otherwise sit idle.
 public enum Parallel {
     /// Runs `body(range)` over `0..<count` cut into at most `BLAS.threadCount` contiguous
     /// parts, concurrently. Parts are disjoint, so bodies that write only inside their range
     /// need no locking.
-    public static func forEachPart(_ count: Int, minimumPerPart: Int = 1, _ body: (Range<Int>) -> Void) {
-        let parts = max(1, min(BLAS.threadCount, count / max(minimumPerPart, 1)))
+    public static func forEachPart(_ count: Int, _ body: (Range<Int>) -> Void) {
+        let parts = max(1, min(BLAS.threadCount, count))
         if parts == 1 { body(0..<count); return }
         withoutActuallyEscaping(body) { body in
             // The closure only reads shared inputs and writes disjoint ranges.
