@@ -18,12 +18,12 @@ extension IResNet {
         precondition(count >= 0 && images.count == count * perImage,
                      "embed expects \(count) x 3 x \(size) x \(size) floats, got \(images.count)")
         var out = [Float](repeating: 0, count: count * config.embeddingSize)
-        var scratch: [Float] = []
+        var scratch = Scratch()
         var start = 0
         while start < count {
             let n = min(Self.chunkSize, count - start)
             let chunk = UnsafeBufferPointer(rebasing: images[(start * perImage)..<((start + n) * perImage)])
-            let e = forward(chunk, n: n, scratch: &scratch)
+            let e = BLAS.withSingleThreadedKernels { forward(chunk, n: n, scratch: &scratch) }
             out.withUnsafeMutableBufferPointer { o in
                 for i in 0..<e.count { o[start * config.embeddingSize + i] = e[i] }
             }
@@ -37,7 +37,15 @@ extension IResNet {
         images.withUnsafeBufferPointer { embed($0, count: $0.count / (3 * IResNetConfig.inputSize * IResNetConfig.inputSize)) }
     }
 
-    private func forward(_ images: UnsafeBufferPointer<Float>, n: Int, scratch: inout [Float]) -> [Float] {
+    /// Work buffers reused from layer to layer.
+    private struct Scratch {
+        var columns: [Float] = []
+        var winograd = Winograd.Workspace()
+    }
+
+    /// The forward pass of one chunk, inside `BLAS.withSingleThreadedKernels`: every pass and
+    /// GEMM is split over `Parallel.threadCount` parts.
+    private func forward(_ images: UnsafeBufferPointer<Float>, n: Int, scratch: inout Scratch) -> [Float] {
         var h = IResNetConfig.inputSize, w = h
         var x = uninitialized(images.count)
         x.withUnsafeMutableBufferPointer { ChannelOps.nchwToCNHW(images.baseAddress!, $0.baseAddress!, n: n, c: 3, plane: h * w) }
@@ -80,23 +88,36 @@ extension IResNet {
         }
         var e = [Float](repeating: 0, count: n * dim)
         for i in 0..<n { for j in 0..<dim { e[i * dim + j] = fcBias[j] } }
-        BLAS.sgemm(transposeB: true, m: n, n: dim, k: k, a: flat, lda: k, b: fcWeight, ldb: k, beta: 1, c: &e, ldc: dim)
+        flat.withUnsafeBufferPointer { a in
+            fcWeight.withUnsafeBufferPointer { b in
+                e.withUnsafeMutableBufferPointer { c in
+                    Parallel.sgemm(transposeB: true, m: n, n: dim, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k,
+                                   beta: 1, c: c.baseAddress!, ldc: dim)
+                }
+            }
+        }
         return e
     }
 
     private func run(
-        _ conv: FoldedConv, _ input: [Float], n: Int, h: inout Int, w: inout Int, scratch: inout [Float],
+        _ conv: FoldedConv, _ input: [Float], n: Int, h: inout Int, w: inout Int, scratch: inout Scratch,
         inputAffine: InputAffine? = nil, epilogue: Epilogue = .none
     ) -> [Float] {
         let g = conv.geometry(batch: n, height: h, width: w)
         var out = uninitialized(g.outputCount)
         input.withUnsafeBufferPointer { ib in
-            conv.weights.withUnsafeBufferPointer { wb in
-                conv.bias.withUnsafeBufferPointer { bb in
-                    out.withUnsafeMutableBufferPointer { ob in
-                        Convolution.im2colGEMM(g, input: ib.baseAddress!, weights: wb.baseAddress!, bias: bb.baseAddress!,
-                                               output: ob.baseAddress!, scratch: &scratch,
-                                               inputAffine: inputAffine, epilogue: epilogue)
+            conv.bias.withUnsafeBufferPointer { bb in
+                out.withUnsafeMutableBufferPointer { ob in
+                    if let winograd = conv.winograd {
+                        Winograd.convolve(g, input: ib.baseAddress!, weights: winograd, bias: bb.baseAddress!,
+                                          output: ob.baseAddress!, workspace: &scratch.winograd,
+                                          inputAffine: inputAffine, epilogue: epilogue)
+                    } else {
+                        conv.weights.withUnsafeBufferPointer { wb in
+                            Convolution.im2colGEMM(g, input: ib.baseAddress!, weights: wb.baseAddress!, bias: bb.baseAddress!,
+                                                   output: ob.baseAddress!, scratch: &scratch.columns,
+                                                   inputAffine: inputAffine, epilogue: epilogue)
+                        }
                     }
                 }
             }

@@ -6,7 +6,8 @@ import Tensor
 /// A MagFace iresnet ready for inference: BatchNorms folded, weights in GEMM layout.
 ///
 /// Immutable after init and safe to share across threads; each `embed` call allocates its own
-/// buffers. The arithmetic runs on OpenBLAS's threads (`BLAS.setThreadCount`).
+/// buffers. The arithmetic runs on `Parallel.threadCount` threads (`BLAS.setThreadCount`),
+/// each calling single-threaded OpenBLAS.
 public final class IResNet: Sendable {
     /// The architecture.
     public let config: IResNetConfig
@@ -20,6 +21,8 @@ public final class IResNet: Sendable {
     public let isRandom: Bool
     /// Learnable parameters (conv, PReLU, BN affine, fc), as PyTorch's `model.parameters()`.
     public let parameterCount: Int
+    /// How the convolutions are computed (`.fast`: Winograd where it pays; `.exact`: im2col).
+    public let mode: ConvolutionMode
 
     let stem: FoldedConv
     let stemPReLU: [Float]
@@ -35,17 +38,19 @@ public final class IResNet: Sendable {
     /// - Parameters:
     ///   - checkpoint: the `.pth` file.
     ///   - architecture: the expected architecture, or nil to read it off the keys.
+    ///   - mode: `.fast` (default) or `.exact` convolutions.
     /// - Throws: `CheckpointError` for an unreadable file; `IResNetError` for a missing, extra
     ///   or mis-shaped key or an architecture other than `architecture`.
-    public convenience init(checkpoint: URL, architecture: IResNetConfig? = nil) throws {
+    public convenience init(checkpoint: URL, architecture: IResNetConfig? = nil, mode: ConvolutionMode = .fast) throws {
         let file = try Checkpoint(contentsOf: checkpoint)
-        try self.init(checkpoint: file, architecture: architecture)
+        try self.init(checkpoint: file, architecture: architecture, mode: mode)
     }
 
     /// Builds the network from an opened checkpoint; see `init(checkpoint:architecture:)`.
-    public convenience init(checkpoint file: Checkpoint, architecture: IResNetConfig? = nil) throws {
+    public convenience init(checkpoint file: Checkpoint, architecture: IResNetConfig? = nil,
+                            mode: ConvolutionMode = .fast) throws {
         let mapping = try CheckpointMapping(file, architecture: architecture)
-        try self.init(config: mapping.config, isRandom: file.metadata["magfleet.random_weights"] == "true") { p in
+        try self.init(config: mapping.config, isRandom: file.metadata["magfleet.random_weights"] == "true", mode: mode) { p in
             let key = mapping.prefix + p.key
             return try file.floats(file.tensors[key]!, name: key)
         }
@@ -54,10 +59,10 @@ public final class IResNet: Sendable {
     /// A network with random weights drawn from `seed` (same seed, same weights, same
     /// fingerprint). BatchNorm statistics are random too, scaled so activations stay finite
     /// through iresnet100: for benchmarks and demos, never for real features.
-    public static func random(config: IResNetConfig, seed: UInt64) -> IResNet {
+    public static func random(config: IResNetConfig, seed: UInt64, mode: ConvolutionMode = .fast) -> IResNet {
         var rng = SeededGenerator(seed: seed)
         // The initialiser cannot throw here: the source never does.
-        guard let net = try? IResNet(config: config, isRandom: true, source: { RandomWeights.values(for: $0, config: config, rng: &rng) }) else {
+        guard let net = try? IResNet(config: config, isRandom: true, mode: mode, source: { RandomWeights.values(for: $0, config: config, rng: &rng) }) else {
             preconditionFailure("random weights cannot fail")
         }
         return net
@@ -71,10 +76,12 @@ public final class IResNet: Sendable {
     }
 
     /// Builds the network, asking `source` for every parameter in `WeightMap` order.
-    init(config: IResNetConfig, isRandom: Bool, source: (WeightMap.Parameter) throws -> [Float]) throws {
+    init(config: IResNetConfig, isRandom: Bool, mode: ConvolutionMode,
+         source: (WeightMap.Parameter) throws -> [Float]) throws {
         Parallel.keepLargeAllocationsInHeap()
         self.config = config
         self.isRandom = isRandom
+        self.mode = mode
         var hasher = SHA256()
         var learnable = 0
         let parameters = WeightMap(config).parameters
@@ -99,7 +106,7 @@ public final class IResNet: Sendable {
         let w = config.widths
         let stemWeights = try take("conv1.weight")
         stem = FoldedConv(inChannels: 3, outChannels: w[0], kernel: 3, stride: 1, padding: 1,
-                          weights: stemWeights, batchNorm: try bn("bn1"))
+                          weights: stemWeights, batchNorm: try bn("bn1"), mode: mode)
         stemPReLU = try take("prelu.weight")
         var blocks: [Block] = []
         var inplanes = w[0]
@@ -110,16 +117,16 @@ public final class IResNet: Sendable {
                 let bn1 = try bn("\(n).bn1")
                 let c1 = try take("\(n).conv1.weight")
                 let conv1 = FoldedConv(inChannels: cin, outChannels: planes, kernel: 3, stride: 1, padding: 1,
-                                       weights: c1, batchNorm: try bn("\(n).bn2"))
+                                       weights: c1, batchNorm: try bn("\(n).bn2"), mode: mode)
                 let prelu = try take("\(n).prelu.weight")
                 let c2 = try take("\(n).conv2.weight")
                 let conv2 = FoldedConv(inChannels: planes, outChannels: planes, kernel: 3, stride: stride, padding: 1,
-                                       weights: c2, batchNorm: try bn("\(n).bn3"))
+                                       weights: c2, batchNorm: try bn("\(n).bn3"), mode: mode)
                 var downsample: FoldedConv?
                 if b == 0 {
                     let d = try take("\(n).downsample.0.weight")
                     downsample = FoldedConv(inChannels: cin, outChannels: planes, kernel: 1, stride: stride, padding: 0,
-                                            weights: d, batchNorm: try bn("\(n).downsample.1"))
+                                            weights: d, batchNorm: try bn("\(n).downsample.1"), mode: mode)
                 }
                 let (scale, shift) = bn1.scaleShift
                 blocks.append(Block(bn1Scale: scale, bn1Shift: shift, conv1: conv1, prelu: prelu, conv2: conv2, downsample: downsample))

@@ -21,15 +21,35 @@ struct BatchNorm {
     }
 }
 
+/// How the engine computes its convolutions.
+public enum ConvolutionMode: String, Sendable, CaseIterable {
+    /// Chosen per layer at load (as ncnn's `create_pipeline` does): Winograd F(4x4, 3x3) for
+    /// the stride-1 3x3 convolutions with at least `Winograd.minimumChannels` input and output
+    /// channels, im2col + GEMM for the rest (the stem, the stride-2 convs, the 1x1 downsamples).
+    case fast
+    /// im2col + GEMM everywhere: every output is a plain dot product (the error of a float32
+    /// sum), the reference the fast path is measured against.
+    case exact
+}
+
+extension Winograd {
+    /// The fewest input and output channels for which `ConvolutionMode.fast` picks Winograd:
+    /// below that, the transforms cost more than the GEMM saves (the 3-channel stem).
+    static let minimumChannels = 16
+}
+
 /// A convolution with the BatchNorm after it folded in: `W'[co] = W[co]·scale[co]`,
 /// `bias[co] = shift[co]`. Exact: the BatchNorm acts on the conv's output, after padding.
 struct FoldedConv: Sendable {
     let inChannels, outChannels, kernel, stride, padding: Int
-    /// `[Cout, Cin·k·k]`.
+    /// `[Cout, Cin·k·k]`; empty when `winograd` holds the weights instead.
     let weights: [Float]
+    /// The folded weights transformed for Winograd F(4x4, 3x3), for the layers that use it.
+    let winograd: WinogradWeights?
     let bias: [Float]
 
-    init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, weights w: [Float], batchNorm: BatchNorm) {
+    init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, weights w: [Float],
+         batchNorm: BatchNorm, mode: ConvolutionMode) {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernel = kernel
@@ -41,8 +61,16 @@ struct FoldedConv: Sendable {
         for co in 0..<outChannels {
             for i in 0..<per { folded[co * per + i] = Float(Double(w[co * per + i]) * s[co]) }
         }
-        weights = folded
         bias = t.map { Float($0) }
+        let useWinograd = mode == .fast && kernel == 3 && stride == 1 && padding == 1
+            && min(inChannels, outChannels) >= Winograd.minimumChannels
+        if useWinograd {
+            winograd = folded.withUnsafeBufferPointer { WinogradWeights($0, outChannels: outChannels, inChannels: inChannels) }
+            weights = []
+        } else {
+            winograd = nil
+            weights = folded
+        }
     }
 
     func geometry(batch: Int, height: Int, width: Int) -> ConvGeometry {

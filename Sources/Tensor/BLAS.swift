@@ -1,4 +1,5 @@
 internal import CBLAS
+import Synchronization
 
 /// The BLAS library in use (OpenBLAS): what it was built for, what core it picked at run
 /// time, and how many threads it uses.
@@ -11,18 +12,51 @@ public enum BLAS {
 
     /// The number of threads OpenBLAS runs its kernels on.
     public static var threadCount: Int {
-        get { Int(openblas_get_num_threads()) }
+        singleThreaded.withLock { $0.holders > 0 ? $0.threads : Int(openblas_get_num_threads()) }
     }
 
     /// The number of processors OpenBLAS sees.
     public static var processorCount: Int { Int(openblas_get_num_procs()) }
 
-    /// Sets OpenBLAS's thread count. A worker sharing a host with others gives each its own
-    /// count so that cores are not oversubscribed.
+    /// Sets the compute thread count: OpenBLAS's, and the engine's own (`Parallel.threadCount`).
+    /// A worker sharing a host with others gives each its own count so that cores are not
+    /// oversubscribed.
     public static func setThreadCount(_ count: Int) {
         precondition(count >= 1, "thread count must be at least 1")
-        openblas_set_num_threads(Int32(count))
+        singleThreaded.withLock { state in
+            state.threads = count
+            if state.holders == 0 { openblas_set_num_threads(Int32(count)) }
+        }
+        Parallel.setThreadCount(count)
     }
+
+    /// Runs `body` with OpenBLAS held at one thread, so that the engine's parts
+    /// (`Parallel.forEachPart`) can each call it on their own core without OpenBLAS's pool
+    /// nesting inside them. Nested and concurrent holders share one hold; the last to leave
+    /// gives OpenBLAS its thread count back.
+    public static func withSingleThreadedKernels<R>(_ body: () throws -> R) rethrows -> R {
+        singleThreaded.withLock { state in
+            if state.holders == 0 {
+                state.threads = Int(openblas_get_num_threads())
+                openblas_set_num_threads(1)
+            }
+            state.holders += 1
+        }
+        defer {
+            singleThreaded.withLock { state in
+                state.holders -= 1
+                if state.holders == 0 { openblas_set_num_threads(Int32(state.threads)) }
+            }
+        }
+        return try body()
+    }
+
+    private struct HoldState: Sendable {
+        var holders = 0
+        var threads = 1
+    }
+
+    private static let singleThreaded = Mutex(HoldState())
 
     /// Row-major single-precision GEMM: `c = alpha * op(a) * op(b) + beta * c`.
     ///

@@ -161,7 +161,7 @@ public enum Convolution {
         }
     }
 
-    /// The baseline fast path: im2col in column tiles + `BLAS.sgemm`, bias added afterwards.
+    /// The exact path: im2col in column tiles + `Parallel.sgemm`, bias added afterwards.
     ///
     /// - Parameters:
     ///   - input: `[Cin, N, H, W]`.
@@ -179,12 +179,24 @@ public enum Convolution {
         scratch: inout [Float], maxScratch: Int = 1 << 23,
         inputAffine: InputAffine? = nil, epilogue: Epilogue = .none
     ) {
+        BLAS.withSingleThreadedKernels {
+            im2colGEMMHeld(g, input: input, weights: weights, bias: bias, output: output, scratch: &scratch,
+                           maxScratch: maxScratch, inputAffine: inputAffine, epilogue: epilogue)
+        }
+    }
+
+    /// `im2colGEMM` with OpenBLAS held at one thread: the GEMMs are split by `Parallel.sgemm`.
+    private static func im2colGEMMHeld(
+        _ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+        scratch: inout [Float], maxScratch: Int, inputAffine: InputAffine?, epilogue: Epilogue
+    ) {
         let positions = g.outPositions, kdim = g.patchSize
         let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && inputAffine == nil
         if direct {
             // A 1x1 stride-1 convolution is a plain GEMM on the input.
-            BLAS.sgemm(m: g.outChannels, n: positions, k: kdim, a: weights, lda: kdim,
-                       b: input, ldb: positions, c: output, ldc: positions)
+            Parallel.sgemm(m: g.outChannels, n: positions, k: kdim, a: weights, lda: kdim,
+                           b: input, ldb: positions, c: output, ldc: positions)
         } else {
             let tile = max(min(positions, maxScratch / kdim), min(positions, 256))
             if scratch.count < tile * kdim { scratch = [Float](repeating: 0, count: tile * kdim) }
@@ -193,8 +205,8 @@ public enum Convolution {
                 while start < positions {
                     let count = min(tile, positions - start)
                     im2col(g, input: input, start: start, count: count, columns: cols.baseAddress!, inputAffine: inputAffine)
-                    BLAS.sgemm(m: g.outChannels, n: count, k: kdim, a: weights, lda: kdim,
-                               b: cols.baseAddress!, ldb: count, c: output + start, ldc: positions)
+                    Parallel.sgemm(m: g.outChannels, n: count, k: kdim, a: weights, lda: kdim,
+                                   b: cols.baseAddress!, ldb: count, c: output + start, ldc: positions)
                     start += count
                 }
             }

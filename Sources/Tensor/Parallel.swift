@@ -1,23 +1,67 @@
 import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Splitting the memory-bound passes between the GEMMs (im2col with its fused BatchNorm, and
-/// the output pass with bias, PReLU or the residual add) over the same number of threads
-/// OpenBLAS uses: its threads idle during those passes, so one core would otherwise sit idle.
+/// The engine's own threads. Compute is synchronous: a pass is cut into `threadCount`
+/// contiguous parts that run concurrently (`DispatchQueue.concurrentPerform`) and are all done
+/// when the call returns. While the engine runs (`BLAS.withSingleThreadedKernels`), OpenBLAS
+/// is held at one thread and each part calls it on its own core, so nothing nests.
 public enum Parallel {
-    /// Runs `body(range)` over `0..<count` cut into at most `BLAS.threadCount` contiguous
-    /// parts, concurrently. Parts are disjoint, so bodies that write only inside their range
-    /// need no locking.
+    private static let count = Atomic<Int>(0)
+
+    /// How many parts a pass is cut into. Set by `BLAS.setThreadCount`; until then, OpenBLAS's
+    /// own default (all cores, or `OPENBLAS_NUM_THREADS`).
+    public static var threadCount: Int {
+        let n = count.load(ordering: .relaxed)
+        return n > 0 ? n : max(1, BLAS.threadCount)
+    }
+
+    static func setThreadCount(_ n: Int) {
+        count.store(n, ordering: .relaxed)
+    }
+
+    /// Runs `body(range)` over `0..<count` cut into at most `threadCount` contiguous parts,
+    /// concurrently. Parts are disjoint, so bodies that write only inside their range need no
+    /// locking.
     public static func forEachPart(_ count: Int, _ body: (Range<Int>) -> Void) {
-        let parts = max(1, min(BLAS.threadCount, count))
+        forEachPart(count, parts: threadCount, body)
+    }
+
+    /// `forEachPart` with an explicit number of parts (at most `count`).
+    public static func forEachPart(_ count: Int, parts: Int, _ body: (Range<Int>) -> Void) {
+        let parts = max(1, min(parts, count))
         if parts == 1 { body(0..<count); return }
         withoutActuallyEscaping(body) { body in
             // The closure only reads shared inputs and writes disjoint ranges.
             nonisolated(unsafe) let run = body
             DispatchQueue.concurrentPerform(iterations: parts) { part in
                 run((count * part / parts)..<(count * (part + 1) / parts))
+            }
+        }
+    }
+
+    /// `c = a × op(b)` (row-major, `a` is `m x k`, `op(b)` is `k x n`, `b` itself `n x k` when
+    /// `transposeB`) split over `threadCount` parts, each a single-threaded `BLAS.sgemm` on its
+    /// own slice of `c`: rows when `m` is the larger side, columns otherwise. Call it inside
+    /// `BLAS.withSingleThreadedKernels`.
+    public static func sgemm(
+        transposeB: Bool = false, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        nonisolated(unsafe) let a = a, b = b, c = c
+        // Slices of at least 16 rows or 64 columns: below that a part costs more than it saves.
+        if m >= n {
+            forEachPart(m, parts: min(threadCount, max(1, m / 16))) { rows in
+                BLAS.sgemm(transposeB: transposeB, m: rows.count, n: n, k: k, a: a + rows.lowerBound * lda, lda: lda,
+                           b: b, ldb: ldb, beta: beta, c: c + rows.lowerBound * ldc, ldc: ldc)
+            }
+        } else {
+            forEachPart(n, parts: min(threadCount, max(1, n / 64))) { cols in
+                let slice = transposeB ? b + cols.lowerBound * ldb : b + cols.lowerBound
+                BLAS.sgemm(transposeB: transposeB, m: m, n: cols.count, k: k, a: a, lda: lda, b: slice, ldb: ldb,
+                           beta: beta, c: c + cols.lowerBound, ldc: ldc)
             }
         }
     }
