@@ -8,6 +8,15 @@ import PackageDescription
 /// tests) stay debug so that a change rebuilds quickly. See docs/architecture.md, "Builds".
 let optimized: [SwiftSetting] = [.unsafeFlags(["-O"])]
 
+/// The engine's kernels (Tensor) vectorise for AVX2 + FMA on x86-64 (x86-64-v3: Intel Haswell,
+/// AMD Zen and later). Swift takes its target features from the Clang importer's flags. The
+/// engine checks the CPU before it runs (`CPUFeatures`), and `magfleet doctor` reports it.
+#if arch(x86_64)
+let vectorized: [SwiftSetting] = [.unsafeFlags(["-O", "-Xcc", "-mavx2", "-Xcc", "-mfma"])]
+#else
+let vectorized: [SwiftSetting] = optimized
+#endif
+
 let package = Package(
     name: "magfleet",
     platforms: [.macOS(.v14)],
@@ -30,7 +39,7 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
 
         // Wrappers and domain.
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: optimized),
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: vectorized),
         .target(
             name: "Checkpoint",
             dependencies: ["Tensor"],
@@ -73,7 +82,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "IResNetTests", dependencies: ["IResNet", "Checkpoint", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "IResNetTests", dependencies: ["IResNet", "Checkpoint", "Tensor", "Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
         .target(name: "TestSupport", dependencies: ["Cluster", "FeatureStore"], path: "Tests/TestSupport"),
         .testTarget(name: "MagfleetTests", dependencies: ["TestSupport", "magfleet", "Evaluation", "FeatureStore", "Tensor"]),

@@ -61,11 +61,12 @@ public final class IResNet: Sendable {
     /// through iresnet100: for benchmarks and demos, never for real features.
     public static func random(config: IResNetConfig, seed: UInt64, mode: ConvolutionMode = .fast) -> IResNet {
         var rng = SeededGenerator(seed: seed)
-        // The initialiser cannot throw here: the source never does.
-        guard let net = try? IResNet(config: config, isRandom: true, mode: mode, source: { RandomWeights.values(for: $0, config: config, rng: &rng) }) else {
-            preconditionFailure("random weights cannot fail")
+        // The source never throws; the initialiser throws only for an unsupported CPU.
+        do {
+            return try IResNet(config: config, isRandom: true, mode: mode, source: { RandomWeights.values(for: $0, config: config, rng: &rng) })
+        } catch {
+            preconditionFailure("\(error)")
         }
-        return net
     }
 
     /// The raw (unfolded) random weights of `random(config:seed:)`, in `WeightMap` order, for
@@ -78,6 +79,8 @@ public final class IResNet: Sendable {
     /// Builds the network, asking `source` for every parameter in `WeightMap` order.
     init(config: IResNetConfig, isRandom: Bool, mode: ConvolutionMode,
          source: (WeightMap.Parameter) throws -> [Float]) throws {
+        // Before any kernel runs: they are compiled for extensions an old CPU may lack.
+        guard HostCPU.missing.isEmpty else { throw IResNetError.unsupportedCPU(missing: HostCPU.missing) }
         Parallel.keepLargeAllocationsInHeap()
         self.config = config
         self.isRandom = isRandom

@@ -10,6 +10,8 @@ public enum IResNetError: Error, CustomStringConvertible, Equatable {
     case architectureMismatch(requested: String, found: String)
     /// The architecture could not be read off the keys.
     case cannotDetectArchitecture(reason: String)
+    /// The processor lacks instruction-set extensions the kernels are compiled for.
+    case unsupportedCPU(missing: [String])
 
     public var description: String {
         switch self {
@@ -19,6 +21,8 @@ public enum IResNetError: Error, CustomStringConvertible, Equatable {
         case let .architectureMismatch(requested, found):
             return "architecture mismatch: the checkpoint holds \(found) but \(requested) was requested"
         case let .cannotDetectArchitecture(reason): return "cannot detect the architecture: \(reason)"
+        case let .unsupportedCPU(missing):
+            return "this CPU lacks \(missing.joined(separator: ", ")), which the engine's kernels are built for (x86-64-v3: Intel Haswell, AMD Zen or later)"
         }
     }
 }

@@ -72,11 +72,11 @@ public enum Winograd {
         let tiling = Tiling(g)
         let widest = max(g.inChannels, g.outChannels)
         let block = max(min(tiling.count, maxWorkspace / (positions * widest)), min(tiling.count, chunk))
-        if workspace.transformed.count < positions * g.inChannels * block {
-            workspace.transformed = [Float](repeating: 0, count: positions * g.inChannels * block)
+        if workspace.transformed.count < positions * matrixStride(g.inChannels, block) {
+            workspace.transformed = [Float](repeating: 0, count: positions * matrixStride(g.inChannels, block))
         }
-        if workspace.products.count < positions * g.outChannels * block {
-            workspace.products = [Float](repeating: 0, count: positions * g.outChannels * block)
+        if workspace.products.count < positions * matrixStride(g.outChannels, block) {
+            workspace.products = [Float](repeating: 0, count: positions * matrixStride(g.outChannels, block))
         }
         BLAS.withSingleThreadedKernels {
         weights.values.withUnsafeBufferPointer { u in
@@ -86,19 +86,21 @@ public enum Winograd {
                     var first = 0
                     while first < tiling.count {
                         let tiles = first..<min(first + block, tiling.count)
+                        let table = TileTable(tiling, tiles: tiles)
                         Parallel.forEachPart(g.inChannels) { channels in
-                            transformInput(tiling, input: input, tiles: tiles, channels: channels, into: v,
+                            transformInput(tiling, table, input: input, channels: channels, into: v,
                                            affine: inputAffine)
                         }
                         let cin = g.inChannels, cout = g.outChannels, n = tiles.count
                         Parallel.forEachPart(positions) { xis in
                             for xi in xis {
                                 BLAS.sgemm(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin,
-                                           b: v + xi * cin * n, ldb: n, c: m + xi * cout * n, ldc: n)
+                                           b: v + xi * matrixStride(cin, n), ldb: n,
+                                           c: m + xi * matrixStride(cout, n), ldc: n)
                             }
                         }
                         Parallel.forEachPart(g.outChannels) { channels in
-                            transformOutput(tiling, products: m, tiles: tiles, channels: channels, output: output,
+                            transformOutput(tiling, table, products: m, channels: channels, output: output,
                                             bias: bias, epilogue: epilogue)
                         }
                         first = tiles.upperBound
@@ -107,6 +109,14 @@ public enum Winograd {
             }
         }
         }
+    }
+
+    /// The distance between two of the 36 matrices `[channels, tiles]` in the workspace: one
+    /// cache line more than their size, so that the transforms, which touch the same row of all
+    /// 36 at once, do not meet them all in one L1 cache set at power-of-two sizes. The slack
+    /// also covers the output transform reading whole vectors past the end of the last row.
+    static func matrixStride(_ channels: Int, _ tiles: Int) -> Int {
+        channels * tiles + 16
     }
 
     /// Where each 4x4 output tile lies: tiles are numbered image by image, row by row.
@@ -122,6 +132,10 @@ public enum Winograd {
             columns = (g.width + 3) / 4
         }
 
+        /// The zero-padded input plane that holds every tile: 4·rows + 2 by 4·columns + 2.
+        var paddedHeight: Int { 4 * rows + 2 }
+        var paddedWidth: Int { 4 * columns + 2 }
+
         /// The tile's image, and the top-left of its output tile.
         @inline(__always)
         func origin(_ t: Int) -> (n: Int, y: Int, x: Int) {
@@ -130,44 +144,78 @@ public enum Winograd {
         }
     }
 
-    /// `V[ξ, ci, t] = (Bᵀ d B)_ξ` for the tiles `tiles` of the input channels `channels`, written
-    /// with leading dimension `tiles.count` (`v` holds `[36, Cin, tiles.count]`).
+    /// Where a block's tiles lie, worked out once per block for all channels.
+    struct TileTable {
+        /// The first and one past the last image the block's tiles come from.
+        let images: Range<Int>
+        /// The offset of each input tile's top-left in the zero-padded planes
+        /// `[images, 4·rows + 2, 4·columns + 2]` that `transformInput` builds per channel.
+        var input: [Int] = []
+        /// The offset of each output tile's top-left in an output channel plane `[N, H, W]`.
+        var output: [Int] = []
+        /// The rows and columns of each output tile inside the image (4 but at the far edges).
+        var rows: [Int8] = []
+        var columns: [Int8] = []
+        let tiles: Range<Int>
+
+        init(_ tiling: Tiling, tiles: Range<Int>) {
+            self.tiles = tiles
+            let h = tiling.g.height, w = tiling.g.width
+            let paddedWidth = tiling.paddedWidth, paddedPlane = tiling.paddedHeight * paddedWidth
+            let first = tiling.origin(tiles.lowerBound).n
+            images = first..<(tiling.origin(tiles.upperBound - 1).n + 1)
+            for t in tiles {
+                let (n, y0, x0) = tiling.origin(t)
+                input.append((n - first) * paddedPlane + y0 * paddedWidth + x0)
+                output.append(n * h * w + y0 * w + x0)
+                rows.append(Int8(min(4, h - y0)))
+                columns.append(Int8(min(4, w - x0)))
+            }
+        }
+    }
+
+    /// `V[ξ, ci, t] = (Bᵀ d B)_ξ` for the block's tiles of the input channels `channels`,
+    /// written with leading dimension `table.tiles.count` (`v` holds `[36, Cin, tiles]`).
+    ///
+    /// Each channel's images are first copied into zero-padded planes (one row and column of
+    /// padding before, up to three after), applying the input's affine map to the image values
+    /// only, so that every tile is then read without a bounds check.
     static func transformInput(
-        _ tiling: Tiling, input: UnsafePointer<Float>, tiles: Range<Int>, channels: Range<Int>,
+        _ tiling: Tiling, _ table: TileTable, input: UnsafePointer<Float>, channels: Range<Int>,
         into v: UnsafeMutablePointer<Float>, affine: InputAffine?
     ) {
         let g = tiling.g, h = g.height, w = g.width, plane = g.batch * h * w
-        let ld = tiles.count, cin = g.inChannels
+        let ld = table.tiles.count, vStride = matrixStride(g.inChannels, ld)
+        let pw = tiling.paddedWidth, paddedPlane = tiling.paddedHeight * pw
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: table.images.count * paddedPlane)
+        padded.initialize(repeating: 0, count: table.images.count * paddedPlane)
         let d = UnsafeMutablePointer<Float>.allocate(capacity: 2 * positions * chunk)
-        defer { d.deallocate() }
+        defer {
+            padded.deallocate()
+            d.deallocate()
+        }
         let e = d + positions * chunk
+        table.input.withUnsafeBufferPointer { offsets in
         for ci in channels {
-            let src = input + ci * plane
             let scale = affine?.scale[ci] ?? 1, shift = affine?.shift[ci] ?? 0
-            var first = tiles.lowerBound
-            while first < tiles.upperBound {
-                let count = min(chunk, tiles.upperBound - first)
-                // Gather each tile's 6x6 input (rows y−1…y+4, columns x−1…x+4) as 36 rows over
-                // the chunk's tiles: d[(r·6 + c)·chunk + k]. Outside the image is padding: 0.
+            // The padding stays 0 from the initialisation; only the image area is rewritten.
+            for (i, n) in table.images.enumerated() {
+                let image = input + ci * plane + n * h * w
+                for y in 0..<h {
+                    let src = image + y * w, dst = padded + i * paddedPlane + (y + 1) * pw + 1
+                    for x in 0..<w { dst[x] = src[x] * scale + shift }
+                }
+            }
+            var first = 0
+            while first < ld {
+                let count = min(chunk, ld - first)
+                // Gather each tile's 6x6 input as 36 rows over the chunk's tiles:
+                // d[(r·6 + c)·chunk + k].
                 for k in 0..<count {
-                    let (n, y0, x0) = tiling.origin(first + k)
-                    let image = src + n * h * w
-                    let interior = y0 >= 1 && y0 + 5 <= h && x0 >= 1 && x0 + 5 <= w
+                    let tile = padded + offsets[first + k]
                     for r in 0..<6 {
-                        let y = y0 - 1 + r
-                        let dst = d + r * 6 * chunk + k
-                        if interior {
-                            let row = image + y * w + x0 - 1
-                            for c in 0..<6 { dst[c * chunk] = row[c] * scale + shift }
-                        } else if y < 0 || y >= h {
-                            for c in 0..<6 { dst[c * chunk] = 0 }
-                        } else {
-                            let row = image + y * w
-                            for c in 0..<6 {
-                                let x = x0 - 1 + c
-                                dst[c * chunk] = x >= 0 && x < w ? row[x] * scale + shift : 0
-                            }
-                        }
+                        let row = tile + r * pw, dst = d + r * 6 * chunk + k
+                        for c in 0..<6 { dst[c * chunk] = row[c] }
                     }
                 }
                 // Bᵀ d: down each of the 6 columns; then (Bᵀ d) B: along each of the 6 rows,
@@ -175,55 +223,80 @@ public enum Winograd {
                 for c in 0..<6 {
                     inputRows(d + c * chunk, stride: 6 * chunk, into: e + c * chunk, outStride: 6 * chunk, count: count)
                 }
-                let out = v + ci * ld + (first - tiles.lowerBound)
+                let out = v + ci * ld + first
                 for r in 0..<6 {
-                    inputRows(e + r * 6 * chunk, stride: chunk, into: out + r * 6 * cin * ld, outStride: cin * ld,
+                    inputRows(e + r * 6 * chunk, stride: chunk, into: out + r * 6 * vStride, outStride: vStride,
                               count: count)
                 }
                 first += count
             }
         }
+        }
     }
 
-    /// `out_i = (Bᵀ x)_i` for six vectors `x_j = x + j·stride` of `count` floats (i, j < 6).
+    /// `out_i = (Bᵀ x)_i` for six vectors `x_j = x + j·stride` of `count` floats (i, j < 6), eight
+    /// lanes at a time. Reads whole vectors (the scratch rows hold a full chunk); writes exactly
+    /// `count` floats per output row.
     @inline(__always)
     static func inputRows(
         _ x: UnsafePointer<Float>, stride s: Int, into o: UnsafeMutablePointer<Float>, outStride os: Int, count: Int
     ) {
-        let x0 = x, x1 = x + s, x2 = x + 2 * s, x3 = x + 3 * s, x4 = x + 4 * s, x5 = x + 5 * s
-        let o0 = o, o1 = o + os, o2 = o + 2 * os, o3 = o + 3 * os, o4 = o + 4 * os, o5 = o + 5 * os
-        for k in 0..<count {
-            let d0 = x0[k], d1 = x1[k], d2 = x2[k], d3 = x3[k], d4 = x4[k], d5 = x5[k]
-            o0[k] = 4 * d0 - 5 * d2 + d4
-            o1[k] = d3 + d4 - 4 * (d1 + d2)
-            o2[k] = 4 * (d1 - d2) + d4 - d3
-            o3[k] = 2 * (d3 - d1) + d4 - d2
-            o4[k] = 2 * (d1 - d3) + d4 - d2
-            o5[k] = 4 * d1 - 5 * d3 + d5
+        var k = 0
+        while k < count {
+            let d0 = load(x + k), d1 = load(x + s + k), d2 = load(x + 2 * s + k)
+            let d3 = load(x + 3 * s + k), d4 = load(x + 4 * s + k), d5 = load(x + 5 * s + k)
+            let lanes = min(8, count - k)
+            store(4 * d0 - 5 * d2 + d4, o + k, lanes)
+            store(d3 + d4 - 4 * (d1 + d2), o + os + k, lanes)
+            store(4 * (d1 - d2) + d4 - d3, o + 2 * os + k, lanes)
+            store(2 * (d3 - d1) + d4 - d2, o + 3 * os + k, lanes)
+            store(2 * (d1 - d3) + d4 - d2, o + 4 * os + k, lanes)
+            store(4 * d1 - 5 * d3 + d5, o + 5 * os + k, lanes)
+            k += 8
         }
     }
 
-    /// `Y = Aᵀ M A` (+ bias, epilogue) for the tiles `tiles` of the output channels `channels`,
+    typealias Lanes = SIMD8<Float>
+
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> Lanes {
+        UnsafeRawPointer(p).loadUnaligned(as: Lanes.self)
+    }
+
+    /// Stores the first `lanes` (1…8) lanes of `v` at `p`.
+    @inline(__always)
+    static func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+        if lanes == 8 {
+            UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self)
+        } else {
+            for i in 0..<lanes { p[i] = v[i] }
+        }
+    }
+
+    /// `Y = Aᵀ M A` (+ bias, epilogue) for the block's tiles of the output channels `channels`,
     /// written into `output` `[Cout, N, H, W]`, clipped at the image's edge.
     static func transformOutput(
-        _ tiling: Tiling, products m: UnsafePointer<Float>, tiles: Range<Int>, channels: Range<Int>,
+        _ tiling: Tiling, _ table: TileTable, products m: UnsafePointer<Float>, channels: Range<Int>,
         output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, epilogue: Epilogue
     ) {
         let g = tiling.g, h = g.height, w = g.width, plane = g.batch * h * w
-        let ld = tiles.count, cout = g.outChannels
+        let ld = table.tiles.count, mStride = matrixStride(g.outChannels, ld)
         let r = UnsafeMutablePointer<Float>.allocate(capacity: (24 + 16) * chunk)
         defer { r.deallocate() }
         let y = r + 24 * chunk
+        table.output.withUnsafeBufferPointer { offsets in
+        table.rows.withUnsafeBufferPointer { tileRows in
+        table.columns.withUnsafeBufferPointer { tileColumns in
         for co in channels {
             let b = bias?[co] ?? 0
-            var first = tiles.lowerBound
-            while first < tiles.upperBound {
-                let count = min(chunk, tiles.upperBound - first)
-                let src = m + co * ld + (first - tiles.lowerBound)
+            var first = 0
+            while first < ld {
+                let count = min(chunk, ld - first)
+                let src = m + co * ld + first
                 // Aᵀ M: down each of the 6 columns (ξ = i·6 + j, row stride 6·Cout·ld), then
                 // (Aᵀ M) A along each of the 4 rows.
                 for j in 0..<6 {
-                    outputRows(src + j * cout * ld, stride: 6 * cout * ld, into: r + j * chunk, outStride: 6 * chunk,
+                    outputRows(src + j * mStride, stride: 6 * mStride, into: r + j * chunk, outStride: 6 * chunk,
                                count: count, bias: 0)
                 }
                 for i in 0..<4 {
@@ -241,9 +314,8 @@ public enum Winograd {
                 var residual: UnsafePointer<Float>?
                 if case let .add(res) = epilogue { residual = res + co * plane }
                 for k in 0..<count {
-                    let (n, y0, x0) = tiling.origin(first + k)
-                    let base = n * h * w + y0 * w + x0
-                    let rows = min(4, h - y0), cols = min(4, w - x0)
+                    let base = offsets[first + k]
+                    let rows = Int(tileRows[first + k]), cols = Int(tileColumns[first + k])
                     for i in 0..<rows {
                         let o = dst + base + i * w
                         let v = y + i * 4 * chunk + k
@@ -258,23 +330,29 @@ public enum Winograd {
                 first += count
             }
         }
+        }
+        }
+        }
     }
 
-    /// `out_i = (Aᵀ x)_i + bias` for six vectors `x_j = x + j·stride` of `count` floats (i < 4).
+    /// `out_i = (Aᵀ x)_i + bias` for six vectors `x_j = x + j·stride` of `count` floats (i < 4),
+    /// eight lanes at a time: reads whole vectors (`Workspace` pads the products so that the
+    /// last one stays inside) and writes whole vectors into scratch rows of a full chunk.
     @inline(__always)
     static func outputRows(
         _ x: UnsafePointer<Float>, stride s: Int, into o: UnsafeMutablePointer<Float>, outStride os: Int,
         count: Int, bias: Float
     ) {
-        let x0 = x, x1 = x + s, x2 = x + 2 * s, x3 = x + 3 * s, x4 = x + 4 * s, x5 = x + 5 * s
-        let o0 = o, o1 = o + os, o2 = o + 2 * os, o3 = o + 3 * os
-        for k in 0..<count {
-            let m0 = x0[k], m1 = x1[k], m2 = x2[k], m3 = x3[k], m4 = x4[k], m5 = x5[k]
+        var k = 0
+        while k < count {
+            let m0 = load(x + k), m1 = load(x + s + k), m2 = load(x + 2 * s + k)
+            let m3 = load(x + 3 * s + k), m4 = load(x + 4 * s + k), m5 = load(x + 5 * s + k)
             let s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4
-            o0[k] = m0 + s12 + s34 + bias
-            o1[k] = d12 + 2 * d34 + bias
-            o2[k] = s12 + 4 * s34 + bias
-            o3[k] = d12 + 8 * d34 + m5 + bias
+            store(m0 + s12 + s34 + bias, o + k, 8)
+            store(d12 + 2 * d34 + bias, o + os + k, 8)
+            store(s12 + 4 * s34 + bias, o + 2 * os + k, 8)
+            store(d12 + 8 * d34 + m5 + bias, o + 3 * os + k, 8)
+            k += 8
         }
     }
 }

@@ -18,6 +18,9 @@ struct EmbedderOptions: ParsableArguments {
     @Option(help: "Compute threads of the embedder (0: its default). The test embedder uses one.")
     var threads: Int = 0
 
+    @Flag(help: "Compute every convolution with im2col + GEMM instead of Winograd (slower; half the weight memory).")
+    var exact = false
+
     @Option(help: ArgumentHelp("Embedding length of the test embedder.", visibility: .hidden))
     var testDim: Int = 8
 
@@ -40,6 +43,7 @@ struct EmbedderOptions: ParsableArguments {
     var workerArguments: [String] {
         var args = ["--embedder", embedder, "--test-dim", "\(testDim)", "--threads", "\(threads)"]
         if let model { args += ["--model", model] }
+        if exact { args.append("--exact") }
         if !testVariant.isEmpty { args += ["--test-variant", testVariant] }
         if testDelayMs > 0 { args += ["--test-delay-ms", "\(testDelayMs)"] }
         return args
@@ -52,11 +56,11 @@ struct EmbedderOptions: ParsableArguments {
         case "test":
             return (TestEmbedder(dim: testDim, variant: testVariant), TestImageLoader(delayMilliseconds: testDelayMs))
         default:
-            // The ZeroMQ/compute split already gives one compute thread; OpenBLAS gets --threads.
+            // The ZeroMQ/compute split already gives one compute thread; the engine gets --threads.
             if threads > 0 { BLAS.setThreadCount(threads) }
             let loader = ImagingLoader()
             let network: IResNet
-            do { network = try IResNet(checkpoint: URL(fileURLWithPath: model ?? "")) } catch {
+            do { network = try IResNet(checkpoint: URL(fileURLWithPath: model ?? ""), mode: exact ? .exact : .fast) } catch {
                 throw ValidationError("cannot load --model \(model ?? ""): \(error)")
             }
             return (IResNetEmbedder(network: network, preprocessing: loader.preprocessingName), loader)

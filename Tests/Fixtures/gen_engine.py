@@ -9,6 +9,7 @@ MagFace's exactly.
 Writes Tests/IResNetTests/Fixtures/ and Tests/CheckpointTests/Fixtures/.
 """
 import argparse
+import copy
 import io
 import json
 import zipfile
@@ -136,6 +137,14 @@ def embed(model, state_dict, x):
         return model(x).numpy().astype(np.float32)
 
 
+def embed64(model, state_dict, x):
+    """The embeddings computed in float64 throughout (weights, inputs and arithmetic)."""
+    model64 = copy.deepcopy(model).double()
+    model64.load_state_dict({k: (v.double() if v.is_floating_point() else v) for k, v in state_dict.items()})
+    with torch.no_grad():
+        return model64(x.double()).numpy().astype(np.float64)
+
+
 def cast(sd, dtype):
     return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}
 
@@ -160,6 +169,9 @@ def generate(root):
     expected["bfloat16"] = embed(model, cast(sdbf, torch.float32), x)
     for name, e in expected.items():
         (out / f"expected_{name}.f32").write_bytes(e.tobytes())
+    # The float64 reference: the same weights and inputs, computed in double precision. The
+    # engine's fast (Winograd) and exact paths are both measured against it.
+    (out / "expected_float64.f64").write_bytes(embed64(model, sd, x).tobytes())
 
     # 1. MagFace's layout, zip format: features.module. prefix, MagLinear's fc.weight beside the
     #    backbone, optimizer state, a PReLU slice of a larger storage (offset 10).
@@ -216,7 +228,8 @@ def generate(root):
 
 def wide_check(directory, arch="iresnet18"):
     """A real-width check, too large to commit (~100 MB): writes DIR/wide.pth (MagFace layout,
-    zip), DIR/wide_inputs.f32 (2 images) and DIR/wide_expected.f32. Run it, then
+    zip), DIR/wide_inputs.f32 (2 images), DIR/wide_expected.f32 and the float64 reference
+    DIR/wide_expected.f64. Run it, then
         MAGFLEET_WIDE_CHECK=DIR swift test --filter realWidthMatchesPyTorch
     """
     import pathlib
@@ -233,6 +246,8 @@ def wide_check(directory, arch="iresnet18"):
     x = torch.from_numpy(np.random.default_rng(3).uniform(-1, 1, size=(2, 3, 112, 112)).astype(np.float32))
     with torch.no_grad():
         e = model(x).numpy().astype(np.float32)
+    e64 = embed64(model, model.state_dict(), x)
+    (d / "wide_expected.f64").write_bytes(e64.tobytes())
     sd = {"features.module." + k: v for k, v in model.state_dict().items()}
     sd["fc.weight"] = torch.randn(512, 2000)
     torch.save({"epoch": 1, "arch": arch, "state_dict": sd}, d / "wide.pth")

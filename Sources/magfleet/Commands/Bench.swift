@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the iresnet forward pass on random weights: img/s, ms/image, GFLOP/s, peak RSS.",
         discussion: """
-            Compare with Tests/Benchmarks/bench_onnxruntime.py run in the same command (see \
+            Compare with Tests/Benchmarks/side_by_side.sh, which runs onnxruntime and OpenVINO in the same command (see \
             docs/performance.md). Each batch size runs one warm-up pass, then repeats until \
             --min-seconds have passed (at least --min-iterations times); the median is reported.
             """)
@@ -19,8 +19,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Comma-separated batch sizes.")
     var batch = "1,8,32"
 
-    @Option(help: "OpenBLAS threads (default: all cores).")
+    @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
+
+    @Flag(help: "Time the exact path (im2col + GEMM for every convolution) instead of Winograd.")
+    var exact = false
 
     @Option(help: "Minimum timed seconds per batch size.")
     var minSeconds = 5.0
@@ -36,9 +39,10 @@ struct Bench: ParsableCommand {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             BLAS.setThreadCount(threads)
         }
-        let net = IResNet.random(config: config, seed: 0)
+        guard HostCPU.missing.isEmpty else { throw IResNetError.unsupportedCPU(missing: HostCPU.missing) }
+        let net = IResNet.random(config: config, seed: 0, mode: exact ? .exact : .fast)
         let gflop = config.flopsPerImage / 1e9
-        print("magfleet bench: \(config) RANDOM WEIGHTS, \(String(format: "%.2f", gflop)) GFLOP/image, OpenBLAS \(BLAS.coreName) \(BLAS.threadCount) threads")
+        print("magfleet bench: \(config) RANDOM WEIGHTS, \(String(format: "%.2f", gflop)) GFLOP/image, \(net.mode) convolutions, \(Parallel.threadCount) threads, OpenBLAS \(BLAS.coreName)")
         print("after load: peak RSS \(ProcessMemory.peakDescription)")
         print("batch  passes  ms/batch  img/s   ms/image  GFLOP/s  peak RSS")
         fflush(nil)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FeatureStore
 import Foundation
+import IResNet
 import Imaging
 import Tensor
 import ZeroMQ
@@ -90,13 +91,13 @@ struct Doctor: ParsableCommand {
             fix: h5OK ? nil : "HDF5 1.10 or newer is needed: apt-get install libhdf5-dev"))
 
         let host = HostInfo.current()
-        let simdOK = host.simdFeatures.contains("avx2") || host.simdFeatures.contains("asimd")
+        let missing = HostCPU.missing
         checks.append(Check(
             name: "CPU",
-            ok: true,
+            ok: missing.isEmpty,
             detail: "\(host.cpuModel); \(host.logicalCores) logical cores; SIMD: \(host.simdFeatures.joined(separator: " "))"
-                + (simdOK ? "" : " (no AVX2: expect a slow forward pass)"),
-            fix: nil))
+                + (missing.isEmpty ? "" : "; lacks \(missing.joined(separator: ", "))"),
+            fix: missing.isEmpty ? nil : "the engine's kernels are built for x86-64-v3 (AVX2 + FMA: Intel Haswell, AMD Zen or later); run workers on such hosts"))
         return checks
     }
 

@@ -40,6 +40,9 @@ struct Query: ParsableCommand {
     @Option(help: "The model checkpoint that embeds --image.")
     var model: String?
 
+    @Flag(help: "Embed --image with the exact path (im2col + GEMM for every convolution) instead of Winograd.")
+    var exact = false
+
     @Option(name: [.customShort("k"), .long], help: "Neighbours per query.")
     var top = 10
 
@@ -124,7 +127,7 @@ struct Query: ParsableCommand {
         guard let preset = Preprocessing.Preset(rawValue: presetName) else {
             throw FeatureStoreError.badQuery("the store's preprocessing \(recorded.preprocessingPreset.debugDescription) is not one this build knows")
         }
-        let network = try IResNet(checkpoint: URL(fileURLWithPath: model))
+        let network = try IResNet(checkpoint: URL(fileURLWithPath: model), mode: exact ? .exact : .fast)
         guard network.fingerprint == recorded.modelFingerprint else {
             throw FeatureStoreError.badQuery(
                 "\(model) (fingerprint \(network.fingerprint)) is not the model that made \(store) (\(recorded.modelFingerprint))")
