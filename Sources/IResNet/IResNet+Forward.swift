@@ -52,10 +52,21 @@ extension IResNet {
         x = stemPReLU.withUnsafeBufferPointer { slope in
             run(stem, x, n: n, h: &h, w: &w, scratch: &scratch, epilogue: .prelu(slope.baseAddress!))
         }
+        let blocked = mode == .fast
+        if blocked {
+            // The fast path continues in [N, C/8, H, W, 8].
+            var b = uninitialized(x.count)
+            x.withUnsafeBufferPointer { src in
+                b.withUnsafeMutableBufferPointer {
+                    Blocked.fromChannelMajor(src.baseAddress!, $0.baseAddress!, n: n, c: config.widths[0], plane: h * w)
+                }
+            }
+            x = b
+        }
         for block in blocks {
             // bn1 is applied as conv1 reads its input (padding stays zero, as in PyTorch, where
             // bn1 runs before the padded conv); bias + PReLU and bias + residual are fused
-            // into the GEMMs' output passes.
+            // into the convolutions' output passes.
             var h1 = h, w1 = w
             let a = block.bn1Scale.withUnsafeBufferPointer { scale in
                 block.bn1Shift.withUnsafeBufferPointer { shift in
@@ -79,12 +90,18 @@ extension IResNet {
             h = h2
             w = w2
         }
-        // [C, N, 7, 7] -> [N, C·49], then fc (+ folded BNs): [N, K] × [dim, K]ᵀ.
+        // [C, N, 7, 7] or [N, C/8, 7, 7, 8] -> [N, C·49], then fc (+ folded BNs): [N, K] × [dim, K]ᵀ.
         let c = config.widths[3], k = config.fcInputs, dim = config.embeddingSize
         precondition(h == IResNetConfig.finalSize && w == IResNetConfig.finalSize && x.count == n * k)
         var flat = uninitialized(n * k)
         x.withUnsafeBufferPointer { xb in
-            flat.withUnsafeMutableBufferPointer { ChannelOps.cnhwToNCHW(xb.baseAddress!, $0.baseAddress!, n: n, c: c, plane: h * w) }
+            flat.withUnsafeMutableBufferPointer {
+                if blocked {
+                    Blocked.toNCHW(xb.baseAddress!, $0.baseAddress!, n: n, c: c, plane: h * w)
+                } else {
+                    ChannelOps.cnhwToNCHW(xb.baseAddress!, $0.baseAddress!, n: n, c: c, plane: h * w)
+                }
+            }
         }
         var e = [Float](repeating: 0, count: n * dim)
         for i in 0..<n { for j in 0..<dim { e[i * dim + j] = fcBias[j] } }
@@ -99,6 +116,7 @@ extension IResNet {
         return e
     }
 
+    /// One convolution with the algorithm its weights were prepared for.
     private func run(
         _ conv: FoldedConv, _ input: [Float], n: Int, h: inout Int, w: inout Int, scratch: inout Scratch,
         inputAffine: InputAffine? = nil, epilogue: Epilogue = .none
@@ -108,15 +126,20 @@ extension IResNet {
         input.withUnsafeBufferPointer { ib in
             conv.bias.withUnsafeBufferPointer { bb in
                 out.withUnsafeMutableBufferPointer { ob in
-                    if let winograd = conv.winograd {
-                        Winograd.convolve(g, input: ib.baseAddress!, weights: winograd, bias: bb.baseAddress!,
-                                          output: ob.baseAddress!, workspace: &scratch.winograd,
-                                          inputAffine: inputAffine, epilogue: epilogue)
-                    } else {
-                        conv.weights.withUnsafeBufferPointer { wb in
-                            Convolution.im2colGEMM(g, input: ib.baseAddress!, weights: wb.baseAddress!, bias: bb.baseAddress!,
-                                                   output: ob.baseAddress!, scratch: &scratch.columns,
-                                                   inputAffine: inputAffine, epilogue: epilogue)
+                    let input = ib.baseAddress!, bias = bb.baseAddress!, output = ob.baseAddress!
+                    switch conv.weights {
+                    case let .winograd(u):
+                        Winograd.convolve(g, input: input, weights: u, bias: bias, output: output,
+                                          workspace: &scratch.winograd, inputAffine: inputAffine, epilogue: epilogue)
+                    case let .blocked(weights):
+                        weights.withUnsafeBufferPointer { wb in
+                            Blocked.im2colGEMM(g, input: input, weights: wb.baseAddress!, bias: bias, output: output,
+                                               scratch: &scratch.columns, inputAffine: inputAffine, epilogue: epilogue)
+                        }
+                    case let .channelMajor(weights):
+                        weights.withUnsafeBufferPointer { wb in
+                            Convolution.im2colGEMM(g, input: input, weights: wb.baseAddress!, bias: bias, output: output,
+                                                   scratch: &scratch.columns, inputAffine: inputAffine, epilogue: epilogue)
                         }
                     }
                 }

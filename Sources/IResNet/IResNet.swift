@@ -21,7 +21,8 @@ public final class IResNet: Sendable {
     public let isRandom: Bool
     /// Learnable parameters (conv, PReLU, BN affine, fc), as PyTorch's `model.parameters()`.
     public let parameterCount: Int
-    /// How the convolutions are computed (`.fast`: Winograd where it pays; `.exact`: im2col).
+    /// How the convolutions are computed (`.fast`: blocked layout, Winograd where it pays;
+    /// `.exact`: im2col). A network whose widths are not multiples of 8 always runs `.exact`.
     public let mode: ConvolutionMode
 
     let stem: FoldedConv
@@ -84,7 +85,10 @@ public final class IResNet: Sendable {
         Parallel.keepLargeAllocationsInHeap()
         self.config = config
         self.isRandom = isRandom
+        // The fast path's blocked layout needs channel counts that are multiples of 8.
+        let mode = mode == .fast && config.widths.allSatisfy(Blocked.supports(channels:)) ? ConvolutionMode.fast : .exact
         self.mode = mode
+        let blocked = mode == .fast
         var hasher = SHA256()
         var learnable = 0
         let parameters = WeightMap(config).parameters
@@ -109,7 +113,7 @@ public final class IResNet: Sendable {
         let w = config.widths
         let stemWeights = try take("conv1.weight")
         stem = FoldedConv(inChannels: 3, outChannels: w[0], kernel: 3, stride: 1, padding: 1,
-                          weights: stemWeights, batchNorm: try bn("bn1"), mode: mode)
+                          weights: stemWeights, batchNorm: try bn("bn1"), blocked: false)
         stemPReLU = try take("prelu.weight")
         var blocks: [Block] = []
         var inplanes = w[0]
@@ -120,16 +124,16 @@ public final class IResNet: Sendable {
                 let bn1 = try bn("\(n).bn1")
                 let c1 = try take("\(n).conv1.weight")
                 let conv1 = FoldedConv(inChannels: cin, outChannels: planes, kernel: 3, stride: 1, padding: 1,
-                                       weights: c1, batchNorm: try bn("\(n).bn2"), mode: mode)
+                                       weights: c1, batchNorm: try bn("\(n).bn2"), blocked: blocked)
                 let prelu = try take("\(n).prelu.weight")
                 let c2 = try take("\(n).conv2.weight")
                 let conv2 = FoldedConv(inChannels: planes, outChannels: planes, kernel: 3, stride: stride, padding: 1,
-                                       weights: c2, batchNorm: try bn("\(n).bn3"), mode: mode)
+                                       weights: c2, batchNorm: try bn("\(n).bn3"), blocked: blocked)
                 var downsample: FoldedConv?
                 if b == 0 {
                     let d = try take("\(n).downsample.0.weight")
                     downsample = FoldedConv(inChannels: cin, outChannels: planes, kernel: 1, stride: stride, padding: 0,
-                                            weights: d, batchNorm: try bn("\(n).downsample.1"), mode: mode)
+                                            weights: d, batchNorm: try bn("\(n).downsample.1"), blocked: blocked)
                 }
                 let (scale, shift) = bn1.scaleShift
                 blocks.append(Block(bn1Scale: scale, bn1Shift: shift, conv1: conv1, prelu: prelu, conv2: conv2, downsample: downsample))

@@ -23,12 +23,15 @@ struct BatchNorm {
 
 /// How the engine computes its convolutions.
 public enum ConvolutionMode: String, Sendable, CaseIterable {
-    /// Chosen per layer at load (as ncnn's `create_pipeline` does): Winograd F(4x4, 3x3) for
-    /// the stride-1 3x3 convolutions with at least `Winograd.minimumChannels` input and output
-    /// channels, im2col + GEMM for the rest (the stem, the stride-2 convs, the 1x1 downsamples).
+    /// Activations in the blocked layout `[N, C/8, H, W, 8]`, the algorithm chosen per layer
+    /// at load (as ncnn's `create_pipeline` does): Winograd F(4x4, 3x3) for the stride-1 3x3
+    /// convolutions with at least `Winograd.minimumChannels` input and output channels,
+    /// blocked im2col + GEMM for the stride-2 convs and the 1x1 downsamples. The 3-channel
+    /// stem runs as in `.exact`. Needs widths that are multiples of 8; other networks run
+    /// `.exact`.
     case fast
-    /// im2col + GEMM everywhere: every output is a plain dot product (the error of a float32
-    /// sum), the reference the fast path is measured against.
+    /// Activations `[C, N, H, W]`, im2col + GEMM everywhere: every output is a plain dot
+    /// product (the error of a float32 sum), the reference the fast path is measured against.
     case exact
 }
 
@@ -41,15 +44,27 @@ extension Winograd {
 /// A convolution with the BatchNorm after it folded in: `W'[co] = W[co]·scale[co]`,
 /// `bias[co] = shift[co]`. Exact: the BatchNorm acts on the conv's output, after padding.
 struct FoldedConv: Sendable {
+    /// The folded weights, in the form the layer's algorithm reads them.
+    enum Kernel: Sendable {
+        /// `[Cout, Cin·k·k]` for `Convolution.im2colGEMM` on `[C, N, H, W]` activations: the
+        /// exact path, and the fast path's 3-channel stem.
+        case channelMajor([Float])
+        /// `[k·k·Cin, Cout]` (`Blocked.gemmWeights`) for `Blocked.im2colGEMM`: the fast path's
+        /// strided and 1x1 convolutions.
+        case blocked([Float])
+        /// Transformed for Winograd F(4x4, 3x3) on blocked activations.
+        case winograd(WinogradWeights)
+    }
+
     let inChannels, outChannels, kernel, stride, padding: Int
-    /// `[Cout, Cin·k·k]`; empty when `winograd` holds the weights instead.
-    let weights: [Float]
-    /// The folded weights transformed for Winograd F(4x4, 3x3), for the layers that use it.
-    let winograd: WinogradWeights?
+    let weights: Kernel
     let bias: [Float]
 
+    /// - Parameters:
+    ///   - blocked: whether the layer runs in the fast path's blocked layout (`.fast` mode,
+    ///     channel counts multiples of 8); the stem never does.
     init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, weights w: [Float],
-         batchNorm: BatchNorm, mode: ConvolutionMode) {
+         batchNorm: BatchNorm, blocked: Bool) {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernel = kernel
@@ -62,14 +77,16 @@ struct FoldedConv: Sendable {
             for i in 0..<per { folded[co * per + i] = Float(Double(w[co * per + i]) * s[co]) }
         }
         bias = t.map { Float($0) }
-        let useWinograd = mode == .fast && kernel == 3 && stride == 1 && padding == 1
-            && min(inChannels, outChannels) >= Winograd.minimumChannels
-        if useWinograd {
-            winograd = folded.withUnsafeBufferPointer { WinogradWeights($0, outChannels: outChannels, inChannels: inChannels) }
-            weights = []
+        let geometry = ConvGeometry(inChannels: inChannels, outChannels: outChannels, batch: 1, height: 1, width: 1,
+                                    kernel: kernel, stride: stride, padding: padding)
+        if !blocked {
+            weights = .channelMajor(folded)
+        } else if Winograd.supports(geometry) && min(inChannels, outChannels) >= Winograd.minimumChannels {
+            weights = .winograd(folded.withUnsafeBufferPointer { WinogradWeights($0, outChannels: outChannels, inChannels: inChannels) })
         } else {
-            winograd = nil
-            weights = folded
+            weights = .blocked(folded.withUnsafeBufferPointer {
+                Blocked.gemmWeights($0, outChannels: outChannels, inChannels: inChannels, kernel: kernel)
+            })
         }
     }
 

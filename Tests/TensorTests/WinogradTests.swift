@@ -1,90 +1,114 @@
 import Testing
 @testable import Tensor
 
-@Suite struct WinogradTests {
-    /// Odd sizes (not multiples of the 4x4 tile, 1x1 and 2x5 maps smaller than a tile), odd
-    /// channel counts, batches of 1 to 3, and a map with more tiles than one vectorised chunk.
-    static let geometries: [ConvGeometry] = [
-        ConvGeometry(inChannels: 5, outChannels: 7, batch: 2, height: 7, width: 9, kernel: 3, stride: 1, padding: 1),
-        ConvGeometry(inChannels: 17, outChannels: 19, batch: 3, height: 14, width: 14, kernel: 3, stride: 1, padding: 1),
-        ConvGeometry(inChannels: 3, outChannels: 4, batch: 1, height: 1, width: 1, kernel: 3, stride: 1, padding: 1),
-        ConvGeometry(inChannels: 4, outChannels: 6, batch: 2, height: 2, width: 5, kernel: 3, stride: 1, padding: 1),
-        ConvGeometry(inChannels: 9, outChannels: 8, batch: 3, height: 29, width: 30, kernel: 3, stride: 1, padding: 1),
-        ConvGeometry(inChannels: 32, outChannels: 16, batch: 1, height: 7, width: 7, kernel: 3, stride: 1, padding: 1),
-    ]
+/// `[C, N, H, W]` to the blocked layout `[N, C/8, H, W, 8]` and back.
+func toBlocked(_ x: [Float], n: Int, c: Int, plane: Int) -> [Float] {
+    var out = [Float](repeating: .nan, count: x.count)
+    x.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { Blocked.fromChannelMajor(src.baseAddress!, $0.baseAddress!, n: n, c: c, plane: plane) }
+    }
+    return out
+}
 
-    /// Runs `Winograd.convolve` on fresh buffers.
-    static func winograd(
-        _ g: ConvGeometry, input: [Float], weights: [Float], bias: [Float], maxWorkspace: Int = 1 << 23,
-        scale: [Float]? = nil, shift: [Float]? = nil, slope: [Float]? = nil, residual: [Float]? = nil
-    ) -> [Float] {
-        let u = weights.withUnsafeBufferPointer { WinogradWeights($0, outChannels: g.outChannels, inChannels: g.inChannels) }
-        var out = [Float](repeating: .nan, count: g.outputCount)
-        var workspace = Winograd.Workspace()
-        let sc = scale ?? [], sh = shift ?? [], sl = slope ?? [], r = residual ?? []
-        sc.withUnsafeBufferPointer { sc in
-            sh.withUnsafeBufferPointer { sh in
-                sl.withUnsafeBufferPointer { sl in
-                    r.withUnsafeBufferPointer { r in
-                        out.withUnsafeMutableBufferPointer { o in
-                            let affine = scale == nil ? nil : InputAffine(scale: sc.baseAddress!, shift: sh.baseAddress!)
-                            let epilogue: Epilogue = slope != nil ? .prelu(sl.baseAddress!) : residual != nil ? .add(r.baseAddress!) : .none
-                            Winograd.convolve(g, input: input, weights: u, bias: bias, output: o.baseAddress!,
-                                              workspace: &workspace, maxWorkspace: maxWorkspace,
-                                              inputAffine: affine, epilogue: epilogue)
+func fromBlocked(_ x: [Float], n: Int, c: Int, plane: Int) -> [Float] {
+    var nchw = [Float](repeating: .nan, count: x.count), cnhw = nchw
+    x.withUnsafeBufferPointer { src in
+        nchw.withUnsafeMutableBufferPointer { Blocked.toNCHW(src.baseAddress!, $0.baseAddress!, n: n, c: c, plane: plane) }
+    }
+    ChannelOps.nchwToCNHW(nchw, &cnhw, n: n, c: c, plane: plane)
+    return cnhw
+}
+
+/// What a blocked kernel is checked with: the naive convolution on BatchNorm'd input, its
+/// Σ|x·w| (the scale of the rounding error), and the fused epilogues applied separately.
+struct Reference {
+    let g: ConvGeometry
+    let input, weights, bias, scale, shift, slope, residual: [Float]
+    let plain, prelu, add, absSum: [Float]
+
+    init(_ g: ConvGeometry, seed: UInt64) {
+        self.g = g
+        input = seededValues(g.inputCount, seed: seed)
+        weights = seededValues(g.weightCount, seed: seed + 1)
+        bias = seededValues(g.outChannels, seed: seed + 2)
+        scale = seededValues(g.inChannels, seed: seed + 3)
+        shift = seededValues(g.inChannels, seed: seed + 4)
+        slope = seededValues(g.outChannels, seed: seed + 5)
+        residual = seededValues(g.outputCount, seed: seed + 6)
+        let inPlane = g.batch * g.height * g.width, positions = g.outPositions
+        let input = input, scale = scale, shift = shift, slope = seededValues(g.outChannels, seed: seed + 5)
+        let normalized = input.enumerated().map { i, x in x * scale[i / inPlane] + shift[i / inPlane] }
+        let plain = Convolution.naive(g, input: normalized, weights: weights, bias: bias)
+        self.plain = plain
+        absSum = Convolution.naive(g, input: normalized.map(abs), weights: weights.map(abs))
+        prelu = plain.enumerated().map { i, v in v < 0 ? v * slope[i / positions] : v }
+        add = zip(plain, residual).map { $0 + $1 }
+    }
+
+    /// Runs `kernel(input, affine, epilogue, output)` on blocked buffers for each epilogue and
+    /// returns the worst `|Δ| / (Σ|x·w| + 1)` against the reference (the +1 covers the residual's
+    /// one rounding).
+    func worstError(
+        _ kernel: (UnsafePointer<Float>, InputAffine, Epilogue, UnsafeMutablePointer<Float>) -> Void
+    ) -> Float {
+        let n = g.batch, inPlane = g.height * g.width, outPlane = g.outHeight * g.outWidth
+        let blockedInput = toBlocked(input, n: n, c: g.inChannels, plane: inPlane)
+        let blockedResidual = toBlocked(residual, n: n, c: g.outChannels, plane: outPlane)
+        var worst: Float = 0
+        for which in 0..<3 {
+            var out = [Float](repeating: .nan, count: g.outputCount)
+            scale.withUnsafeBufferPointer { sc in
+                shift.withUnsafeBufferPointer { sh in
+                    slope.withUnsafeBufferPointer { sl in
+                        blockedResidual.withUnsafeBufferPointer { r in
+                            blockedInput.withUnsafeBufferPointer { x in
+                                out.withUnsafeMutableBufferPointer { o in
+                                    let epilogue: Epilogue = which == 0 ? .none : which == 1 ? .prelu(sl.baseAddress!) : .add(r.baseAddress!)
+                                    kernel(x.baseAddress!, InputAffine(scale: sc.baseAddress!, shift: sh.baseAddress!), epilogue, o.baseAddress!)
+                                }
+                            }
                         }
                     }
                 }
             }
+            let got = fromBlocked(out, n: n, c: g.outChannels, plane: outPlane)
+            let expected = [plain, prelu, add][which]
+            for i in 0..<got.count { worst = max(worst, abs(got[i] - expected[i]) / (absSum[i] + 1e-30 + (which == 2 ? 1 : 0))) }
         }
-        return out
+        return worst
     }
+}
+
+@Suite struct WinogradTests {
+    /// Odd sizes (not multiples of the 4x4 tile; 1x1 and 2x5 maps smaller than a tile), channel
+    /// counts of 8 to 40, batches of 1 to 3.
+    static let geometries: [ConvGeometry] = [
+        ConvGeometry(inChannels: 8, outChannels: 16, batch: 2, height: 7, width: 9, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(inChannels: 24, outChannels: 40, batch: 3, height: 14, width: 14, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(inChannels: 8, outChannels: 8, batch: 1, height: 1, width: 1, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(inChannels: 16, outChannels: 8, batch: 2, height: 2, width: 5, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(inChannels: 16, outChannels: 16, batch: 3, height: 13, width: 11, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(inChannels: 32, outChannels: 16, batch: 1, height: 7, width: 7, kernel: 3, stride: 1, padding: 1),
+    ]
 
     /// The bound: Winograd reassociates the 9·Cin products through transforms whose entries
     /// reach 8 (Aᵀ) and 5 (Bᵀ), so its float32 rounding grows with the sum of |products|, not
     /// with the result. Tolerance 5e-6 · Σ|x·w| over the receptive field (≈ 40 float32 ulps of
-    /// that sum; the worst seen is 1.5e-6), checked output by output against the Double reference.
-    static func worstRelativeError(_ g: ConvGeometry, _ out: [Float], _ expected: [Float], absSum: [Float]) -> Float {
-        zip(zip(out, expected), absSum).map { pair, s in abs(pair.0 - pair.1) / max(s, 1e-30) }.max() ?? .nan
-    }
-
+    /// that sum; the worst seen is 7.5e-7), output by output against the Double reference,
+    /// with the input BatchNorm fused and each epilogue (none, PReLU, residual add).
     @Test(arguments: geometries, [1 << 23, 64])
     func matchesNaive(_ g: ConvGeometry, maxWorkspace: Int) {
-        // maxWorkspace 64 floats forces blocks of one chunk (64 tiles): several blocks, the last
-        // partial, on the 29x30 map.
-        let input = seededValues(g.inputCount, seed: 21)
-        let weights = seededValues(g.weightCount, seed: 22)
-        let bias = seededValues(g.outChannels, seed: 23)
-        let expected = Convolution.naive(g, input: input, weights: weights, bias: bias)
-        let absSum = Convolution.naive(g, input: input.map(abs), weights: weights.map(abs))
-        let out = Self.winograd(g, input: input, weights: weights, bias: bias, maxWorkspace: maxWorkspace)
-        let worst = Self.worstRelativeError(g, out, expected, absSum: absSum)
+        // maxWorkspace 64 floats forces blocks of 8 tiles: several blocks, the last partial.
+        let reference = Reference(g, seed: 21)
+        let u = reference.weights.withUnsafeBufferPointer { WinogradWeights($0, outChannels: g.outChannels, inChannels: g.inChannels) }
+        var workspace = Winograd.Workspace()
+        let worst = reference.bias.withUnsafeBufferPointer { bias in
+            reference.worstError { input, affine, epilogue, output in
+                Winograd.convolve(g, input: input, weights: u, bias: bias.baseAddress!, output: output, workspace: &workspace,
+                                  maxWorkspace: maxWorkspace, inputAffine: affine, epilogue: epilogue)
+            }
+        }
         #expect(worst <= 5e-6, "\(g): max |Δ| / Σ|x·w| = \(worst)")
-    }
-
-    @Test(arguments: geometries)
-    func fusedInputAffineAndEpiloguesMatchSeparatePasses(_ g: ConvGeometry) {
-        // Reference: BatchNorm on the input, zero padding after it (as PyTorch pads bn1's
-        // output), the naive conv, then PReLU or a residual add. Same bound as above.
-        let input = seededValues(g.inputCount, seed: 31)
-        let weights = seededValues(g.weightCount, seed: 32)
-        let bias = seededValues(g.outChannels, seed: 33)
-        let scale = seededValues(g.inChannels, seed: 34), shift = seededValues(g.inChannels, seed: 35)
-        let slope = seededValues(g.outChannels, seed: 36), residual = seededValues(g.outputCount, seed: 37)
-        let plane = g.batch * g.height * g.width
-        let normalized = input.enumerated().map { i, x in x * scale[i / plane] + shift[i / plane] }
-        let conv = Convolution.naive(g, input: normalized, weights: weights, bias: bias)
-        let absSum = Convolution.naive(g, input: normalized.map(abs), weights: weights.map(abs))
-        let positions = g.outPositions
-        let expectedPReLU = conv.enumerated().map { i, v in v < 0 ? v * slope[i / positions] : v }
-        let expectedAdd = zip(conv, residual).map { $0 + $1 }
-        let prelu = Self.winograd(g, input: input, weights: weights, bias: bias, scale: scale, shift: shift, slope: slope)
-        let add = Self.winograd(g, input: input, weights: weights, bias: bias, scale: scale, shift: shift, residual: residual)
-        // PReLU scales an error by |slope| < 1; the add contributes one rounding of the sum.
-        let worstPReLU = Self.worstRelativeError(g, prelu, expectedPReLU, absSum: absSum)
-        let worstAdd = Self.worstRelativeError(g, add, expectedAdd, absSum: absSum.map { $0 + 1 })
-        #expect(worstPReLU <= 5e-6, "\(g) prelu: \(worstPReLU)")
-        #expect(worstAdd <= 5e-6, "\(g) add: \(worstAdd)")
     }
 
     @Test func weightTransformIsGgGt() {
@@ -100,5 +124,76 @@ import Testing
                 #expect(abs(Double(u.values[i * 6 + j]) - v) <= 1e-7 * max(1, abs(v)))
             }
         }
+    }
+}
+
+@Suite struct BlockedTests {
+    /// The blocked im2col path covers the fast path's other convolutions: stride 2 (3x3 and
+    /// 1x1), and stride 1 below Winograd's channel minimum; odd sizes.
+    static let geometries: [ConvGeometry] = [
+        ConvGeometry(inChannels: 8, outChannels: 16, batch: 3, height: 9, width: 6, kernel: 3, stride: 2, padding: 1),
+        ConvGeometry(inChannels: 16, outChannels: 8, batch: 2, height: 11, width: 5, kernel: 1, stride: 2, padding: 0),
+        ConvGeometry(inChannels: 8, outChannels: 8, batch: 2, height: 7, width: 9, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(inChannels: 24, outChannels: 16, batch: 1, height: 14, width: 14, kernel: 3, stride: 2, padding: 1),
+    ]
+
+    @Test(arguments: geometries, [1 << 23, 100])
+    func im2colGEMMMatchesNaive(_ g: ConvGeometry, maxScratch: Int) {
+        // A plain float32 dot product per output: 1e-6 · (Σ|x·w| + 1), ~8 ulps of the sum (worst
+        // seen 1.4e-7).
+        // maxScratch 100 floats forces tiles of 64 positions.
+        let reference = Reference(g, seed: 41)
+        let weights = reference.weights.withUnsafeBufferPointer {
+            Blocked.gemmWeights($0, outChannels: g.outChannels, inChannels: g.inChannels, kernel: g.kernel)
+        }
+        var scratch: [Float] = []
+        let worst = reference.bias.withUnsafeBufferPointer { bias in
+            reference.worstError { input, affine, epilogue, output in
+                Blocked.im2colGEMM(g, input: input, weights: weights, bias: bias.baseAddress!, output: output,
+                                   scratch: &scratch, maxScratch: maxScratch, inputAffine: affine, epilogue: epilogue)
+            }
+        }
+        #expect(worst <= 1e-6, "\(g): max |Δ| / Σ|x·w| = \(worst)")
+    }
+
+    @Test func layoutRoundTrips() {
+        let n = 2, c = 16, plane = 5
+        let x = seededValues(n * c * plane, seed: 9)
+        let b = toBlocked(x, n: n, c: c, plane: plane)
+        // Channel 11 of image 1, pixel 3: block 1, lane 3.
+        #expect(b[((1 * 2 + 1) * plane + 3) * 8 + 3] == x[(11 * n + 1) * plane + 3])
+        #expect(fromBlocked(b, n: n, c: c, plane: plane) == x)
+    }
+}
+
+@Suite struct ParallelTests {
+    @Test(arguments: [(37, 29, 41, false), (5, 300, 17, false), (300, 5, 17, true), (9, 130, 64, true)])
+    func splitGEMMMatchesOneCall(_ m: Int, _ n: Int, _ k: Int, _ transposeB: Bool) {
+        // Split by rows (m ≥ n) or by columns, under the single-threaded hold; the same
+        // products per output as one OpenBLAS call, so equal to 1e-6 relative.
+        let a = seededValues(m * k, seed: 51), b = seededValues(k * n, seed: 52)
+        var one = seededValues(m * n, seed: 53), split = one
+        let ldb = transposeB ? k : n
+        BLAS.sgemm(transposeB: transposeB, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: ldb, beta: 1, c: &one, ldc: n)
+        BLAS.withSingleThreadedKernels {
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    split.withUnsafeMutableBufferPointer { c in
+                        Parallel.sgemm(transposeB: transposeB, m: m, n: n, k: k, a: a.baseAddress!, lda: k,
+                                       b: b.baseAddress!, ldb: ldb, beta: 1, c: c.baseAddress!, ldc: n)
+                    }
+                }
+            }
+        }
+        let worst = zip(one, split).map { abs($0 - $1) / max(1, abs($0)) }.max() ?? .nan
+        #expect(worst <= 1e-6)
+    }
+
+    @Test func singleThreadedHoldRestoresTheThreadCount() {
+        let before = BLAS.threadCount
+        BLAS.withSingleThreadedKernels {
+            BLAS.withSingleThreadedKernels { #expect(BLAS.threadCount == before) }  // reports the held count
+        }
+        #expect(BLAS.threadCount == before)
     }
 }
