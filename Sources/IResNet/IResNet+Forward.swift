@@ -18,7 +18,10 @@ extension IResNet {
         precondition(count >= 0 && images.count == count * perImage,
                      "embed expects \(count) x 3 x \(size) x \(size) floats, got \(images.count)")
         var out = [Float](repeating: 0, count: count * config.embeddingSize)
-        var scratch = Scratch()
+        // Work buffers from an earlier call, so that they are not allocated (and paged in)
+        // again for every batch; concurrent callers each get their own.
+        var scratch = scratchPool.withLock { $0.popLast() } ?? Scratch()
+        defer { scratchPool.withLock { $0.append(scratch) } }
         var start = 0
         while start < count {
             let n = min(Self.chunkSize, count - start)
@@ -35,12 +38,6 @@ extension IResNet {
     /// Convenience for arrays: `images.count` must be a multiple of `3 × 112 × 112`.
     public func embed(_ images: [Float]) -> [Float] {
         images.withUnsafeBufferPointer { embed($0, count: $0.count / (3 * IResNetConfig.inputSize * IResNetConfig.inputSize)) }
-    }
-
-    /// Work buffers reused from layer to layer.
-    private struct Scratch {
-        var columns: [Float] = []
-        var winograd = Winograd.Workspace()
     }
 
     /// The forward pass of one chunk, inside `BLAS.withSingleThreadedKernels`: every pass and
@@ -153,4 +150,10 @@ extension IResNet {
     private func uninitialized(_ count: Int) -> [Float] {
         [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
     }
+}
+
+/// Work buffers reused from layer to layer and, through `IResNet.scratchPool`, from call to call.
+struct Scratch: Sendable {
+    var columns: [Float] = []
+    var winograd = Winograd.Workspace()
 }

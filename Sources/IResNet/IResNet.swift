@@ -1,6 +1,7 @@
 import Checkpoint
 import Crypto
 import Foundation
+import Synchronization
 import Tensor
 
 /// A MagFace iresnet ready for inference: BatchNorms folded, weights in GEMM layout.
@@ -31,6 +32,9 @@ public final class IResNet: Sendable {
     /// fc with bn2 (before it) and features (BatchNorm1d, after it) folded in: `[dim, C·7·7]`.
     let fcWeight: [Float]
     let fcBias: [Float]
+    /// Work buffers of finished `embed` calls, reused by the next ones (one set per concurrent
+    /// caller; about 2 x 32 MiB of transformed tiles plus the column tiles).
+    let scratchPool = Mutex<[Scratch]>([])
 
     /// Loads a PyTorch checkpoint (zip or legacy; MagFace's `{'state_dict': …}` or a bare state
     /// dict; prefixes `features.module.`, `module.features.` or none). Only the backbone's

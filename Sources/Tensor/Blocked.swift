@@ -98,7 +98,7 @@ public enum Blocked {
         precondition(supports(channels: g.inChannels) && supports(channels: g.outChannels), "\(g): channels not multiples of 8")
         let kdim = g.patchSize, cout = g.outChannels, positions = g.outPositions
         let tile = max(min(positions, maxScratch / (kdim + cout)), min(positions, 64))
-        if scratch.count < tile * (kdim + cout) { scratch = [Float](repeating: 0, count: tile * (kdim + cout)) }
+        scratch.growUninitialized(to: tile * (kdim + cout))
         BLAS.withSingleThreadedKernels {
             scratch.withUnsafeMutableBufferPointer { buffer in
                 nonisolated(unsafe) let columns = buffer.baseAddress!, products = buffer.baseAddress! + tile * kdim

@@ -38,7 +38,7 @@ public enum Winograd {
 
     /// The transformed data of one convolution's tiles, kept between layers and grown as
     /// needed.
-    public struct Workspace {
+    public struct Workspace: Sendable {
         var transformed: [Float] = []
         var products: [Float] = []
         public init() {}
@@ -71,12 +71,9 @@ public enum Winograd {
         let tiling = Tiling(g)
         let cin = g.inChannels, cout = g.outChannels
         let block = max(min(tiling.count, maxWorkspace / (positions * max(cin, cout))), min(tiling.count, 8))
-        if workspace.transformed.count < positions * matrixStride(block, cin) {
-            workspace.transformed = [Float](repeating: 0, count: positions * matrixStride(block, cin))
-        }
-        if workspace.products.count < positions * matrixStride(block, cout) {
-            workspace.products = [Float](repeating: 0, count: positions * matrixStride(block, cout))
-        }
+        // Every float a pass reads was written by the pass before, so the buffers are not cleared.
+        workspace.transformed.growUninitialized(to: positions * matrixStride(block, cin))
+        workspace.products.growUninitialized(to: positions * matrixStride(block, cout))
         BLAS.withSingleThreadedKernels {
             weights.values.withUnsafeBufferPointer { u in
                 workspace.transformed.withUnsafeMutableBufferPointer { v in
@@ -297,5 +294,13 @@ public struct WinogradWeights: Sendable {
             }
             initialized = 36 * pairs
         }
+    }
+}
+
+extension Array where Element == Float {
+    /// Makes `count` at least `n`, without initialising the new floats when it has to grow
+    /// (work buffers whose every read follows a write).
+    mutating func growUninitialized(to n: Int) {
+        if count < n { self = [Float](unsafeUninitializedCapacity: n) { _, initialized in initialized = n } }
     }
 }

@@ -1,19 +1,59 @@
 #!/usr/bin/env bash
-# magfleet bench and onnxruntime on the same network, batch size and thread count, alternated
-# for several rounds so that a shared machine's load hits both alike. Prints each run's lines;
-# compare img/s round by round (docs/performance.md quotes the median ratio).
+# magfleet bench (fast and --exact), onnxruntime and OpenVINO (both float32) on the same
+# random-weight network, batch sizes and thread count, alternated for several rounds so that a
+# shared machine's load hits all alike. Prints every run's lines, then a summary: the median
+# img/s of each engine per batch size with its range over the rounds, and the median of the
+# per-round ratios magfleet / peer (docs/performance.md quotes these).
 #
-#   Tests/Benchmarks/side_by_side.sh [ROUNDS=3] [BATCH=8] [THREADS=2] [ARCH=iresnet100]
+#   Tests/Benchmarks/side_by_side.sh [ROUNDS=3] [BATCHES=1,8] [THREADS=2] [ARCH=iresnet100]
+#
+# Needs MAGFLEET (default .build/release/magfleet) and a Python with torch, onnx, onnxruntime
+# and openvino (MAGFLEET_PEER_PYTHON, default /opt/fxvenv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROUNDS=${1:-3} BATCH=${2:-8} THREADS=${3:-2} ARCH=${4:-iresnet100}
+ROUNDS=${1:-3} BATCHES=${2:-1,8} THREADS=${3:-2} ARCH=${4:-iresnet100}
 PY=${MAGFLEET_PEER_PYTHON:-/opt/fxvenv/bin/python}
-MAGFLEET=${MAGFLEET:-.build/debug/magfleet}
-ONNX=$(mktemp -d)/$ARCH.onnx
-trap 'rm -rf "$(dirname "$ONNX")"' EXIT
-"$PY" Tests/Benchmarks/bench_onnxruntime.py --arch "$ARCH" --batch 1 --threads "$THREADS" --min-seconds 0 --min-iterations 1 --onnx "$ONNX" >/dev/null 2>&1
+MAGFLEET=${MAGFLEET:-.build/release/magfleet}
+SECONDS_PER=${MIN_SECONDS:-8}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+ONNX=$work/$ARCH.onnx
+"$PY" Tests/Benchmarks/bench_peers.py --arch "$ARCH" --batch 1 --threads "$THREADS" --min-seconds 0 --min-iterations 1 --onnx "$ONNX" >/dev/null 2>&1
+log=$work/runs.txt
 for r in $(seq "$ROUNDS"); do
     echo "== round $r"
-    "$MAGFLEET" bench --arch "$ARCH" --batch "$BATCH" --threads "$THREADS" --min-seconds 8 --min-iterations 2 | sed -n '1p;$p'
-    "$PY" Tests/Benchmarks/bench_onnxruntime.py --arch "$ARCH" --batch "$BATCH" --threads "$THREADS" --min-seconds 8 --min-iterations 2 --onnx "$ONNX" 2>/dev/null | sed -n '1p;$p'
-done
+    for engine in fast exact onnxruntime openvino; do
+        case $engine in
+            fast) cmd=("$MAGFLEET" bench --arch "$ARCH" --batch "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
+            exact) cmd=("$MAGFLEET" bench --exact --arch "$ARCH" --batch "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
+            *) cmd=("$PY" Tests/Benchmarks/bench_peers.py --runtime "$engine" --arch "$ARCH" --batch "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3 --onnx "$ONNX") ;;
+        esac
+        echo "-- $engine"
+        # Rows start with the batch size; tag them with the round and engine for the summary.
+        "${cmd[@]}" 2>/dev/null | tee /dev/stderr | awk -v r="$r" -v e="$engine" '$1 ~ /^[0-9]+$/ { print r, e, $1, $4, $7, $8 }' >>"$log"
+    done
+done 2>&1
+"$PY" - "$log" <<'PY'
+import collections, statistics, sys
+runs = collections.defaultdict(dict)  # (batch, engine) -> {round: img/s}
+rss = {}
+for line in open(sys.argv[1]):
+    r, engine, batch, ips, peak, unit = line.split()
+    runs[(int(batch), engine)][int(r)] = float(ips)
+    rss[(int(batch), engine)] = f"{peak} {unit}"
+print("\nsummary: median img/s [min-max over rounds]; ratio = median of per-round magfleet/peer")
+for batch in sorted({b for b, _ in runs}):
+    cells = []
+    for engine in ["fast", "exact", "onnxruntime", "openvino"]:
+        v = list(runs[(batch, engine)].values())
+        if v:
+            cells.append(f"{engine} {statistics.median(v):.2f} [{min(v):.2f}-{max(v):.2f}]")
+    print(f"batch {batch}: " + ", ".join(cells))
+    for mine in ["fast", "exact"]:
+        for peer in ["onnxruntime", "openvino"]:
+            a, b = runs[(batch, mine)], runs[(batch, peer)]
+            ratios = [a[r] / b[r] for r in a if r in b]
+            if ratios:
+                print(f"  {mine}/{peer}: {statistics.median(ratios):.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]")
+    print("  peak RSS: " + ", ".join(f"{e} {rss[(batch, e)]}" for e in ["fast", "exact", "onnxruntime", "openvino"] if (batch, e) in rss))
+PY
