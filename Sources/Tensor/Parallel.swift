@@ -66,6 +66,23 @@ public enum Parallel {
         }
     }
 
+    /// Asks the kernel to back the 2 MiB-aligned part of `[start, start + bytes)` with
+    /// transparent huge pages (`madvise(MADV_HUGEPAGE)`, for systems whose THP mode is
+    /// `madvise`, Debian's default). For large buffers read in long sweeps (the Winograd
+    /// weights, 4x the 3x3 weights, and the transformed tiles): one TLB entry per 2 MiB instead
+    /// of per 4 KiB, measured +2.5% img/s on iresnet100. Call it before the pages are first
+    /// written; a no-op where THP is off.
+    public static func adviseHugePages(_ start: UnsafeMutableRawPointer, bytes: Int) {
+        #if canImport(Glibc)
+        let huge = 2 << 20
+        let first = (Int(bitPattern: start) + huge - 1) & ~(huge - 1)
+        let end = (Int(bitPattern: start) + bytes) & ~(huge - 1)
+        if end > first, let p = UnsafeMutableRawPointer(bitPattern: first) {
+            _ = madvise(p, end - first, 14)  // MADV_HUGEPAGE (not exported by the Glibc module)
+        }
+        #endif
+    }
+
     /// Keeps large activation buffers in the heap instead of mapping and unmapping them for
     /// every layer (glibc's default for blocks over 128 KiB), which costs a page fault per
     /// 4 KiB on every reuse. Process-wide; the engine calls it once.

@@ -274,6 +274,7 @@ public struct WinogradWeights: Sendable {
         ]
         let pairs = outChannels * inChannels
         values = [Float](unsafeUninitializedCapacity: 36 * pairs) { u, initialized in
+            Parallel.adviseHugePages(UnsafeMutableRawPointer(u.baseAddress!), bytes: 36 * pairs * MemoryLayout<Float>.stride)
             let t = UnsafeMutablePointer<Double>.allocate(capacity: 18)
             defer { t.deallocate() }
             for pair in 0..<pairs {
@@ -301,6 +302,11 @@ extension Array where Element == Float {
     /// Makes `count` at least `n`, without initialising the new floats when it has to grow
     /// (work buffers whose every read follows a write).
     mutating func growUninitialized(to n: Int) {
-        if count < n { self = [Float](unsafeUninitializedCapacity: n) { _, initialized in initialized = n } }
+        if count < n {
+            self = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+                Parallel.adviseHugePages(UnsafeMutableRawPointer(buffer.baseAddress!), bytes: n * MemoryLayout<Float>.stride)
+                initialized = n
+            }
+        }
     }
 }
