@@ -30,7 +30,7 @@ for r in $(seq "$ROUNDS"); do
         esac
         echo "-- $engine"
         # Rows start with the batch size; tag them with the round and engine for the summary.
-        "${cmd[@]}" 2>/dev/null | tee /dev/stderr | awk -v r="$r" -v e="$engine" '$1 ~ /^[0-9]+$/ { print r, e, $1, $4, $7, $8 }' >>"$log"
+        "${cmd[@]}" 2>/dev/null | tee -a /dev/stderr | awk -v r="$r" -v e="$engine" '$1 ~ /^[0-9]+$/ { print r, e, $1, $4, $7, $8 }' >>"$log"
     done
 done 2>&1
 "$PY" - "$log" <<'PY'
