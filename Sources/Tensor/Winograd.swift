@@ -147,26 +147,30 @@ public enum Winograd {
     ) {
         let g = tiling.g, h = g.height, w = g.width, blocks = g.inChannels / Blocked.width
         let (n, y0, x0) = tiling.origin(t)
-        let interior = y0 >= 1 && y0 + 5 <= h && x0 >= 1 && x0 + 5 <= w
+        // The 6x6 input tile covers rows y0−1…y0+4 and columns x0−1…x0+4; the part inside the
+        // image is rows r0..<r1 and columns c0..<c1 of it, the rest is padding (zeros).
+        let r0 = y0 == 0 ? 1 : 0, r1 = min(6, h - y0 + 1), c0 = x0 == 0 ? 1 : 0, c1 = min(6, w - x0 + 1)
+        let interior = r0 == 0 && r1 == 6 && c0 == 0 && c1 == 6
         withUnsafeTemporaryAllocation(of: Vector.self, capacity: 72) { scratch in
             let d = scratch.baseAddress!, e = d + 36
+            if !interior { d.update(repeating: Vector(repeating: 0), count: 36) }
             for cb in 0..<blocks {
-                let plane = input + ((n * blocks + cb) * h) * w * Blocked.width
+                let plane = input + ((n &* blocks &+ cb) &* h) &* w &* Blocked.width
                 var scale = Vector(repeating: 1), shift = Vector(repeating: 0)
                 if let affine {
-                    scale = Blocked.load(affine.scale + cb * Blocked.width)
-                    shift = Blocked.load(affine.shift + cb * Blocked.width)
+                    scale = Blocked.load(affine.scale + cb &* Blocked.width)
+                    shift = Blocked.load(affine.shift + cb &* Blocked.width)
                 }
-                // The 6x6 input tile, rows y0−1…y0+4, columns x0−1…x0+4; zeros outside.
-                for r in 0..<6 {
-                    let y = y0 - 1 + r
-                    for c in 0..<6 {
-                        let x = x0 - 1 + c
-                        if interior || (y >= 0 && y < h && x >= 0 && x < w) {
-                            d[r * 6 + c] = Blocked.load(plane + (y * w + x) * Blocked.width) * scale + shift
-                        } else {
-                            d[r * 6 + c] = Vector(repeating: 0)
-                        }
+                let corner = plane + ((y0 &- 1) &* w &+ (x0 &- 1)) &* Blocked.width
+                if interior {
+                    for r in 0..<6 {
+                        let row = corner + r &* w &* Blocked.width
+                        for c in 0..<6 { d[r &* 6 &+ c] = Blocked.load(row + c &* Blocked.width) * scale + shift }
+                    }
+                } else {
+                    for r in r0..<r1 {
+                        let row = corner + r &* w &* Blocked.width
+                        for c in c0..<c1 { d[r &* 6 &+ c] = Blocked.load(row + c &* Blocked.width) * scale + shift }
                     }
                 }
                 // Bᵀ d down the columns, then (Bᵀ d) B along the rows, straight into V.
