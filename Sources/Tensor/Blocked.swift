@@ -92,7 +92,7 @@ public enum Blocked {
     public static func im2colGEMM(
         _ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-        scratch: inout [Float], maxScratch: Int = 1 << 23,
+        scratch: inout [Float], maxScratch: Int = 1 << 22,
         inputAffine: InputAffine? = nil, epilogue: Epilogue = .none
     ) {
         precondition(supports(channels: g.inChannels) && supports(channels: g.outChannels), "\(g): channels not multiples of 8")

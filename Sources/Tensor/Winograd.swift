@@ -62,7 +62,7 @@ public enum Winograd {
     public static func convolve(
         _ g: ConvGeometry, input: UnsafePointer<Float>, weights: WinogradWeights,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-        workspace: inout Workspace, maxWorkspace: Int = 1 << 23,
+        workspace: inout Workspace, maxWorkspace: Int = 1 << 22,
         inputAffine: InputAffine? = nil, epilogue: Epilogue = .none
     ) {
         precondition(supports(g), "Winograd F(4x4,3x3) needs a 3x3 stride-1 padding-1 convolution on multiples of 8 channels, got \(g)")
