@@ -13,8 +13,12 @@ let optimized: [SwiftSetting] = [.unsafeFlags(["-O"])]
 /// engine checks the CPU before it runs (`CPUFeatures`), and `magfleet doctor` reports it.
 #if arch(x86_64)
 let vectorized: [SwiftSetting] = [.unsafeFlags(["-O", "-Xcc", "-mavx2", "-Xcc", "-mfma"])]
+/// TensorAVX512 holds the one kernel compiled for AVX-512; it runs only where the CPU has it
+/// (`HostCPU.hasAVX512`), other CPUs take OpenBLAS for the same GEMMs.
+let avx512: [SwiftSetting] = [.unsafeFlags(["-O", "-Xcc", "-mavx512f", "-Xcc", "-mavx2", "-Xcc", "-mfma"])]
 #else
 let vectorized: [SwiftSetting] = optimized
+let avx512: [SwiftSetting] = optimized
 #endif
 
 let package = Package(
@@ -39,7 +43,8 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
 
         // Wrappers and domain.
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: vectorized),
+        .target(name: "TensorAVX512", swiftSettings: avx512),
+        .target(name: "Tensor", dependencies: ["CBLAS", "TensorAVX512"], swiftSettings: vectorized),
         .target(
             name: "Checkpoint",
             dependencies: ["Tensor"],
@@ -79,7 +84,7 @@ let package = Package(
             name: "BindingsTests",
             dependencies: ["CBLAS", "CJPEG", "CPNG", "CZMQ", "CHDF5"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorAVX512"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], resources: [.copy("Fixtures")]),
         .testTarget(name: "IResNetTests", dependencies: ["IResNet", "Checkpoint", "Tensor", "Imaging"], resources: [.copy("Fixtures")]),

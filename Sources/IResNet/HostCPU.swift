@@ -14,14 +14,26 @@ public enum HostCPU {
         #endif
     }
 
-    /// The required extensions this CPU lacks (empty when the engine can run here). Reads the
-    /// `flags` line of /proc/cpuinfo; where that cannot be read, nothing is reported missing.
-    public static let missing: [String] = {
-        guard !required.isEmpty,
-              let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+    /// Whether the CPU has AVX-512 (AVX512F): the Winograd GEMMs then run on `PanelGEMM`,
+    /// elsewhere on OpenBLAS. `MAGFLEET_NO_AVX512=1` turns it off (to compare the two).
+    public static let hasAVX512: Bool = {
+        #if arch(x86_64)
+        if ProcessInfo.processInfo.environment["MAGFLEET_NO_AVX512"] == "1" { return false }
+        return flags.contains("avx512f")
+        #else
+        return false
+        #endif
+    }()
+
+    /// The `flags` line of /proc/cpuinfo (empty where it cannot be read).
+    static let flags: Set<String> = {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
         else { return [] }
-        let flags = Set(line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
-        return required.filter { !flags.contains($0) }
+        return Set(line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
     }()
+
+    /// The required extensions this CPU lacks (empty when the engine can run here). Reads the
+    /// `flags` line of /proc/cpuinfo; where that cannot be read, nothing is reported missing.
+    public static let missing: [String] = flags.isEmpty ? [] : required.filter { !flags.contains($0) }
 }

@@ -82,7 +82,11 @@ struct FoldedConv: Sendable {
         if !blocked {
             weights = .channelMajor(folded)
         } else if Winograd.supports(geometry) && min(inChannels, outChannels) >= Winograd.minimumChannels {
-            weights = .winograd(folded.withUnsafeBufferPointer { WinogradWeights($0, outChannels: outChannels, inChannels: inChannels) })
+            let layout: WinogradWeights.Layout =
+                HostCPU.hasAVX512 && WinogradWeights.panelsFit(outChannels: outChannels) ? .panels : .matrices
+            weights = .winograd(folded.withUnsafeBufferPointer {
+                WinogradWeights($0, outChannels: outChannels, inChannels: inChannels, layout: layout)
+            })
         } else {
             weights = .blocked(folded.withUnsafeBufferPointer {
                 Blocked.gemmWeights($0, outChannels: outChannels, inChannels: inChannels, kernel: kernel)

@@ -1,3 +1,5 @@
+import TensorAVX512
+
 /// 3x3 convolutions with Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray, "Fast
 /// Algorithms for Convolutional Neural Networks", 2016), over blocked activations
 /// `[N, C/8, H, W, 8]` (`Blocked`).
@@ -89,11 +91,18 @@ public enum Winograd {
                                                    into: v + k * cin, stride: matrixStride(n, cin))
                                 }
                             }
+                            let layout = weights.layout
                             Parallel.forEachPart(positions) { xis in
                                 for xi in xis {
-                                    BLAS.sgemm(m: n, n: cout, k: cin, a: v + xi * matrixStride(n, cin), lda: cin,
-                                               b: u + xi * cin * cout, ldb: cout,
-                                               c: m + xi * matrixStride(n, cout), ldc: cout)
+                                    let a = v + xi * matrixStride(n, cin), c = m + xi * matrixStride(n, cout)
+                                    switch layout {
+                                    case .matrices:
+                                        BLAS.sgemm(m: n, n: cout, k: cin, a: a, lda: cin, b: u + xi * cin * cout, ldb: cout,
+                                                   c: c, ldc: cout)
+                                    case .panels:
+                                        PanelGEMM.multiply(m: n, n: cout, k: cin, a: a, lda: cin, panels: u + xi * cin * cout,
+                                                           c: c, ldc: cout)
+                                    }
                                 }
                             }
                             Parallel.forEachPart(n) { part in
@@ -258,16 +267,35 @@ public enum Winograd {
 /// input channel, computed in Double once at load and kept as 36 GEMM operands `[Cin, Cout]`.
 /// Four times the memory of the 3x3 weights.
 public struct WinogradWeights: Sendable {
+    /// How the 36 operands are stored, which decides the GEMM that reads them.
+    public enum Layout: Sendable {
+        /// Row-major `[Cin, Cout]` each, for OpenBLAS.
+        case matrices
+        /// `Cout / 32` panels `[Cin, 32]` each, for `PanelGEMM` (AVX-512 CPUs only; `Cout` a
+        /// multiple of 32).
+        case panels
+    }
+
     public let inChannels: Int
     public let outChannels: Int
-    /// `[36, Cin, Cout]`: `values[(ξ·Cin + ci)·Cout + co] = (G g[co, ci] Gᵀ)_ξ`.
+    public let layout: Layout
+    /// The 36 operands, `Cin·Cout` floats each. `.matrices`: `values[(ξ·Cin + ci)·Cout + co]`;
+    /// `.panels`: `values[ξ·Cin·Cout + ((co / 32)·Cin + ci)·32 + co % 32]`; both
+    /// `(G g[co, ci] Gᵀ)_ξ`.
     public let values: [Float]
 
+    /// Whether `.panels` can hold weights with this many output channels.
+    public static func panelsFit(outChannels: Int) -> Bool {
+        outChannels % PanelGEMM.panelWidth == 0
+    }
+
     /// Transforms PyTorch-layout weights `[Cout, Cin, 3, 3]`.
-    public init(_ weights: UnsafeBufferPointer<Float>, outChannels: Int, inChannels: Int) {
+    public init(_ weights: UnsafeBufferPointer<Float>, outChannels: Int, inChannels: Int, layout: Layout = .matrices) {
         precondition(weights.count == outChannels * inChannels * 9, "3x3 weights: \(outChannels)x\(inChannels)x3x3")
+        precondition(layout == .matrices || Self.panelsFit(outChannels: outChannels), "panels need a multiple of 32 output channels")
         self.inChannels = inChannels
         self.outChannels = outChannels
+        self.layout = layout
         let gm: [[Double]] = [
             [1.0 / 4, 0, 0],
             [-1.0 / 6, -1.0 / 6, -1.0 / 6],
@@ -292,8 +320,14 @@ public struct WinogradWeights: Sendable {
                 for i in 0..<6 {
                     for j in 0..<6 {
                         let value = t[i * 3] * gm[j][0] + t[i * 3 + 1] * gm[j][1] + t[i * 3 + 2] * gm[j][2]
-                        let co = pair / inChannels, ci = pair % inChannels
-                        u[((i * 6 + j) * inChannels + ci) * outChannels + co] = Float(value)
+                        let co = pair / inChannels, ci = pair % inChannels, xi = i * 6 + j
+                        switch layout {
+                        case .matrices:
+                            u[(xi * inChannels + ci) * outChannels + co] = Float(value)
+                        case .panels:
+                            let panel = co / PanelGEMM.panelWidth, lane = co % PanelGEMM.panelWidth
+                            u[xi * pairs + (panel * inChannels + ci) * PanelGEMM.panelWidth + lane] = Float(value)
+                        }
                     }
                 }
             }

@@ -1,5 +1,13 @@
+import Foundation
 import Testing
 @testable import Tensor
+import TensorAVX512
+
+/// Whether this CPU has AVX-512 (the `PanelGEMM` kernel is compiled for it).
+let hasAVX512: Bool = {
+    guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return false }
+    return text.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").contains("avx512f") ?? false
+}()
 
 /// `[C, N, H, W]` to the blocked layout `[N, C/8, H, W, 8]` and back.
 func toBlocked(_ x: [Float], n: Int, c: Int, plane: Int) -> [Float] {
@@ -89,7 +97,15 @@ struct Reference {
         ConvGeometry(inChannels: 16, outChannels: 8, batch: 2, height: 2, width: 5, kernel: 3, stride: 1, padding: 1),
         ConvGeometry(inChannels: 16, outChannels: 16, batch: 3, height: 13, width: 11, kernel: 3, stride: 1, padding: 1),
         ConvGeometry(inChannels: 32, outChannels: 16, batch: 1, height: 7, width: 7, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(inChannels: 16, outChannels: 32, batch: 2, height: 9, width: 7, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(inChannels: 40, outChannels: 64, batch: 3, height: 14, width: 14, kernel: 3, stride: 1, padding: 1),
     ]
+
+    /// Both weight layouts where they apply: `.panels` needs 32·k output channels and an
+    /// AVX-512 CPU (`PanelGEMM`).
+    static func layouts(_ g: ConvGeometry) -> [WinogradWeights.Layout] {
+        hasAVX512 && WinogradWeights.panelsFit(outChannels: g.outChannels) ? [.matrices, .panels] : [.matrices]
+    }
 
     /// The bound: Winograd reassociates the 9·Cin products through transforms whose entries
     /// reach 8 (Aᵀ) and 5 (Bᵀ), so its float32 rounding grows with the sum of |products|, not
@@ -100,15 +116,19 @@ struct Reference {
     func matchesNaive(_ g: ConvGeometry, maxWorkspace: Int) {
         // maxWorkspace 64 floats forces blocks of 8 tiles: several blocks, the last partial.
         let reference = Reference(g, seed: 21)
-        let u = reference.weights.withUnsafeBufferPointer { WinogradWeights($0, outChannels: g.outChannels, inChannels: g.inChannels) }
-        var workspace = Winograd.Workspace()
-        let worst = reference.bias.withUnsafeBufferPointer { bias in
-            reference.worstError { input, affine, epilogue, output in
-                Winograd.convolve(g, input: input, weights: u, bias: bias.baseAddress!, output: output, workspace: &workspace,
-                                  maxWorkspace: maxWorkspace, inputAffine: affine, epilogue: epilogue)
+        for layout in Self.layouts(g) {
+            let u = reference.weights.withUnsafeBufferPointer {
+                WinogradWeights($0, outChannels: g.outChannels, inChannels: g.inChannels, layout: layout)
             }
+            var workspace = Winograd.Workspace()
+            let worst = reference.bias.withUnsafeBufferPointer { bias in
+                reference.worstError { input, affine, epilogue, output in
+                    Winograd.convolve(g, input: input, weights: u, bias: bias.baseAddress!, output: output, workspace: &workspace,
+                                      maxWorkspace: maxWorkspace, inputAffine: affine, epilogue: epilogue)
+                }
+            }
+            #expect(worst <= 5e-6, "\(g) \(layout): max |Δ| / Σ|x·w| = \(worst)")
         }
-        #expect(worst <= 5e-6, "\(g): max |Δ| / Σ|x·w| = \(worst)")
     }
 
     @Test func weightTransformIsGgGt() {
@@ -195,5 +215,37 @@ struct Reference {
             BLAS.withSingleThreadedKernels { #expect(BLAS.threadCount == before) }  // reports the held count
         }
         #expect(BLAS.threadCount == before)
+    }
+}
+
+@Suite(.enabled(if: hasAVX512, "PanelGEMM needs an AVX-512 CPU")) struct PanelGEMMTests {
+    @Test(arguments: [(1, 32, 1), (5, 64, 7), (6, 32, 256), (13, 96, 33), (128, 256, 256), (4, 512, 512)])
+    func matchesDoubleProduct(_ m: Int, _ n: Int, _ k: Int) {
+        // Rows 1…6 at a time over every remainder, odd k; a float32 dot product per output:
+        // 1e-6 · (Σ|a·b| + 1) (~8 ulps of the sum).
+        let a = seededValues(m * k, seed: 61), b = seededValues(k * n, seed: 62)
+        var panels = [Float](repeating: .nan, count: k * n)
+        for kk in 0..<k { for j in 0..<n { panels[(j / 32) * k * 32 + kk * 32 + j % 32] = b[kk * n + j] } }
+        var c = [Float](repeating: .nan, count: m * n)
+        a.withUnsafeBufferPointer { a in
+            panels.withUnsafeBufferPointer { p in
+                c.withUnsafeMutableBufferPointer { c in
+                    PanelGEMM.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: k, panels: p.baseAddress!, c: c.baseAddress!, ldc: n)
+                }
+            }
+        }
+        var worst = 0.0
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = 0.0, abs = 0.0
+                for kk in 0..<k {
+                    let product = Double(a[i * k + kk]) * Double(b[kk * n + j])
+                    sum += product
+                    abs += Swift.abs(product)
+                }
+                worst = max(worst, Swift.abs(Double(c[i * n + j]) - sum) / (abs + 1))
+            }
+        }
+        #expect(worst <= 1e-6, "m \(m) n \(n) k \(k): \(worst)")
     }
 }

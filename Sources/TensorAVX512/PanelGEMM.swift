@@ -1,0 +1,71 @@
+/// A single-precision GEMM for AVX-512 CPUs whose right-hand operand is prepacked, so that a
+/// call reads its operands in place: no packing pass and no clearing of the result, which
+/// OpenBLAS does on every call. The Winograd convolution uses it for its 36 GEMMs per layer,
+/// whose right-hand operands (the transformed weights) are packed once, at load.
+///
+/// This target is compiled for AVX-512 (Package.swift: `avx512`). Call it only where
+/// `HostCPU.hasAVX512` holds: any function here may use AVX-512 instructions.
+///
+/// Layout: `b` (`k x n`, `n` a multiple of 32) is held as `n / 32` panels of 32 columns, each
+/// `[k, 32]` row-major (`packPanels`). The kernel computes 6 rows x 32 columns of `c` in twelve
+/// 16-lane accumulators: per step of `k`, two loads of the panel, six broadcasts from `a` and
+/// twelve FMAs. It keeps one panel in L1 while it walks down the rows of `a`.
+public enum PanelGEMM {
+    /// Columns per panel.
+    public static let panelWidth = 32
+
+    typealias Vector = SIMD16<Float>
+
+    /// `c = a × b` with `b` in panels: `a` is `m x k` (leading dimension `lda`), `c` is `m x n`
+    /// (leading dimension `ldc`), `n` a multiple of 32.
+    public static func multiply(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+        panels: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        precondition(n % panelWidth == 0, "PanelGEMM needs a multiple of \(panelWidth) columns, got \(n)")
+        for p in 0..<(n / panelWidth) {
+            let b = panels + p * k * panelWidth, cp = c + p * panelWidth
+            var r = 0
+            while m - r >= 6 {
+                kernel(InlineArray<6, Int>.self, k, a + r * lda, lda, b, cp + r * ldc, ldc)
+                r += 6
+            }
+            let (ar, cr) = (a + r * lda, cp + r * ldc)
+            switch m - r {
+            case 5: kernel(InlineArray<5, Int>.self, k, ar, lda, b, cr, ldc)
+            case 4: kernel(InlineArray<4, Int>.self, k, ar, lda, b, cr, ldc)
+            case 3: kernel(InlineArray<3, Int>.self, k, ar, lda, b, cr, ldc)
+            case 2: kernel(InlineArray<2, Int>.self, k, ar, lda, b, cr, ldc)
+            case 1: kernel(InlineArray<1, Int>.self, k, ar, lda, b, cr, ldc)
+            default: break
+            }
+        }
+    }
+
+    /// `R` rows (1…6) of `a` times one panel into `R x 32` of `c`. `R` is a value generic, so
+    /// each size gets its own fully unrolled body with the accumulators in registers.
+    @inline(__always)
+    static func kernel<let R: Int>(
+        _ rows: InlineArray<R, Int>.Type, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
+        _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
+        var low = InlineArray<R, Vector>(repeating: Vector()), high = InlineArray<R, Vector>(repeating: Vector())
+        var panel = UnsafeRawPointer(b)
+        var column = a
+        for _ in 0..<k {
+            let b0 = panel.loadUnaligned(as: Vector.self)
+            let b1 = panel.loadUnaligned(fromByteOffset: 64, as: Vector.self)
+            panel += 128
+            for r in 0..<R {
+                let x = Vector(repeating: column[r * lda])
+                low[r] = low[r].addingProduct(x, b0)
+                high[r] = high[r].addingProduct(x, b1)
+            }
+            column += 1
+        }
+        for r in 0..<R {
+            UnsafeMutableRawPointer(c + r * ldc).storeBytes(of: low[r], as: Vector.self)
+            UnsafeMutableRawPointer(c + r * ldc + 16).storeBytes(of: high[r], as: Vector.self)
+        }
+    }
+}
