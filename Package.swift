@@ -43,7 +43,8 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
 
         // Wrappers and domain.
-        .target(name: "TensorAVX512", swiftSettings: avx512),
+        .systemLibrary(name: "CPrefetch"),
+        .target(name: "TensorAVX512", dependencies: ["CPrefetch"], swiftSettings: avx512),
         .target(name: "Tensor", dependencies: ["CBLAS", "TensorAVX512"], swiftSettings: vectorized),
         .target(
             name: "Checkpoint",

@@ -1,3 +1,5 @@
+internal import CPrefetch
+
 /// A single-precision GEMM for AVX-512 CPUs whose right-hand operand is prepacked, so that a
 /// call reads its operands in place: no packing pass and no clearing of the result, which
 /// OpenBLAS does on every call. The Winograd convolution uses it for its 36 GEMMs per layer,
@@ -23,13 +25,21 @@ public enum PanelGEMM {
         panels: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         precondition(n % panelWidth == 0, "PanelGEMM needs a multiple of \(panelWidth) columns, got \(n)")
-        for p in 0..<(n / panelWidth) {
-            let b = panels + p * k * panelWidth, cp = c + p * panelWidth
-            var r = 0
+        let panelCount = n / panelWidth, panelFloats = k * panelWidth
+        for p in 0..<panelCount {
+            let b = panels + p * panelFloats, cp = c + p * panelWidth
+            // The next panel is streamed in from memory while this one is used from L1: each
+            // block of rows prefetches its share of the next panel's cache lines.
+            let next = p + 1 < panelCount ? b + panelFloats : nil
+            let blocks = (m + 5) / 6, share = (panelFloats / 16 + blocks - 1) / blocks
+            var r = 0, block = 0
             while m - r >= 6 {
+                if let next { prefetch(next, first: block * share, count: share, total: panelFloats / 16) }
                 kernel(InlineArray<6, Int>.self, k, a + r * lda, lda, b, cp + r * ldc, ldc)
                 r += 6
+                block += 1
             }
+            if let next, m > r { prefetch(next, first: block * share, count: share, total: panelFloats / 16) }
             let (ar, cr) = (a + r * lda, cp + r * ldc)
             switch m - r {
             case 5: kernel(InlineArray<5, Int>.self, k, ar, lda, b, cr, ldc)
@@ -39,6 +49,16 @@ public enum PanelGEMM {
             case 1: kernel(InlineArray<1, Int>.self, k, ar, lda, b, cr, ldc)
             default: break
             }
+        }
+    }
+
+    /// Prefetches cache lines `lines` (64 bytes, 16 floats each) from `base`.
+    @inline(__always)
+    static func prefetch(_ base: UnsafePointer<Float>, first: Int, count: Int, total: Int) {
+        var line = first
+        while line < min(first + count, total) {
+            magfleet_prefetch(base + line * 16)
+            line += 1
         }
     }
 
