@@ -25,54 +25,51 @@ public enum PanelGEMM {
         panels: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         precondition(n % panelWidth == 0, "PanelGEMM needs a multiple of \(panelWidth) columns, got \(n)")
-        let panelCount = n / panelWidth, panelFloats = k * panelWidth
+        let panelCount = n / panelWidth, panelFloats = k * panelWidth, lines = panelFloats / 16
         for p in 0..<panelCount {
             let b = panels + p * panelFloats, cp = c + p * panelWidth
-            // The next panel is streamed in from memory while this one is used from L1: each
-            // block of rows prefetches its share of the next panel's cache lines.
-            let next = p + 1 < panelCount ? b + panelFloats : nil
-            let blocks = (m + 5) / 6, share = (panelFloats / 16 + blocks - 1) / blocks
+            // The next panel is streamed into L2 while this one is used from L1: each block of
+            // rows prefetches its share of the next panel's cache lines, one per step of k.
+            let next = p + 1 < panelCount ? b + panelFloats : b
+            let share = p + 1 < panelCount ? k : 0
             var r = 0, block = 0
+            func fetch(_ block: Int) -> (UnsafePointer<Float>, Int) {
+                let first = min(block * share, lines)
+                return (next + first * 16, min(share, lines - first))
+            }
             while m - r >= 6 {
-                if let next { prefetch(next, first: block * share, count: share, total: panelFloats / 16) }
-                kernel(InlineArray<6, Int>.self, k, a + r * lda, lda, b, cp + r * ldc, ldc)
+                let (pf, count) = fetch(block)
+                kernel(InlineArray<6, Int>.self, k, a + r * lda, lda, b, cp + r * ldc, ldc, prefetch: pf, prefetchLines: count)
                 r += 6
                 block += 1
             }
-            if let next, m > r { prefetch(next, first: block * share, count: share, total: panelFloats / 16) }
             let (ar, cr) = (a + r * lda, cp + r * ldc)
+            let (pf, count) = fetch(block)
             switch m - r {
-            case 5: kernel(InlineArray<5, Int>.self, k, ar, lda, b, cr, ldc)
-            case 4: kernel(InlineArray<4, Int>.self, k, ar, lda, b, cr, ldc)
-            case 3: kernel(InlineArray<3, Int>.self, k, ar, lda, b, cr, ldc)
-            case 2: kernel(InlineArray<2, Int>.self, k, ar, lda, b, cr, ldc)
-            case 1: kernel(InlineArray<1, Int>.self, k, ar, lda, b, cr, ldc)
+            case 5: kernel(InlineArray<5, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+            case 4: kernel(InlineArray<4, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+            case 3: kernel(InlineArray<3, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+            case 2: kernel(InlineArray<2, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+            case 1: kernel(InlineArray<1, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
             default: break
             }
         }
     }
 
-    /// Prefetches cache lines `lines` (64 bytes, 16 floats each) from `base`.
-    @inline(__always)
-    static func prefetch(_ base: UnsafePointer<Float>, first: Int, count: Int, total: Int) {
-        var line = first
-        while line < min(first + count, total) {
-            magfleet_prefetch(base + line * 16)
-            line += 1
-        }
-    }
-
     /// `R` rows (1…6) of `a` times one panel into `R x 32` of `c`. `R` is a value generic, so
-    /// each size gets its own fully unrolled body with the accumulators in registers.
+    /// each size gets its own fully unrolled body with the accumulators in registers. Step
+    /// `i < prefetchLines` also prefetches cache line `i` from `prefetch`.
     @inline(__always)
     static func kernel<let R: Int>(
         _ rows: InlineArray<R, Int>.Type, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
-        _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+        _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+        prefetch: UnsafePointer<Float>, prefetchLines: Int
     ) {
         var low = InlineArray<R, Vector>(repeating: Vector()), high = InlineArray<R, Vector>(repeating: Vector())
         var panel = UnsafeRawPointer(b)
         var column = a
-        for _ in 0..<k {
+        for step in 0..<k {
+            if step < prefetchLines { magfleet_prefetch(prefetch + step * 16) }
             let b0 = panel.loadUnaligned(as: Vector.self)
             let b1 = panel.loadUnaligned(fromByteOffset: 64, as: Vector.self)
             panel += 128
