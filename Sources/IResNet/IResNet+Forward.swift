@@ -129,10 +129,8 @@ extension IResNet {
                         Winograd.convolve(g, input: input, weights: u, bias: bias, output: output,
                                           workspace: &scratch.winograd, inputAffine: inputAffine, epilogue: epilogue)
                     case let .blocked(weights):
-                        weights.withUnsafeBufferPointer { wb in
-                            Blocked.im2colGEMM(g, input: input, weights: wb.baseAddress!, bias: bias, output: output,
-                                               scratch: &scratch.columns, inputAffine: inputAffine, epilogue: epilogue)
-                        }
+                        Blocked.im2colGEMM(g, input: input, weights: weights, bias: bias, output: output,
+                                           scratch: &scratch.columns, inputAffine: inputAffine, epilogue: epilogue)
                     case let .channelMajor(weights):
                         weights.withUnsafeBufferPointer { wb in
                             Convolution.im2colGEMM(g, input: input, weights: wb.baseAddress!, bias: bias, output: output,

@@ -1,4 +1,5 @@
 import Tensor
+import TensorAVX512
 
 /// Inference BatchNorm parameters: `y = (x − mean) / sqrt(var + eps) · weight + bias`.
 struct BatchNorm {
@@ -49,9 +50,9 @@ struct FoldedConv: Sendable {
         /// `[Cout, Cin·k·k]` for `Convolution.im2colGEMM` on `[C, N, H, W]` activations: the
         /// exact path, and the fast path's 3-channel stem.
         case channelMajor([Float])
-        /// `[k·k·Cin, Cout]` (`Blocked.gemmWeights`) for `Blocked.im2colGEMM`: the fast path's
+        /// `[k·k·Cin, Cout]` (`BlockedWeights`) for `Blocked.im2colGEMM`: the fast path's
         /// strided and 1x1 convolutions.
-        case blocked([Float])
+        case blocked(BlockedWeights)
         /// Transformed for Winograd F(4x4, 3x3) on blocked activations.
         case winograd(WinogradWeights)
     }
@@ -88,8 +89,9 @@ struct FoldedConv: Sendable {
                 WinogradWeights($0, outChannels: outChannels, inChannels: inChannels, layout: layout)
             })
         } else {
+            let panels = HostCPU.hasAVX512 && outChannels % PanelGEMM.panelWidth == 0
             weights = .blocked(folded.withUnsafeBufferPointer {
-                Blocked.gemmWeights($0, outChannels: outChannels, inChannels: inChannels, kernel: kernel)
+                BlockedWeights($0, outChannels: outChannels, inChannels: inChannels, kernel: kernel, panels: panels)
             })
         }
     }

@@ -1,3 +1,5 @@
+import TensorAVX512
+
 /// The fast path's activation layout, `[N, C/8, H, W, 8]` (oneDNN's nChw8c): channels in
 /// blocks of eight, each pixel's eight channels contiguous. Every per-channel operation then
 /// works on whole 8-lane vectors (one AVX register): a tile of the Winograd transforms, the
@@ -57,31 +59,15 @@ public enum Blocked {
         }
     }
 
-    /// PyTorch's `[Cout, Cin, k, k]` reordered for `im2colGEMM`: `[k·k·Cin, Cout]`, row
-    /// `(ky·k + kx)·Cin + ci`.
-    public static func gemmWeights(_ w: UnsafeBufferPointer<Float>, outChannels: Int, inChannels: Int, kernel k: Int)
-        -> [Float]
-    {
-        precondition(w.count == outChannels * inChannels * k * k)
-        var out = [Float](repeating: 0, count: w.count)
-        for co in 0..<outChannels {
-            for ci in 0..<inChannels {
-                for t in 0..<(k * k) {
-                    out[(t * inChannels + ci) * outChannels + co] = w[(co * inChannels + ci) * k * k + t]
-                }
-            }
-        }
-        return out
-    }
-
     /// A convolution on blocked activations: im2col with one row per output position (each
-    /// row the `k·k` input pixels' channels, copied eight at a time), one GEMM against
-    /// `gemmWeights` per tile of positions, split over `Parallel.threadCount` parts, and one
-    /// pass that adds the bias and the epilogue while writing the blocked output.
+    /// row the `k·k` input pixels' channels, copied eight at a time), a GEMM against the
+    /// reordered weights, and a pass that adds the bias and the epilogue while writing the
+    /// blocked output. Positions are cut into `Parallel.threadCount` parts, and each part does
+    /// all three for its own rows, so its columns and products stay in its core's cache.
     ///
     /// - Parameters:
     ///   - input: `[N, Cin/8, H, W, 8]`.
-    ///   - weights: `gemmWeights` of the PyTorch weights, `[k·k·Cin, Cout]`.
+    ///   - weights: the weights reordered (`BlockedWeights`).
     ///   - bias: `Cout` values or nil.
     ///   - output: `[N, Cout/8, Ho, Wo, 8]`, overwritten.
     ///   - scratch: columns and products; grown as needed and reused across calls.
@@ -90,20 +76,23 @@ public enum Blocked {
     ///     they are copied (padding stays zero).
     ///   - epilogue: what follows the bias, in the pass that writes the output.
     public static func im2colGEMM(
-        _ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+        _ g: ConvGeometry, input: UnsafePointer<Float>, weights: BlockedWeights,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
         scratch: inout [Float], maxScratch: Int = 1 << 22,
         inputAffine: InputAffine? = nil, epilogue: Epilogue = .none
     ) {
         precondition(supports(channels: g.inChannels) && supports(channels: g.outChannels), "\(g): channels not multiples of 8")
+        precondition(weights.rows == g.patchSize && weights.outChannels == g.outChannels, "weights do not fit \(g)")
         let kdim = g.patchSize, cout = g.outChannels, positions = g.outPositions
         let tile = max(min(positions, maxScratch / (kdim + cout)), min(positions, 64))
         scratch.growUninitialized(to: tile * (kdim + cout))
         BLAS.withSingleThreadedKernels {
+            weights.values.withUnsafeBufferPointer { w in
             scratch.withUnsafeMutableBufferPointer { buffer in
                 nonisolated(unsafe) let columns = buffer.baseAddress!, products = buffer.baseAddress! + tile * kdim
                 nonisolated(unsafe) let input = input, output = output, bias = bias, epilogue = epilogue
-                nonisolated(unsafe) let affine = inputAffine
+                nonisolated(unsafe) let affine = inputAffine, w = w.baseAddress!
+                let panels = weights.panels
                 var first = 0
                 while first < positions {
                     let count = min(tile, positions - first), start = first
@@ -111,16 +100,19 @@ public enum Blocked {
                         for p in rows {
                             gatherRow(g, input: input, position: start + p, into: columns + p * kdim, affine: affine)
                         }
-                    }
-                    Parallel.sgemm(m: count, n: cout, k: kdim, a: columns, lda: kdim, b: weights, ldb: cout,
-                                   c: products, ldc: cout)
-                    Parallel.forEachPart(count) { rows in
+                        let a = columns + rows.lowerBound * kdim, c = products + rows.lowerBound * cout
+                        if panels {
+                            PanelGEMM.multiply(m: rows.count, n: cout, k: kdim, a: a, lda: kdim, panels: w, c: c, ldc: cout)
+                        } else {
+                            BLAS.sgemm(m: rows.count, n: cout, k: kdim, a: a, lda: kdim, b: w, ldb: cout, c: c, ldc: cout)
+                        }
                         for p in rows {
                             scatterRow(g, products + p * cout, position: start + p, output: output, bias: bias, epilogue: epilogue)
                         }
                     }
                     first += count
                 }
+            }
             }
         }
     }
@@ -183,5 +175,37 @@ public enum Blocked {
     @inline(__always)
     static func prelu(_ v: Vector, _ slope: Vector) -> Vector {
         v.replacing(with: v * slope, where: v .< 0)
+    }
+}
+
+/// A convolution's weights reordered for `Blocked.im2colGEMM`: `[k·k·Cin, Cout]`, row
+/// `(ky·k + kx)·Cin + ci`, either row-major (for OpenBLAS) or as `PanelGEMM` panels of 32
+/// output channels (`[Cout/32, k·k·Cin, 32]`; AVX-512 CPUs, `Cout` a multiple of 32).
+public struct BlockedWeights: Sendable {
+    /// `k·k·Cin`, the GEMM's inner dimension.
+    public let rows: Int
+    public let outChannels: Int
+    public let panels: Bool
+    public let values: [Float]
+
+    /// Reorders PyTorch's `[Cout, Cin, k, k]`.
+    public init(_ w: UnsafeBufferPointer<Float>, outChannels: Int, inChannels: Int, kernel k: Int, panels: Bool) {
+        precondition(w.count == outChannels * inChannels * k * k)
+        precondition(!panels || outChannels % PanelGEMM.panelWidth == 0, "panels need a multiple of 32 output channels")
+        let rows = k * k * inChannels, width = PanelGEMM.panelWidth
+        self.rows = rows
+        self.outChannels = outChannels
+        self.panels = panels
+        var out = [Float](repeating: 0, count: w.count)
+        for co in 0..<outChannels {
+            for ci in 0..<inChannels {
+                for t in 0..<(k * k) {
+                    let row = t * inChannels + ci
+                    let at = panels ? ((co / width) * rows + row) * width + co % width : row * outChannels + co
+                    out[at] = w[(co * inChannels + ci) * k * k + t]
+                }
+            }
+        }
+        values = out
     }
 }

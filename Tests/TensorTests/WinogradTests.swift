@@ -155,6 +155,8 @@ struct Reference {
         ConvGeometry(inChannels: 16, outChannels: 8, batch: 2, height: 11, width: 5, kernel: 1, stride: 2, padding: 0),
         ConvGeometry(inChannels: 8, outChannels: 8, batch: 2, height: 7, width: 9, kernel: 3, stride: 1, padding: 1),
         ConvGeometry(inChannels: 24, outChannels: 16, batch: 1, height: 14, width: 14, kernel: 3, stride: 2, padding: 1),
+        ConvGeometry(inChannels: 16, outChannels: 32, batch: 2, height: 13, width: 10, kernel: 3, stride: 2, padding: 1),
+        ConvGeometry(inChannels: 24, outChannels: 64, batch: 3, height: 9, width: 9, kernel: 1, stride: 2, padding: 0),
     ]
 
     @Test(arguments: geometries, [1 << 23, 100])
@@ -163,17 +165,20 @@ struct Reference {
         // seen 1.4e-7).
         // maxScratch 100 floats forces tiles of 64 positions.
         let reference = Reference(g, seed: 41)
-        let weights = reference.weights.withUnsafeBufferPointer {
-            Blocked.gemmWeights($0, outChannels: g.outChannels, inChannels: g.inChannels, kernel: g.kernel)
-        }
-        var scratch: [Float] = []
-        let worst = reference.bias.withUnsafeBufferPointer { bias in
-            reference.worstError { input, affine, epilogue, output in
-                Blocked.im2colGEMM(g, input: input, weights: weights, bias: bias.baseAddress!, output: output,
-                                   scratch: &scratch, maxScratch: maxScratch, inputAffine: affine, epilogue: epilogue)
+        // Both weight layouts where they apply (panels: 32·k output channels, AVX-512).
+        for panels in hasAVX512 && g.outChannels % 32 == 0 ? [false, true] : [false] {
+            let weights = reference.weights.withUnsafeBufferPointer {
+                BlockedWeights($0, outChannels: g.outChannels, inChannels: g.inChannels, kernel: g.kernel, panels: panels)
             }
+            var scratch: [Float] = []
+            let worst = reference.bias.withUnsafeBufferPointer { bias in
+                reference.worstError { input, affine, epilogue, output in
+                    Blocked.im2colGEMM(g, input: input, weights: weights, bias: bias.baseAddress!, output: output,
+                                       scratch: &scratch, maxScratch: maxScratch, inputAffine: affine, epilogue: epilogue)
+                }
+            }
+            #expect(worst <= 1e-6, "\(g) panels \(panels): max |Δ| / Σ|x·w| = \(worst)")
         }
-        #expect(worst <= 1e-6, "\(g): max |Δ| / Σ|x·w| = \(worst)")
     }
 
     @Test func layoutRoundTrips() {
