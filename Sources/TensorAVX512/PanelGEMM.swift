@@ -25,13 +25,15 @@ public enum PanelGEMM {
         panels: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         precondition(n % panelWidth == 0, "PanelGEMM needs a multiple of \(panelWidth) columns, got \(n)")
-        let panelCount = n / panelWidth, panelFloats = k * panelWidth, lines = panelFloats / 16
-        for p in 0..<panelCount {
+        let panelFloats = k * panelWidth, lines = panelFloats / 16
+        for p in 0..<(n / panelWidth) {
             let b = panels + p * panelFloats, cp = c + p * panelWidth
             // The next panel is streamed into L2 while this one is used from L1: each block of
-            // rows prefetches its share of the next panel's cache lines, one per step of k.
-            let next = p + 1 < panelCount ? b + panelFloats : b
-            let share = p + 1 < panelCount ? k : 0
+            // rows prefetches its share of the next panel's cache lines, one per step of k. After
+            // the last panel, the lines that follow it (where a caller keeps its next operand,
+            // as the Winograd GEMMs do); a prefetch never faults, wherever it points.
+            let next = b + panelFloats
+            let share = k
             var r = 0, block = 0
             func fetch(_ block: Int) -> (UnsafePointer<Float>, Int) {
                 let first = min(block * share, lines)
