@@ -29,10 +29,12 @@ for r in $(seq "$ROUNDS"); do
             *) cmd=("$PY" Tests/Benchmarks/bench_peers.py --runtime "$engine" --arch "$ARCH" --batch "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3 --onnx "$ONNX") ;;
         esac
         echo "-- $engine"
+        out=$("${cmd[@]}" 2>/dev/null)
+        printf '%s\n' "$out"
         # Rows start with the batch size; tag them with the round and engine for the summary.
-        "${cmd[@]}" 2>/dev/null | tee -a /dev/stderr | awk -v r="$r" -v e="$engine" '$1 ~ /^[0-9]+$/ { print r, e, $1, $4, $7, $8 }' >>"$log"
+        awk -v r="$r" -v e="$engine" '$1 ~ /^[0-9]+$/ { print r, e, $1, $4, $7, $8 }' <<<"$out" >>"$log"
     done
-done 2>&1
+done
 "$PY" - "$log" <<'PY'
 import collections, statistics, sys
 runs = collections.defaultdict(dict)  # (batch, engine) -> {round: img/s}
