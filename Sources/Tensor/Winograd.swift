@@ -11,7 +11,8 @@ import TensorAVX512
 ///
 /// A convolution runs as three passes, each split over `Parallel.threadCount` parts: the input
 /// transform (by tile; an `InputAffine` is applied as the tile is read, so padding stays zero),
-/// the 36 GEMMs (by ξ, each part calling single-threaded OpenBLAS), and the output transform
+/// the 36 GEMMs (by ξ: `PanelGEMM` on prepacked weights on AVX-512 CPUs, single-threaded OpenBLAS
+/// elsewhere; `WinogradWeights.Layout`), and the output transform
 /// (by tile) with the bias and the `Epilogue` fused in. In the blocked layout a tile's pixel is
 /// one 8-lane vector of channels, so both transforms are pure vector arithmetic with
 /// contiguous loads and stores. Tiles are taken in blocks so that the transformed data stays
@@ -31,11 +32,6 @@ public enum Winograd {
     public static func supports(_ g: ConvGeometry) -> Bool {
         g.kernel == 3 && g.stride == 1 && g.padding == 1
             && Blocked.supports(channels: g.inChannels) && Blocked.supports(channels: g.outChannels)
-    }
-
-    /// Multiply-adds of the 36 GEMMs for `g`, the part of the work that is not a transform.
-    public static func multiplyAdds(_ g: ConvGeometry) -> Double {
-        Double(positions * Tiling(g).count) * Double(g.inChannels * g.outChannels)
     }
 
     /// The transformed data of one convolution's tiles, kept between layers and grown as
