@@ -267,6 +267,30 @@ struct ClusterIntegrationTests {
         let refused = try MagfleetProcess.run(["query", h.directory + "/store3.h5", "--image", lines[3], "--model", other], timeout: 30)
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("is not the model that made"))
+
+        // The engine's three ways, as workers run them: the fast path (here with PanelGEMM where
+        // the CPU has AVX-512), the fast path on OpenBLAS only (MAGFLEET_NO_AVX512=1, what a CPU
+        // without AVX-512 runs), and --exact. Same rows, embeddings at cosine >= 0.99999.
+        var variants: [(String, [ShardRow])] = [("fast", try StoreReadback.rows(of: h.directory + "/store1.h5").rows)]
+        for (name, flags, env) in [("openblas", [String](), ["MAGFLEET_NO_AVX512": "1"]), ("exact", ["--exact"], [:])] {
+            let out = h.directory + "/store-\(name).h5"
+            let r = try MagfleetProcess.run(["extract", "--list", h.listPath, "--out", out, "--workers", "1", "--model", model,
+                                             "--threads", "1", "--shard-size", "4"] + flags + ClusterHarness.timers,
+                                            environment: env, timeout: 120)
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+            variants.append((name, try StoreReadback.rows(of: out).rows))
+        }
+        for (name, rows) in variants.dropFirst() {
+            #expect(rows.map(\.path) == variants[0].1.map(\.path))
+            for (a, b) in zip(rows, variants[0].1) {
+                guard case let .embedding(v) = a.outcome, case let .embedding(w) = b.outcome else {
+                    Issue.record("\(name) row \(a.index) failed"); continue
+                }
+                let dot = zip(v, w).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                let cosine = dot / (v.reduce(0) { $0 + $1 * $1 }.squareRoot() * w.reduce(0) { $0 + $1 * $1 }.squareRoot())
+                #expect(cosine >= 0.99999, "\(name) row \(a.index): cosine \(cosine)")
+            }
+        }
     }
 }
 
