@@ -105,8 +105,17 @@ extension IResNet {
         flat.withUnsafeBufferPointer { a in
             fcWeight.withUnsafeBufferPointer { b in
                 e.withUnsafeMutableBufferPointer { c in
-                    Parallel.sgemm(transposeB: true, m: n, n: dim, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k,
-                                   beta: 1, c: c.baseAddress!, ldc: dim)
+                    if n == 1 {
+                        // One image: a matrix-vector product, which reads the 512 x 25088 weights
+                        // once, in place (a GEMM would first copy them); split by output rows.
+                        nonisolated(unsafe) let x = a.baseAddress!, w = b.baseAddress!, y = c.baseAddress!
+                        Parallel.forEachPart(dim) { rows in
+                            BLAS.sgemv(m: rows.count, n: k, a: w + rows.lowerBound * k, lda: k, x: x, beta: 1, y: y + rows.lowerBound)
+                        }
+                    } else {
+                        Parallel.sgemm(transposeB: true, m: n, n: dim, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k,
+                                       beta: 1, c: c.baseAddress!, ldc: dim)
+                    }
                 }
             }
         }

@@ -58,6 +58,17 @@ public enum BLAS {
 
     private static let singleThreaded = Mutex(HoldState())
 
+    /// Row-major single-precision matrix-vector product: `y = alpha · a · x + beta · y`, `a` is
+    /// `m x n` with leading dimension `lda`.
+    public static func sgemv(
+        m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
+    ) {
+        precondition(m >= 0 && n >= 0, "negative GEMV dimension")
+        if m == 0 { return }
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(m), blasint(n), alpha, a, blasint(lda), x, 1, beta, y, 1)
+    }
+
     /// Row-major single-precision GEMM: `c = alpha * op(a) * op(b) + beta * c`.
     ///
     /// - Parameters:

@@ -78,8 +78,14 @@ func expectError(_ expected: IResNetError, _ body: () throws -> Void) {
         let net = try IResNet(checkpoint: try fixture("tiny_magface.pth"), mode: mode)
         let data = try Data(contentsOf: try fixture("expected_float64.f64"))
         let expected = data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
-        let got = net.embed(try fixtureImages())
-        try expectClose(got, expected, dim: tiny.embeddingSize, label: "\(mode)")
+        let images = try fixtureImages()
+        try expectClose(net.embed(images), expected, dim: tiny.embeddingSize, label: "\(mode)")
+        // One image at a time takes the fc layer's matrix-vector path.
+        let perImage = images.count / 2, d = tiny.embeddingSize
+        for i in 0..<2 {
+            let one = net.embed(Array(images[(i * perImage)..<((i + 1) * perImage)]))
+            try expectClose(one, Array(expected[(i * d)..<((i + 1) * d)]), dim: d, label: "\(mode) image \(i) alone")
+        }
     }
 
     /// The bar of issues 3 and 9, per embedding: cosine >= 0.99999 and max |Δ| <= 1e-4 · ‖ref‖.
