@@ -96,18 +96,26 @@ public enum Blocked {
                 var first = 0
                 while first < positions {
                     let count = min(tile, positions - first), start = first
-                    Parallel.forEachPart(count) { rows in
-                        for p in rows {
-                            gatherRow(g, input: input, position: start + p, into: columns + p * kdim, affine: affine)
-                        }
-                        let a = columns + rows.lowerBound * kdim, c = products + rows.lowerBound * cout
-                        if panels {
-                            PanelGEMM.multiply(m: rows.count, n: cout, k: kdim, a: a, lda: kdim, panels: w, c: c, ldc: cout)
-                        } else {
-                            BLAS.sgemm(m: rows.count, n: cout, k: kdim, a: a, lda: kdim, b: w, ldb: cout, c: c, ldc: cout)
-                        }
-                        for p in rows {
-                            scatterRow(g, products + p * cout, position: start + p, output: output, bias: bias, epilogue: epilogue)
+                    Parallel.forEachPart(count) { part in
+                        // In runs of rows whose columns fit in L2 (1 MiB), so that the GEMM reads
+                        // them from cache however many weight panels it walks.
+                        let run = max(6, (262_144 / kdim) / 6 * 6)
+                        var first = part.lowerBound
+                        while first < part.upperBound {
+                            let rows = first..<min(first + run, part.upperBound)
+                            for p in rows {
+                                gatherRow(g, input: input, position: start + p, into: columns + p * kdim, affine: affine)
+                            }
+                            let a = columns + rows.lowerBound * kdim, c = products + rows.lowerBound * cout
+                            if panels {
+                                PanelGEMM.multiply(m: rows.count, n: cout, k: kdim, a: a, lda: kdim, panels: w, c: c, ldc: cout)
+                            } else {
+                                BLAS.sgemm(m: rows.count, n: cout, k: kdim, a: a, lda: kdim, b: w, ldb: cout, c: c, ldc: cout)
+                            }
+                            for p in rows {
+                                scatterRow(g, products + p * cout, position: start + p, output: output, bias: bias, epilogue: epilogue)
+                            }
+                            first = rows.upperBound
                         }
                     }
                     first += count
