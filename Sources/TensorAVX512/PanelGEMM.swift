@@ -9,7 +9,7 @@ internal import CPrefetch
 /// `HostCPU.hasAVX512` holds: any function here may use AVX-512 instructions.
 ///
 /// Layout: `b` (`k x n`, `n` a multiple of 32) is held as `n / 32` panels of 32 columns, each
-/// `[k, 32]` row-major (`packPanels`). The kernel computes 6 rows x 32 columns of `c` in twelve
+/// `[k, 32]` row-major (`WinogradWeights` and `BlockedWeights` pack them at load). The kernel computes 6 rows x 32 columns of `c` in twelve
 /// 16-lane accumulators: per step of `k`, two loads of the panel, six broadcasts from `a` and
 /// twelve FMAs. It keeps one panel in L1 while it walks down the rows of `a`.
 public enum PanelGEMM {
@@ -33,11 +33,10 @@ public enum PanelGEMM {
             // the last panel, the lines that follow it (where a caller keeps its next operand,
             // as the Winograd GEMMs do); a prefetch never faults, wherever it points.
             let next = b + panelFloats
-            let share = k
             var r = 0, block = 0
             func fetch(_ block: Int) -> (UnsafePointer<Float>, Int) {
-                let first = min(block * share, lines)
-                return (next + first * 16, min(share, lines - first))
+                let first = min(block * k, lines)
+                return (next + first * 16, min(k, lines - first))
             }
             while m - r >= 6 {
                 let (pf, count) = fetch(block)
