@@ -121,7 +121,10 @@ struct ClusterIntegrationTests {
     @Test func sigtermMakesAWorkerFinishItsShardAndLeave() throws {
         let h = try ClusterHarness()
         defer { h.shutdown() }
-        try h.makeImages(96)
+        // Enough work that the run is far from over when w1 leaves: had w1's last shard been the
+        // run's last, the coordinator could finish before it reads the Bye (seen once, under
+        // the whole suite's load).
+        try h.makeImages(192)
         // A generous heartbeat timeout: under a loaded CI machine a starved worker must not be
         // declared vanished, or its Bye would come from an unknown peer.
         try h.startCoordinator(["--heartbeat-timeout-ms", "5000"])
@@ -133,7 +136,7 @@ struct ClusterIntegrationTests {
         #expect(h.log("w1").contains("drained after SIGTERM"))
         #expect(try h.waitForExit("coordinator", seconds: 40) == 0)
         #expect(h.log("coordinator").contains("worker left"))
-        try h.expectCompleteStore(count: 96)
+        try h.expectCompleteStore(count: 192)
     }
 
     @Test func aPoisonImageThatKillsWorkersFailsAlone() throws {
