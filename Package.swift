@@ -52,7 +52,7 @@ let package = Package(
             swiftSettings: optimized),
         .target(
             name: "IResNet",
-            dependencies: ["Tensor", "TensorAVX512", "Checkpoint", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Tensor", "Checkpoint", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimized),
         .target(
             name: "Imaging",

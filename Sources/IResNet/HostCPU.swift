@@ -25,12 +25,17 @@ public enum HostCPU {
         #endif
     }()
 
-    /// The `flags` line of /proc/cpuinfo (empty where it cannot be read).
-    static let flags: Set<String> = {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
-        else { return [] }
-        return Set(line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
+    /// The CPU's instruction-set extensions: the `flags` line of /proc/cpuinfo (`Features` on
+    /// Arm); empty where it cannot be read.
+    public static let flags: Set<String> = {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return [] }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let key = parts[0].trimmingCharacters(in: .whitespaces)
+            if key == "flags" || key == "Features" { return Set(parts[1].split(separator: " ").map(String.init)) }
+        }
+        return []
     }()
 
     /// The required extensions this CPU lacks (empty when the engine can run here). Reads the

@@ -6,8 +6,8 @@ import Tensor
 
 /// A MagFace iresnet ready for inference: BatchNorms folded, weights in GEMM layout.
 ///
-/// Immutable after init and safe to share across threads; each `embed` call allocates its own
-/// buffers. The arithmetic runs on `Parallel.threadCount` threads (`BLAS.setThreadCount`),
+/// Immutable after init (but for a pool of work buffers) and safe to share across threads; each
+/// concurrent `embed` call gets its own buffers. The arithmetic runs on `Parallel.threadCount` threads (`BLAS.setThreadCount`),
 /// each calling single-threaded OpenBLAS.
 public final class IResNet: Sendable {
     /// The architecture.
@@ -33,7 +33,7 @@ public final class IResNet: Sendable {
     let fcWeight: [Float]
     let fcBias: [Float]
     /// Work buffers of finished `embed` calls, reused by the next ones (one set per concurrent
-    /// caller; about 2 x 32 MiB of transformed tiles plus the column tiles).
+    /// caller; up to 2 x 16 MiB of transformed tiles plus the column tiles).
     let scratchPool = Mutex<[Scratch]>([])
 
     /// Loads a PyTorch checkpoint (zip or legacy; MagFace's `{'state_dict': …}` or a bare state

@@ -1,5 +1,4 @@
 import Tensor
-import TensorAVX512
 
 /// Inference BatchNorm parameters: `y = (x − mean) / sqrt(var + eps) · weight + bias`.
 struct BatchNorm {
@@ -80,16 +79,15 @@ struct FoldedConv: Sendable {
         bias = t.map { Float($0) }
         let geometry = ConvGeometry(inChannels: inChannels, outChannels: outChannels, batch: 1, height: 1, width: 1,
                                     kernel: kernel, stride: stride, padding: padding)
+        // Weights as PanelGEMM panels where that kernel can run, else for OpenBLAS.
+        let panels = HostCPU.hasAVX512 && WinogradWeights.panelsFit(outChannels: outChannels)
         if !blocked {
             weights = .channelMajor(folded)
         } else if Winograd.supports(geometry) && min(inChannels, outChannels) >= Winograd.minimumChannels {
-            let layout: WinogradWeights.Layout =
-                HostCPU.hasAVX512 && WinogradWeights.panelsFit(outChannels: outChannels) ? .panels : .matrices
             weights = .winograd(folded.withUnsafeBufferPointer {
-                WinogradWeights($0, outChannels: outChannels, inChannels: inChannels, layout: layout)
+                WinogradWeights($0, outChannels: outChannels, inChannels: inChannels, layout: panels ? .panels : .matrices)
             })
         } else {
-            let panels = HostCPU.hasAVX512 && outChannels % PanelGEMM.panelWidth == 0
             weights = .blocked(folded.withUnsafeBufferPointer {
                 BlockedWeights($0, outChannels: outChannels, inChannels: inChannels, kernel: kernel, panels: panels)
             })

@@ -179,56 +179,47 @@ public enum Convolution {
         scratch: inout [Float], maxScratch: Int = 1 << 23,
         inputAffine: InputAffine? = nil, epilogue: Epilogue = .none
     ) {
+        // OpenBLAS held at one thread: the GEMMs are split by `Parallel.sgemm`.
         BLAS.withSingleThreadedKernels {
-            im2colGEMMHeld(g, input: input, weights: weights, bias: bias, output: output, scratch: &scratch,
-                           maxScratch: maxScratch, inputAffine: inputAffine, epilogue: epilogue)
-        }
-    }
-
-    /// `im2colGEMM` with OpenBLAS held at one thread: the GEMMs are split by `Parallel.sgemm`.
-    private static func im2colGEMMHeld(
-        _ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-        scratch: inout [Float], maxScratch: Int, inputAffine: InputAffine?, epilogue: Epilogue
-    ) {
-        let positions = g.outPositions, kdim = g.patchSize
-        let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && inputAffine == nil
-        if direct {
-            // A 1x1 stride-1 convolution is a plain GEMM on the input.
-            Parallel.sgemm(m: g.outChannels, n: positions, k: kdim, a: weights, lda: kdim,
-                           b: input, ldb: positions, c: output, ldc: positions)
-        } else {
-            let tile = max(min(positions, maxScratch / kdim), min(positions, 256))
-            if scratch.count < tile * kdim { scratch = [Float](repeating: 0, count: tile * kdim) }
-            scratch.withUnsafeMutableBufferPointer { cols in
-                var start = 0
-                while start < positions {
-                    let count = min(tile, positions - start)
-                    im2col(g, input: input, start: start, count: count, columns: cols.baseAddress!, inputAffine: inputAffine)
-                    Parallel.sgemm(m: g.outChannels, n: count, k: kdim, a: weights, lda: kdim,
-                                   b: cols.baseAddress!, ldb: count, c: output + start, ldc: positions)
-                    start += count
+            let positions = g.outPositions, kdim = g.patchSize
+            let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && inputAffine == nil
+            if direct {
+                // A 1x1 stride-1 convolution is a plain GEMM on the input.
+                Parallel.sgemm(m: g.outChannels, n: positions, k: kdim, a: weights, lda: kdim,
+                               b: input, ldb: positions, c: output, ldc: positions)
+            } else {
+                let tile = max(min(positions, maxScratch / kdim), min(positions, 256))
+                if scratch.count < tile * kdim { scratch = [Float](repeating: 0, count: tile * kdim) }
+                scratch.withUnsafeMutableBufferPointer { cols in
+                    var start = 0
+                    while start < positions {
+                        let count = min(tile, positions - start)
+                        im2col(g, input: input, start: start, count: count, columns: cols.baseAddress!, inputAffine: inputAffine)
+                        Parallel.sgemm(m: g.outChannels, n: count, k: kdim, a: weights, lda: kdim,
+                                       b: cols.baseAddress!, ldb: count, c: output + start, ldc: positions)
+                        start += count
+                    }
                 }
             }
-        }
-        if bias == nil, case .none = epilogue { return }
-        nonisolated(unsafe) let output = output, bias = bias, epilogue = epilogue
-        Parallel.forEachPart(g.outChannels) { channels in
-            for co in channels {
-                let b = bias?[co] ?? 0
-                let row = output + co * positions
-                switch epilogue {
-                case .none:
-                    for i in 0..<positions { row[i] += b }
-                case let .prelu(slope):
-                    let a = slope[co]
-                    for i in 0..<positions {
-                        let v = row[i] + b
-                        row[i] = v < 0 ? v * a : v
+            if bias == nil, case .none = epilogue { return }
+            nonisolated(unsafe) let output = output, bias = bias, epilogue = epilogue
+            Parallel.forEachPart(g.outChannels) { channels in
+                for co in channels {
+                    let b = bias?[co] ?? 0
+                    let row = output + co * positions
+                    switch epilogue {
+                    case .none:
+                        for i in 0..<positions { row[i] += b }
+                    case let .prelu(slope):
+                        let a = slope[co]
+                        for i in 0..<positions {
+                            let v = row[i] + b
+                            row[i] = v < 0 ? v * a : v
+                        }
+                    case let .add(residual):
+                        let r = residual + co * positions
+                        for i in 0..<positions { row[i] = (row[i] + b) + r[i] }
                     }
-                case let .add(residual):
-                    let r = residual + co * positions
-                    for i in 0..<positions { row[i] = (row[i] + b) + r[i] }
                 }
             }
         }

@@ -70,8 +70,8 @@ public enum Parallel {
     /// transparent huge pages (`madvise(MADV_HUGEPAGE)`, for systems whose THP mode is
     /// `madvise`, Debian's default). For large buffers read in long sweeps (the Winograd
     /// weights, 4x the 3x3 weights, and the transformed tiles): one TLB entry per 2 MiB instead
-    /// of per 4 KiB, measured +2.5% img/s on iresnet100. Call it before the pages are first
-    /// written; a no-op where THP is off.
+    /// of per 4 KiB (+1.4% img/s on iresnet100 in an A/B of three runs each, within this
+    /// machine's noise). Call it before the pages are first written; a no-op where THP is off.
     public static func adviseHugePages(_ start: UnsafeMutableRawPointer, bytes: Int) {
         #if canImport(Glibc)
         let huge = 2 << 20

@@ -1,4 +1,5 @@
 import Foundation
+import IResNet
 
 /// What the host's CPU is and can do, read from /proc/cpuinfo (Linux).
 struct HostInfo: Codable {
@@ -18,19 +19,17 @@ struct HostInfo: Codable {
             return HostInfo(cpuModel: "unknown", logicalCores: cores, simdFeatures: [])
         }
         var model = "unknown"
-        var flags = Set<String>()
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1)
             guard parts.count == 2 else { continue }
             let key = parts[0].trimmingCharacters(in: .whitespaces)
-            let value = parts[1].trimmingCharacters(in: .whitespaces)
-            if model == "unknown", key == "model name" || key == "Model" { model = value }
-            if flags.isEmpty, key == "flags" || key == "Features" {
-                flags = Set(value.split(separator: " ").map(String.init))
+            if key == "model name" || key == "Model" {
+                model = parts[1].trimmingCharacters(in: .whitespaces)
+                break
             }
         }
         return HostInfo(
             cpuModel: model, logicalCores: cores,
-            simdFeatures: reportedFeatures.filter(flags.contains))
+            simdFeatures: reportedFeatures.filter(HostCPU.flags.contains))
     }
 }
