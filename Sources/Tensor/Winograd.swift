@@ -144,8 +144,13 @@ public enum Winograd {
         }
     }
 
+    /// Six vectors: a row or a column of a tile, one 8-channel vector per pixel.
+    typealias Six = (Vector, Vector, Vector, Vector, Vector, Vector)
+
     /// `V[ξ, t, ci] = (Bᵀ d B)_ξ` for one tile and all input channels, eight at a time:
-    /// `into + ξ·stride + ci`.
+    /// `into + ξ·stride + ci`. The tile's rows are read straight into registers (with the
+    /// affine, and zeros outside the image) and transformed along the row (`d B`) into a
+    /// 6x6 scratch; its columns are then transformed (`Bᵀ ·`) and stored into V.
     @inline(__always)
     static func transformInput(
         _ tiling: Tiling, tile t: Int, input: UnsafePointer<Float>, affine: InputAffine?,
@@ -157,55 +162,72 @@ public enum Winograd {
         // image is rows r0..<r1 and columns c0..<c1 of it, the rest is padding (zeros).
         let r0 = y0 == 0 ? 1 : 0, r1 = min(6, h - y0 + 1), c0 = x0 == 0 ? 1 : 0, c1 = min(6, w - x0 + 1)
         let interior = r0 == 0 && r1 == 6 && c0 == 0 && c1 == 6
-        withUnsafeTemporaryAllocation(of: Vector.self, capacity: 72) { scratch in
-            let d = scratch.baseAddress!, e = d + 36
-            if !interior { d.update(repeating: Vector(repeating: 0), count: 36) }
+        let pixel = Blocked.width, line = w &* Blocked.width
+        withUnsafeTemporaryAllocation(of: Vector.self, capacity: 36) { scratch in
+            let e = scratch.baseAddress!
             for cb in 0..<blocks {
-                let plane = input + ((n &* blocks &+ cb) &* h) &* w &* Blocked.width
+                let first: Int = ((n &* blocks &+ cb) &* h) &* line
+                let plane = input + first
                 var scale = Vector(repeating: 1), shift = Vector(repeating: 0)
                 if let affine {
                     scale = Blocked.load(affine.scale + cb &* Blocked.width)
                     shift = Blocked.load(affine.shift + cb &* Blocked.width)
                 }
-                let corner = plane + ((y0 &- 1) &* w &+ (x0 &- 1)) &* Blocked.width
-                if interior {
-                    for r in 0..<6 {
-                        let row = corner + r &* w &* Blocked.width
-                        for c in 0..<6 { d[r &* 6 &+ c] = Blocked.load(row + c &* Blocked.width) * scale + shift }
-                    }
-                } else {
-                    for r in r0..<r1 {
-                        let row = corner + r &* w &* Blocked.width
-                        for c in c0..<c1 { d[r &* 6 &+ c] = Blocked.load(row + c &* Blocked.width) * scale + shift }
-                    }
-                }
-                // Bᵀ d down the columns, then (Bᵀ d) B along the rows, straight into V.
-                for c in 0..<6 {
-                    inputTransform(d + c, 6) { i, value in e[i * 6 + c] = value }
-                }
-                let out = v + cb * Blocked.width
+                let offset: Int = (y0 &- 1) &* line &+ (x0 &- 1) &* pixel
+                let corner = plane + offset
                 for r in 0..<6 {
-                    inputTransform(e + r * 6, 1) { j, value in Blocked.store(value, out + (r * 6 + j) * stride) }
+                    let row = corner + r &* line
+                    @inline(__always) func at(_ c: Int) -> Vector {
+                        shift.addingProduct(Blocked.load(row + c &* pixel), scale)
+                    }
+                    @inline(__always) func clipped(_ c: Int) -> Vector {
+                        c >= c0 && c < c1 ? at(c) : Vector(repeating: 0)
+                    }
+                    let x: Six
+                    if interior {
+                        x = (at(0), at(1), at(2), at(3), at(4), at(5))
+                    } else if r < r0 || r >= r1 {
+                        let zero = Vector(repeating: 0)
+                        x = (zero, zero, zero, zero, zero, zero)
+                    } else {
+                        x = (clipped(0), clipped(1), clipped(2), clipped(3), clipped(4), clipped(5))
+                    }
+                    let y = inputTransform(x)
+                    let out = e + r &* 6
+                    (out[0], out[1], out[2], out[3], out[4], out[5]) = y
+                }
+                let out = v + cb &* Blocked.width
+                for j in 0..<6 {
+                    let y = inputTransform((e[j], e[6 &+ j], e[12 &+ j], e[18 &+ j], e[24 &+ j], e[30 &+ j]))
+                    Blocked.store(y.0, out + j &* stride)
+                    Blocked.store(y.1, out + (6 &+ j) &* stride)
+                    Blocked.store(y.2, out + (12 &+ j) &* stride)
+                    Blocked.store(y.3, out + (18 &+ j) &* stride)
+                    Blocked.store(y.4, out + (24 &+ j) &* stride)
+                    Blocked.store(y.5, out + (30 &+ j) &* stride)
                 }
             }
         }
     }
 
-    /// `(Bᵀ x)_i` for the six vectors `x[0], x[s], …, x[5s]`, handed to `write(i, value)`.
+    /// `Bᵀ x` for six vectors (14 vector operations, as in ncnn's F(4x4, 3x3)).
     @inline(__always)
-    static func inputTransform(_ x: UnsafePointer<Vector>, _ s: Int, _ write: (Int, Vector) -> Void) {
-        let d0 = x[0], d1 = x[s], d2 = x[2 * s], d3 = x[3 * s], d4 = x[4 * s], d5 = x[5 * s]
-        write(0, 4 * d0 - 5 * d2 + d4)
-        write(1, d3 + d4 - 4 * (d1 + d2))
-        write(2, 4 * (d1 - d2) + d4 - d3)
-        write(3, 2 * (d3 - d1) + d4 - d2)
-        write(4, 2 * (d1 - d3) + d4 - d2)
-        write(5, 4 * d1 - 5 * d3 + d5)
+    static func inputTransform(_ x: Six) -> Six {
+        let (d0, d1, d2, d3, d4, d5) = x
+        let s12 = d1 + d2, d12 = d1 - d2, s34 = d3 + d4, d43 = d4 - d3, d42 = d4 - d2, d13 = d1 - d3
+        let y0 = d4.addingProduct(-5 as Float, d2).addingProduct(4 as Float, d0)
+        let y1 = s34.addingProduct(-4 as Float, s12)
+        let y2 = d43.addingProduct(4 as Float, d12)
+        let y3 = d42.addingProduct(-2 as Float, d13)
+        let y4 = d42.addingProduct(2 as Float, d13)
+        let y5 = d5.addingProduct(-5 as Float, d3).addingProduct(4 as Float, d1)
+        return (y0, y1, y2, y3, y4, y5)
     }
 
     /// `Y = Aᵀ M A` + bias + epilogue for one tile and all output channels, eight at a time,
     /// read from `products + ξ·stride + co` and written into the blocked output, clipped at the
-    /// image's edge.
+    /// image's edge: the columns of M are transformed (`Aᵀ ·`) into a 4x6 scratch as they are
+    /// read, then its rows (`· A`) straight into the output.
     @inline(__always)
     static func transformOutput(
         _ tiling: Tiling, tile t: Int, products m: UnsafePointer<Float>, stride: Int,
@@ -214,49 +236,58 @@ public enum Winograd {
         let g = tiling.g, h = g.height, w = g.width, blocks = g.outChannels / Blocked.width
         let (n, y0, x0) = tiling.origin(t)
         let rows = min(4, h - y0), columns = min(4, w - x0)
-        withUnsafeTemporaryAllocation(of: Vector.self, capacity: 36 + 24) { scratch in
-            let x = scratch.baseAddress!, r = x + 36
+        withUnsafeTemporaryAllocation(of: Vector.self, capacity: 24) { scratch in
+            let r = scratch.baseAddress!
             for ob in 0..<blocks {
-                let src = m + ob * Blocked.width
-                for xi in 0..<36 { x[xi] = Blocked.load(src + xi * stride) }
+                let src = m + ob &* Blocked.width
+                @inline(__always) func at(_ xi: Int) -> Vector { Blocked.load(src + xi &* stride) }
                 for j in 0..<6 {
-                    outputTransform(x + j, 6) { i, value in r[i * 6 + j] = value }
+                    let y = outputTransform((at(j), at(6 &+ j), at(12 &+ j), at(18 &+ j), at(24 &+ j), at(30 &+ j)))
+                    (r[j], r[6 &+ j], r[12 &+ j], r[18 &+ j]) = y
                 }
-                let b = bias.map { Blocked.load($0 + ob * Blocked.width) } ?? Vector(repeating: 0)
-                let plane = output + ((n * blocks + ob) * h) * w * Blocked.width
+                let b = bias.map { Blocked.load($0 + ob &* Blocked.width) } ?? Vector(repeating: 0)
+                let plane = ((n &* blocks &+ ob) &* h) &* w &* Blocked.width
                 var slope = Vector(repeating: 1)
                 var residual: UnsafePointer<Float>?
                 switch epilogue {
                 case .none: break
-                case let .prelu(s): slope = Blocked.load(s + ob * Blocked.width)
-                case let .add(res): residual = res + ((n * blocks + ob) * h) * w * Blocked.width
+                case let .prelu(s): slope = Blocked.load(s + ob &* Blocked.width)
+                case let .add(res): residual = res + plane
                 }
+                let target = output + plane
                 for i in 0..<rows {
-                    outputTransform(r + i * 6, 1) { j, value in
-                        guard j < columns else { return }
-                        let at = ((y0 + i) * w + x0 + j) * Blocked.width
+                    let row = r + i &* 6
+                    let y = outputTransform((row[0], row[1], row[2], row[3], row[4], row[5]))
+                    let first = ((y0 &+ i) &* w &+ x0) &* Blocked.width
+                    @inline(__always) func put(_ j: Int, _ value: Vector) {
+                        let at = first &+ j &* Blocked.width
                         var y = value + b
                         if let residual {
                             y += Blocked.load(residual + at)
                         } else {
                             y = Blocked.prelu(y, slope)
                         }
-                        Blocked.store(y, plane + at)
+                        Blocked.store(y, target + at)
                     }
+                    put(0, y.0)
+                    if columns > 1 { put(1, y.1) }
+                    if columns > 2 { put(2, y.2) }
+                    if columns > 3 { put(3, y.3) }
                 }
             }
         }
     }
 
-    /// `(Aᵀ x)_i` for the six vectors `x[0], x[s], …, x[5s]` (i < 4), handed to `write(i, value)`.
+    /// `Aᵀ x` for six vectors: the four outputs.
     @inline(__always)
-    static func outputTransform(_ x: UnsafePointer<Vector>, _ s: Int, _ write: (Int, Vector) -> Void) {
-        let m0 = x[0], m1 = x[s], m2 = x[2 * s], m3 = x[3 * s], m4 = x[4 * s], m5 = x[5 * s]
+    static func outputTransform(_ x: Six) -> (Vector, Vector, Vector, Vector) {
+        let (m0, m1, m2, m3, m4, m5) = x
         let s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4
-        write(0, m0 + s12 + s34)
-        write(1, d12 + 2 * d34)
-        write(2, s12 + 4 * s34)
-        write(3, d12 + 8 * d34 + m5)
+        let y0 = m0 + s12 + s34
+        let y1 = d12.addingProduct(2 as Float, d34)
+        let y2 = s12.addingProduct(4 as Float, s34)
+        let y3 = (d12 + m5).addingProduct(8 as Float, d34)
+        return (y0, y1, y2, y3)
     }
 }
 
