@@ -9,12 +9,17 @@ internal import CPrefetch
 /// `HostCPU.hasAVX512` holds: any function here may use AVX-512 instructions.
 ///
 /// Layout: `b` (`k x n`, `n` a multiple of 32) is held as `n / 32` panels of 32 columns, each
-/// `[k, 32]` row-major (`WinogradWeights` and `BlockedWeights` pack them at load). The kernel computes 6 rows x 32 columns of `c` in twelve
-/// 16-lane accumulators: per step of `k`, two loads of the panel, six broadcasts from `a` and
-/// twelve FMAs. It keeps one panel in L1 while it walks down the rows of `a`.
+/// `[k, 32]` row-major (`WinogradWeights` and `BlockedWeights` pack them at load). The kernel
+/// computes up to 8 rows x 32 columns of `c` in sixteen 16-lane accumulators: per step of `k`,
+/// two loads of the panel, one broadcast from `a` per row and two FMAs per row. It keeps one
+/// panel in L1 while it walks down the rows of `a`.
 public enum PanelGEMM {
     /// Columns per panel.
     public static let panelWidth = 32
+
+    /// The most rows one kernel call computes: 8 x 32 takes 16 accumulators, plus two panel
+    /// vectors and a broadcast, 19 of the 32 vector registers.
+    static let maxRows = 8
 
     typealias Vector = SIMD16<Float>
 
@@ -33,31 +38,32 @@ public enum PanelGEMM {
             // the last panel, the lines that follow it (where a caller keeps its next operand,
             // as the Winograd GEMMs do); a prefetch never faults, wherever it points.
             let next = b + panelFloats
-            var r = 0, block = 0
             func fetch(_ block: Int) -> (UnsafePointer<Float>, Int) {
                 let first = min(block * k, lines)
                 return (next + first * 16, min(k, lines - first))
             }
-            while m - r >= 6 {
+            // Rows in blocks of at most `maxRows`, as even as possible (16 rows: 8 + 8, not
+            // 6 + 6 + 4), so that no block leaves most of the FMA units idle.
+            let blocks = (m + maxRows - 1) / maxRows
+            for block in 0..<blocks {
+                let r = m * block / blocks, rows = m * (block + 1) / blocks - r
+                let (ar, cr) = (a + r * lda, cp + r * ldc)
                 let (pf, count) = fetch(block)
-                kernel(InlineArray<6, Int>.self, k, a + r * lda, lda, b, cp + r * ldc, ldc, prefetch: pf, prefetchLines: count)
-                r += 6
-                block += 1
-            }
-            let (ar, cr) = (a + r * lda, cp + r * ldc)
-            let (pf, count) = fetch(block)
-            switch m - r {
-            case 5: kernel(InlineArray<5, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
-            case 4: kernel(InlineArray<4, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
-            case 3: kernel(InlineArray<3, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
-            case 2: kernel(InlineArray<2, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
-            case 1: kernel(InlineArray<1, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
-            default: break
+                switch rows {
+                case 8: kernel(InlineArray<8, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+                case 7: kernel(InlineArray<7, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+                case 6: kernel(InlineArray<6, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+                case 5: kernel(InlineArray<5, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+                case 4: kernel(InlineArray<4, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+                case 3: kernel(InlineArray<3, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+                case 2: kernel(InlineArray<2, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+                default: kernel(InlineArray<1, Int>.self, k, ar, lda, b, cr, ldc, prefetch: pf, prefetchLines: count)
+                }
             }
         }
     }
 
-    /// `R` rows (1…6) of `a` times one panel into `R x 32` of `c`. `R` is a value generic, so
+    /// `R` rows (1…8) of `a` times one panel into `R x 32` of `c`. `R` is a value generic, so
     /// each size gets its own fully unrolled body with the accumulators in registers. Step
     /// `i < prefetchLines` also prefetches cache line `i` from `prefetch`.
     @inline(__always)

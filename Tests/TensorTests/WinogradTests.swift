@@ -224,9 +224,10 @@ struct Reference {
 }
 
 @Suite(.enabled(if: hasAVX512, "PanelGEMM needs an AVX-512 CPU")) struct PanelGEMMTests {
-    @Test(arguments: [(1, 32, 1), (5, 64, 7), (6, 32, 256), (13, 96, 33), (128, 256, 256), (4, 512, 512)])
+    @Test(arguments: [(1, 32, 1), (5, 64, 7), (6, 32, 256), (7, 32, 3), (8, 32, 19), (13, 96, 33), (16, 64, 256), (23, 32, 5),
+                      (49, 64, 64), (128, 256, 256), (4, 512, 512)])
     func matchesDoubleProduct(_ m: Int, _ n: Int, _ k: Int) {
-        // Rows 1…6 at a time over every remainder, odd k; a float32 dot product per output:
+        // Blocks of every row count 1…8 (m = 23: 7 + 8 + 8 rows; 49: 7 x 7), odd k; a float32 dot product per output:
         // 1e-6 · (Σ|a·b| + 1) (~8 ulps of the sum).
         let a = seededValues(m * k, seed: 61), b = seededValues(k * n, seed: 62)
         var panels = [Float](repeating: .nan, count: k * n)
