@@ -117,10 +117,11 @@ public final class IResNet: Sendable {
         let w = config.widths
         let stemWeights = try take("conv1.weight")
         stem = FoldedConv(inChannels: 3, outChannels: w[0], kernel: 3, stride: 1, padding: 1,
-                          weights: stemWeights, batchNorm: try bn("bn1"), blocked: false)
+                          weights: stemWeights, batchNorm: try bn("bn1"), mapSize: IResNetConfig.inputSize, blocked: false)
         stemPReLU = try take("prelu.weight")
         var blocks: [Block] = []
         var inplanes = w[0]
+        var size = IResNetConfig.inputSize  // the height and width a block reads
         for s in 0..<4 {
             let planes = w[s]
             for b in 0..<config.blocks[s] {
@@ -128,19 +129,20 @@ public final class IResNet: Sendable {
                 let bn1 = try bn("\(n).bn1")
                 let c1 = try take("\(n).conv1.weight")
                 let conv1 = FoldedConv(inChannels: cin, outChannels: planes, kernel: 3, stride: 1, padding: 1,
-                                       weights: c1, batchNorm: try bn("\(n).bn2"), blocked: blocked)
+                                       weights: c1, batchNorm: try bn("\(n).bn2"), mapSize: size, blocked: blocked)
                 let prelu = try take("\(n).prelu.weight")
                 let c2 = try take("\(n).conv2.weight")
                 let conv2 = FoldedConv(inChannels: planes, outChannels: planes, kernel: 3, stride: stride, padding: 1,
-                                       weights: c2, batchNorm: try bn("\(n).bn3"), blocked: blocked)
+                                       weights: c2, batchNorm: try bn("\(n).bn3"), mapSize: size, blocked: blocked)
                 var downsample: FoldedConv?
                 if b == 0 {
                     let d = try take("\(n).downsample.0.weight")
                     downsample = FoldedConv(inChannels: cin, outChannels: planes, kernel: 1, stride: stride, padding: 0,
-                                            weights: d, batchNorm: try bn("\(n).downsample.1"), blocked: blocked)
+                                            weights: d, batchNorm: try bn("\(n).downsample.1"), mapSize: size, blocked: blocked)
                 }
                 let (scale, shift) = bn1.scaleShift
                 blocks.append(Block(bn1Scale: scale, bn1Shift: shift, conv1: conv1, prelu: prelu, conv2: conv2, downsample: downsample))
+                size = (size - 1) / stride + 1
             }
             inplanes = planes
         }

@@ -24,8 +24,9 @@ struct BatchNorm {
 /// How the engine computes its convolutions.
 public enum ConvolutionMode: String, Sendable, CaseIterable {
     /// Activations in the blocked layout `[N, C/8, H, W, 8]`, the algorithm chosen per layer
-    /// at load (as ncnn's `create_pipeline` does): Winograd F(4x4, 3x3) for the stride-1 3x3
-    /// convolutions with at least `Winograd.minimumChannels` input and output channels,
+    /// at load (as ncnn's `create_pipeline` does): Winograd for the stride-1 3x3 convolutions
+    /// with at least `Winograd.minimumChannels` input and output channels (F(4x4, 3x3), and
+    /// F(2x2, 3x3) where a small batch leaves the GEMMs too few rows: `Winograd.Tile.choice`),
     /// blocked im2col + GEMM for the stride-2 convs and the 1x1 downsamples. The 3-channel
     /// stem runs as in `.exact`. Needs widths that are multiples of 8; other networks run
     /// `.exact`.
@@ -52,8 +53,10 @@ struct FoldedConv: Sendable {
         /// `[k·k·Cin, Cout]` (`BlockedWeights`) for `Blocked.im2colGEMM`: the fast path's
         /// strided and 1x1 convolutions.
         case blocked(BlockedWeights)
-        /// Transformed for Winograd F(4x4, 3x3) on blocked activations.
-        case winograd(WinogradWeights)
+        /// Transformed for Winograd F(4x4, 3x3) on blocked activations and, on maps small
+        /// enough that a small batch gives its GEMMs fewer than 16 rows, also for F(2x2, 3x3)
+        /// (`Winograd.Tile.choice` picks per call).
+        case winograd(WinogradWeights, small: WinogradWeights?)
     }
 
     let inChannels, outChannels, kernel, stride, padding: Int
@@ -61,10 +64,11 @@ struct FoldedConv: Sendable {
     let bias: [Float]
 
     /// - Parameters:
+    ///   - mapSize: the height and width of the layer's input (the network's are fixed).
     ///   - blocked: whether the layer runs in the fast path's blocked layout (`.fast` mode,
     ///     channel counts multiples of 8); the stem never does.
     init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, weights w: [Float],
-         batchNorm: BatchNorm, blocked: Bool) {
+         batchNorm: BatchNorm, mapSize: Int, blocked: Bool) {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernel = kernel
@@ -77,16 +81,22 @@ struct FoldedConv: Sendable {
             for i in 0..<per { folded[co * per + i] = Float(Double(w[co * per + i]) * s[co]) }
         }
         bias = t.map { Float($0) }
-        let geometry = ConvGeometry(inChannels: inChannels, outChannels: outChannels, batch: 1, height: 1, width: 1,
-                                    kernel: kernel, stride: stride, padding: padding)
+        let geometry = ConvGeometry(inChannels: inChannels, outChannels: outChannels, batch: 1, height: mapSize,
+                                    width: mapSize, kernel: kernel, stride: stride, padding: padding)
         // Weights as PanelGEMM panels where that kernel can run, else for OpenBLAS.
         let panels = HostCPU.hasAVX512 && WinogradWeights.panelsFit(outChannels: outChannels)
         if !blocked {
             weights = .channelMajor(folded)
         } else if Winograd.supports(geometry) && min(inChannels, outChannels) >= Winograd.minimumChannels {
-            weights = .winograd(folded.withUnsafeBufferPointer {
-                WinogradWeights($0, outChannels: outChannels, inChannels: inChannels, layout: panels ? .panels : .matrices)
-            })
+            let layout: WinogradWeights.Layout = panels ? .panels : .matrices
+            func transformed(_ tile: Winograd.Tile) -> WinogradWeights {
+                folded.withUnsafeBufferPointer {
+                    WinogradWeights($0, outChannels: outChannels, inChannels: inChannels, tile: tile, layout: layout)
+                }
+            }
+            // One image's tiles decide whether F(2x2) can ever be chosen (larger batches only
+            // have more rows).
+            weights = .winograd(transformed(.f4x4), small: Winograd.Tile.choice(geometry) == .f2x2 ? transformed(.f2x2) : nil)
         } else {
             weights = .blocked(folded.withUnsafeBufferPointer {
                 BlockedWeights($0, outChannels: outChannels, inChannels: inChannels, kernel: kernel, panels: panels)

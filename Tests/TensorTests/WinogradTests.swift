@@ -116,34 +116,56 @@ struct Reference {
     func matchesNaive(_ g: ConvGeometry, maxWorkspace: Int) {
         // maxWorkspace 64 floats forces blocks of 8 tiles: several blocks, the last partial.
         let reference = Reference(g, seed: 21)
-        for layout in Self.layouts(g) {
-            let u = reference.weights.withUnsafeBufferPointer {
-                WinogradWeights($0, outChannels: g.outChannels, inChannels: g.inChannels, layout: layout)
-            }
-            var workspace = Winograd.Workspace()
-            let worst = reference.bias.withUnsafeBufferPointer { bias in
-                reference.worstError { input, affine, epilogue, output in
-                    Winograd.convolve(g, input: input, weights: u, bias: bias.baseAddress!, output: output, workspace: &workspace,
-                                      maxWorkspace: maxWorkspace, inputAffine: affine, epilogue: epilogue)
+        for tile in Winograd.Tile.allCases {
+            for layout in Self.layouts(g) {
+                let u = reference.weights.withUnsafeBufferPointer {
+                    WinogradWeights($0, outChannels: g.outChannels, inChannels: g.inChannels, tile: tile, layout: layout)
                 }
+                var workspace = Winograd.Workspace()
+                let worst = reference.bias.withUnsafeBufferPointer { bias in
+                    reference.worstError { input, affine, epilogue, output in
+                        Winograd.convolve(g, input: input, weights: u, bias: bias.baseAddress!, output: output, workspace: &workspace,
+                                          maxWorkspace: maxWorkspace, inputAffine: affine, epilogue: epilogue)
+                    }
+                }
+                #expect(worst <= 5e-6, "\(g) \(tile) \(layout): max |Δ| / Σ|x·w| = \(worst)")
             }
-            #expect(worst <= 5e-6, "\(g) \(layout): max |Δ| / Σ|x·w| = \(worst)")
         }
     }
 
-    @Test func weightTransformIsGgGt() {
-        // One kernel, checked against the 6x6 matrix product written out in Double.
+    /// One kernel, checked against `G g Gᵀ` written out in Double, with each tile size's `G`
+    /// as published (Lavin & Gray 2016; F(4x4) as in ncnn).
+    @Test(arguments: Winograd.Tile.allCases)
+    func weightTransformIsGgGt(_ tile: Winograd.Tile) {
         let k: [Float] = [0.5, -1, 0.25, 2, 0.75, -0.5, 1, 0.125, -2]
-        let u = k.withUnsafeBufferPointer { WinogradWeights($0, outChannels: 1, inChannels: 1) }
-        let gm: [[Double]] = [[0.25, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
-                              [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
-        for i in 0..<6 {
-            for j in 0..<6 {
+        let u = k.withUnsafeBufferPointer { WinogradWeights($0, outChannels: 1, inChannels: 1, tile: tile) }
+        let gm: [[Double]] = switch tile {
+        case .f4x4: [[0.25, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+                     [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
+        case .f2x2: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+        }
+        let size = gm.count
+        #expect(u.values.count == size * size)
+        for i in 0..<size {
+            for j in 0..<size {
                 var v = 0.0
                 for a in 0..<3 { for b in 0..<3 { v += gm[i][a] * Double(k[a * 3 + b]) * gm[j][b] } }
-                #expect(abs(Double(u.values[i * 6 + j]) - v) <= 1e-7 * max(1, abs(v)))
+                #expect(abs(Double(u.values[i * size + j]) - v) <= 1e-7 * max(1, abs(v)))
             }
         }
+    }
+
+    /// F(2x2) exactly where F(4x4) would give the GEMMs fewer than 16 rows.
+    @Test func tileChoiceFollowsTheGEMMRows() {
+        func choice(batch: Int, size: Int) -> Winograd.Tile {
+            Winograd.Tile.choice(ConvGeometry(inChannels: 512, outChannels: 512, batch: batch, height: size, width: size,
+                                              kernel: 3, stride: 1, padding: 1))
+        }
+        #expect(choice(batch: 1, size: 7) == .f2x2)  // 2 x 2 tiles
+        #expect(choice(batch: 3, size: 7) == .f2x2)  // 12
+        #expect(choice(batch: 4, size: 7) == .f4x4)  // 16
+        #expect(choice(batch: 1, size: 14) == .f4x4)  // 4 x 4
+        #expect(choice(batch: 1, size: 12) == .f2x2)  // 3 x 3
     }
 }
 
