@@ -45,7 +45,7 @@ let package = Package(
         // Wrappers and domain.
         .systemLibrary(name: "CPrefetch"),
         .target(name: "TensorAVX512", dependencies: ["CPrefetch"], swiftSettings: avx512),
-        .target(name: "Tensor", dependencies: ["CBLAS", "TensorAVX512"], swiftSettings: vectorized),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CPrefetch", "TensorAVX512"], swiftSettings: vectorized),
         .target(
             name: "Checkpoint",
             dependencies: ["Tensor"],

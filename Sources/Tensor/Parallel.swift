@@ -5,9 +5,10 @@ import Glibc
 #endif
 
 /// The engine's own threads. Compute is synchronous: a pass is cut into `threadCount`
-/// contiguous parts that run concurrently (`DispatchQueue.concurrentPerform`) and are all done
-/// when the call returns. While the engine runs (`BLAS.withSingleThreadedKernels`), OpenBLAS
-/// is held at one thread and each part calls it on its own core, so nothing nests.
+/// contiguous parts that run concurrently (on a `PassPool`, or `DispatchQueue.concurrentPerform`
+/// when the pool is busy) and are all done when the call returns. While the engine runs
+/// (`BLAS.withSingleThreadedKernels`), OpenBLAS is held at one thread and each part calls it
+/// on its own core, so nothing nests.
 public enum Parallel {
     private static let count = Atomic<Int>(0)
 
@@ -36,9 +37,23 @@ public enum Parallel {
         withoutActuallyEscaping(body) { body in
             // The closure only reads shared inputs and writes disjoint ranges.
             nonisolated(unsafe) let run = body
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                run((count * part / parts)..<(count * (part + 1) / parts))
-            }
+            let part: @Sendable (Int) -> Void = { part in run((count * part / parts)..<(count * (part + 1) / parts)) }
+            // The pool holds `part` only while it runs (`PassPool.run` lets go before returning).
+            if pool(workers: parts - 1).run(parts: parts, part) { return }
+            DispatchQueue.concurrentPerform(iterations: parts, execute: part)
+        }
+    }
+
+    private static let pools = Mutex<[Int: PassPool]>([:])
+
+    /// The pool with `workers` threads, started on first use and kept for the process (one per
+    /// thread count asked for; an engine asks for one).
+    private static func pool(workers: Int) -> PassPool {
+        pools.withLock { pools in
+            if let pool = pools[workers] { return pool }
+            let pool = PassPool(workers: workers)
+            pools[workers] = pool
+            return pool
         }
     }
 

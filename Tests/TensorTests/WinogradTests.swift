@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Tensor
 import TensorAVX512
@@ -234,6 +235,42 @@ struct Reference {
         }
         let worst = zip(one, split).map { abs($0 - $1) / max(1, abs($0)) }.max() ?? .nan
         #expect(worst <= 1e-6)
+    }
+
+    /// Every index exactly once, in the parts `forEachPart` promises, for 2 to 5 parts (pools of
+    /// 1 to 4 workers), over many passes back to back and after pauses long enough for the
+    /// pool's workers to have gone to sleep.
+    @Test(arguments: [2, 3, 4, 5])
+    func partsCoverEveryIndexOnce(_ parts: Int) throws {
+        for pass in 0..<400 {
+            if pass % 20 == 19 { usleep(2_000) }  // workers sleep after ~0.1-0.6 ms of spinning
+            let count = 7 + pass % 50
+            let hits = Mutex([Int](repeating: 0, count: count))
+            let ranges = Mutex<[Range<Int>]>([])
+            Parallel.forEachPart(count, parts: parts) { range in
+                hits.withLock { for i in range { $0[i] += 1 } }
+                ranges.withLock { $0.append(range) }
+            }
+            #expect(hits.withLock { $0 } == [Int](repeating: 1, count: count), "pass \(pass)")
+            let expected = (0..<parts).map { (count * $0 / parts)..<(count * ($0 + 1) / parts) }
+            #expect(ranges.withLock { $0.sorted { $0.lowerBound < $1.lowerBound } } == expected)
+        }
+    }
+
+    /// A pass started inside a part, and passes from several threads at once, find the pool
+    /// busy and run on `concurrentPerform` instead: all complete, none waits on another.
+    @Test func nestedAndConcurrentPassesComplete() {
+        let total = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<50 {
+                Parallel.forEachPart(6, parts: 2) { outer in
+                    Parallel.forEachPart(10, parts: 2) { inner in
+                        total.add(outer.count * inner.count, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        #expect(total.load(ordering: .relaxed) == 4 * 50 * 6 * 10)
     }
 
     @Test func singleThreadedHoldRestoresTheThreadCount() {
