@@ -134,9 +134,8 @@ extension IResNet {
                 out.withUnsafeMutableBufferPointer { ob in
                     let input = ib.baseAddress!, bias = bb.baseAddress!, output = ob.baseAddress!
                     switch conv.weights {
-                    case let .winograd(u, small):
-                        let weights = small.flatMap { Winograd.Tile.choice(g) == $0.tile ? $0 : nil } ?? u
-                        Winograd.convolve(g, input: input, weights: weights, bias: bias, output: output,
+                    case let .winograd(u):
+                        Winograd.convolve(g, input: input, weights: u, bias: bias, output: output,
                                           workspace: &scratch.winograd, inputAffine: inputAffine, epilogue: epilogue)
                     case let .blocked(weights):
                         Blocked.im2colGEMM(g, input: input, weights: weights, bias: bias, output: output,

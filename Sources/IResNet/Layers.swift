@@ -25,8 +25,8 @@ struct BatchNorm {
 public enum ConvolutionMode: String, Sendable, CaseIterable {
     /// Activations in the blocked layout `[N, C/8, H, W, 8]`, the algorithm chosen per layer
     /// at load (as ncnn's `create_pipeline` does): Winograd for the stride-1 3x3 convolutions
-    /// with at least `Winograd.minimumChannels` input and output channels (F(4x4, 3x3), and
-    /// F(2x2, 3x3) where a small batch leaves the GEMMs too few rows: `Winograd.Tile.choice`),
+    /// with at least `Winograd.minimumChannels` input and output channels (F(4x4, 3x3), or
+    /// F(2x2, 3x3) on maps too small for F(4x4): `Winograd.Tile.choice`),
     /// blocked im2col + GEMM for the stride-2 convs and the 1x1 downsamples. The 3-channel
     /// stem runs as in `.exact`. Needs widths that are multiples of 8; other networks run
     /// `.exact`.
@@ -53,10 +53,9 @@ struct FoldedConv: Sendable {
         /// `[k·k·Cin, Cout]` (`BlockedWeights`) for `Blocked.im2colGEMM`: the fast path's
         /// strided and 1x1 convolutions.
         case blocked(BlockedWeights)
-        /// Transformed for Winograd F(4x4, 3x3) on blocked activations and, on maps small
-        /// enough that a small batch gives its GEMMs fewer than 16 rows, also for F(2x2, 3x3)
-        /// (`Winograd.Tile.choice` picks per call).
-        case winograd(WinogradWeights, small: WinogradWeights?)
+        /// Transformed for Winograd on blocked activations, in the tile size chosen for the
+        /// layer's map (`Winograd.Tile.choice`).
+        case winograd(WinogradWeights)
     }
 
     let inChannels, outChannels, kernel, stride, padding: Int
@@ -88,15 +87,12 @@ struct FoldedConv: Sendable {
         if !blocked {
             weights = .channelMajor(folded)
         } else if Winograd.supports(geometry) && min(inChannels, outChannels) >= Winograd.minimumChannels {
-            let layout: WinogradWeights.Layout = panels ? .panels : .matrices
-            func transformed(_ tile: Winograd.Tile) -> WinogradWeights {
-                folded.withUnsafeBufferPointer {
-                    WinogradWeights($0, outChannels: outChannels, inChannels: inChannels, tile: tile, layout: layout)
-                }
-            }
-            // One image's tiles decide whether F(2x2) can ever be chosen (larger batches only
-            // have more rows).
-            weights = .winograd(transformed(.f4x4), small: Winograd.Tile.choice(geometry) == .f2x2 ? transformed(.f2x2) : nil)
+            // The tile size for one image (`geometry` has batch 1): F(2x2) on maps too small for
+            // F(4x4) to give even a single image's GEMMs 16 rows.
+            weights = .winograd(folded.withUnsafeBufferPointer {
+                WinogradWeights($0, outChannels: outChannels, inChannels: inChannels, tile: Winograd.Tile.choice(geometry),
+                                layout: panels ? .panels : .matrices)
+            })
         } else {
             weights = .blocked(folded.withUnsafeBufferPointer {
                 BlockedWeights($0, outChannels: outChannels, inChannels: inChannels, kernel: kernel, panels: panels)

@@ -42,8 +42,9 @@ public enum Winograd {
         /// The tile size for `g`: F(2x2) where the F(4x4) GEMMs would have fewer than 16 rows
         /// (tiles in the batch), F(4x4) elsewhere. With so few rows each weight streamed from
         /// memory is used for at most two 8-row kernel blocks and the GEMMs wait on memory; F(2x2)
-        /// reads 16/36 of the bytes for 16/9 of the arithmetic (iresnet100's 7x7 layers at
-        /// batch 1: 4 rows; F(2x2) took 2.3 ms against 6.3 for their GEMMs, docs/performance.md).
+        /// reads 16/36 of the bytes for 16/9 of the arithmetic. The engine applies it per layer
+        /// at load, to one image (iresnet100's 7x7 layers: 4 tiles; their GEMMs took 3.3 ms
+        /// per image at batch 1 in F(2x2) against 5.8 in F(4x4), docs/performance.md).
         public static func choice(_ g: ConvGeometry) -> Tile {
             Tiling(g, tile: .f4x4).count < 16 ? .f2x2 : .f4x4
         }

@@ -75,7 +75,7 @@ func expectError(_ expected: IResNetError, _ body: () throws -> Void) {
     func matchesFloat64Reference(_ mode: ConvolutionMode) throws {
         // PyTorch in float64 throughout (gen_engine.py's `embed64`), against both paths: the
         // fixture network's 16- to 32-channel stages take Winograd in .fast mode, F(2x2) on the
-        // 7x7 maps (2 x 2 tiles an image, fewer than 16 at batches 1 and 2), F(4x4) elsewhere.
+        // 7x7 maps (2 x 2 F(4x4) tiles an image), F(4x4) elsewhere.
         let net = try IResNet(checkpoint: try fixture("tiny_magface.pth"), mode: mode)
         let data = try Data(contentsOf: try fixture("expected_float64.f64"))
         let expected = data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
