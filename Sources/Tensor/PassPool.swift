@@ -12,6 +12,12 @@ internal import CPrefetch
 /// so the next pass starts in well under a microsecond; idle longer than `spinLimit` steps,
 /// they sleep on a condition variable and cost nothing.
 ///
+/// Sleeping is the textbook condition-variable handshake (count yourself in `sleepers`, then
+/// check the generation under the lock and wait; the caller broadcasts under the lock when
+/// anyone is counted). A first version that slept on a `DispatchSemaphore` signalled once per
+/// counted sleeper hung within seconds under `ParallelTests` (every worker asleep, the caller
+/// waiting); this one ran 10 x 4000 passes on four pools with 2000 sleeps and wake-ups each.
+///
 /// A pass needs the pool to itself: a second caller meanwhile (another thread's `embed`, or
 /// a part that starts a pass of its own) is told so, and `Parallel` runs it on
 /// `concurrentPerform` instead, so nothing waits on a pool that is busy.
