@@ -135,7 +135,9 @@ struct ClusterIntegrationTests {
         #expect(try h.waitForExit("w1", seconds: 10) == 0)
         #expect(h.log("w1").contains("drained after SIGTERM"))
         #expect(try h.waitForExit("coordinator", seconds: 40) == 0)
-        #expect(h.log("coordinator").contains("worker left"))
+        // w1's log too: once (2026-11-30, under the whole suite's load) the coordinator heard
+        // nothing from w1 for 5 s after its Hello, though w1 drained and exited 0.
+        #expect(h.log("coordinator").contains("worker left"), "w1's log:\n\(h.log("w1"))")
         try h.expectCompleteStore(count: 192)
     }
 
