@@ -36,7 +36,14 @@ public final class WorkerService {
         let jobs = JobQueue()
         let compute = ComputeThread(context: context, endpoint: wakeEndpoint, jobs: jobs, pipeline: pipeline)
         compute.start()
-        defer { jobs.close() }
+        defer {
+            // Before this function's sockets and context go: the context's last release waits
+            // (up to the linger set at exit) for Result/Release/Bye to leave, and it must happen
+            // here, not on the compute thread after the process has begun to exit.
+            if !compute.stop(timeout: .seconds(2)) {
+                logger.warning("the compute thread is still in a shard; exiting without it")
+            }
+        }
 
         var machine = WorkerMachine(settings: settings, logger: logger)
         var socket: Socket?
@@ -168,13 +175,15 @@ final class PipelineBox: @unchecked Sendable {  // @unchecked: handed to the com
     init(_ pipeline: WorkerPipeline) { self.pipeline = pipeline }
 }
 
-final class ComputeThread: @unchecked Sendable {  // @unchecked: `results` is guarded by `lock`; the rest is immutable.
-    let context: Context
+final class ComputeThread: @unchecked Sendable {  // @unchecked: `results` and `context` are guarded by `lock`; the rest is immutable.
     let endpoint: String
     let jobs: JobQueue
     let pipeline: PipelineBox
     private let lock = NSLock()
     private var results: [ShardResultMessage] = []
+    /// The thread's hold on the context, for its wake-up sockets; dropped when it stops.
+    private var context: Context?
+    private let stopped = DispatchSemaphore(value: 0)
 
     init(context: Context, endpoint: String, jobs: JobQueue, pipeline: PipelineBox) {
         self.context = context
@@ -190,13 +199,24 @@ final class ComputeThread: @unchecked Sendable {  // @unchecked: `results` is gu
                 lock.withLock { results.append(result) }
                 // A socket per wake-up: holding none while computing lets the context close
                 // (and the process exit) without waiting for a shard in progress.
-                guard let push = try? Socket(context, .push) else { return }
+                guard let context = lock.withLock({ self.context }), let push = try? Socket(context, .push) else { break }
                 try? push.connect(endpoint)
                 try? push.send([[1]], wait: false)
             }
+            // Let go of the context before saying so, so that the service's thread, not this
+            // one, releases it last (`stop`).
+            lock.withLock { self.context = nil }
+            stopped.signal()
         }
         thread.name = "magfleet-compute"
         thread.start()
+    }
+
+    /// Takes no more jobs and waits up to `timeout` for the thread to finish the shard it is
+    /// in (none, on a drain or a finished run) and let go of the context. False on timeout.
+    func stop(timeout: DispatchTimeInterval) -> Bool {
+        jobs.close()
+        return stopped.wait(timeout: .now() + timeout) == .success
     }
 
     func takeResults() -> [ShardResultMessage] {
