@@ -142,7 +142,7 @@ public final class IResNet: Sendable {
                 }
                 let (scale, shift) = bn1.scaleShift
                 blocks.append(Block(bn1Scale: scale, bn1Shift: shift, conv1: conv1, prelu: prelu, conv2: conv2, downsample: downsample))
-                size = (size - 1) / stride + 1
+                size = conv2.geometry(batch: 1, height: size, width: size).outHeight
             }
             inplanes = planes
         }

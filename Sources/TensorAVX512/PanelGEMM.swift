@@ -31,6 +31,9 @@ public enum PanelGEMM {
     ) {
         precondition(n % panelWidth == 0, "PanelGEMM needs a multiple of \(panelWidth) columns, got \(n)")
         let panelFloats = k * panelWidth, lines = panelFloats / 16
+        // Rows in blocks of at most `maxRows`, as even as possible (16 rows: 8 + 8, not
+        // 6 + 6 + 4), so that no block leaves most of the FMA units idle.
+        let blocks = (m + maxRows - 1) / maxRows
         for p in 0..<(n / panelWidth) {
             let b = panels + p * panelFloats, cp = c + p * panelWidth
             // The next panel is streamed into L2 while this one is used from L1: each block of
@@ -42,9 +45,6 @@ public enum PanelGEMM {
                 let first = min(block * k, lines)
                 return (next + first * 16, min(k, lines - first))
             }
-            // Rows in blocks of at most `maxRows`, as even as possible (16 rows: 8 + 8, not
-            // 6 + 6 + 4), so that no block leaves most of the FMA units idle.
-            let blocks = (m + maxRows - 1) / maxRows
             for block in 0..<blocks {
                 let r = m * block / blocks, rows = m * (block + 1) / blocks - r
                 let (ar, cr) = (a + r * lda, cp + r * ldc)
