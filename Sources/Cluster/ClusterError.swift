@@ -8,6 +8,12 @@ public enum ClusterError: Error, CustomStringConvertible {
     case configuration(String)
     case refused(String)
     case embedder(String)
+    /// A resume whose inputs differ from the run directory's.
+    case differentRun(path: String, reason: String)
+    /// Another coordinator holds the run directory.
+    case locked(path: String, holder: String)
+    /// Checked before any worker starts: the run cannot succeed.
+    case preflight(String)
 
     public var description: String {
         switch self {
@@ -19,6 +25,9 @@ public enum ClusterError: Error, CustomStringConvertible {
         case let .configuration(reason): return reason
         case let .refused(reason): return "refused by the coordinator: \(reason)"
         case let .embedder(reason): return "embedder: \(reason)"
+        case let .differentRun(path, reason): return "run directory \(path) belongs to another run: \(reason)"
+        case let .locked(path, holder): return "run directory \(path) is in use by another coordinator (\(holder)); stop it, or use another --run-dir"
+        case let .preflight(reason): return reason
         }
     }
 }

@@ -1,4 +1,3 @@
-import Logging
 import Wire
 
 /// The coordinator's protocol logic, pure: events and `now` in, actions out. No sockets, no
@@ -26,6 +25,8 @@ public struct CoordinatorMachine {
     }
 
     public enum Action {
+        /// Write a log line (the machine has no logger; the loop owns it).
+        case log(LogLevel, String, [String: String])
         case send(PeerID, Envelope)
         /// Lease `shard` (attempt `shard.attempts`) to the peer; the loop builds the Assign
         /// (adding the image bytes when shipping).
@@ -46,16 +47,21 @@ public struct CoordinatorMachine {
         var lastHeard: Millis
         var lastSent: Millis
         var imagesDone: UInt64 = 0
+        /// The worker said Drain: it gets no new work.
+        var draining = false
     }
 
     struct Lease {
         var shard: Shard
         var peer: PeerID
         var deadline: Millis
+        /// Rows the worker reported finished (Progress).
+        var rowsDone: UInt32 = 0
     }
 
     public let settings: Settings
-    let logger: Logger
+    /// Log lines of the current event, returned before its other actions.
+    var logs: [Action] = []
     var workers: [PeerID: Worker] = [:]
     var workerOrder: [PeerID] = []  // round-robin order of assignment
     var nextWorker = 0
@@ -68,13 +74,24 @@ public struct CoordinatorMachine {
     public private(set) var imagesDone: UInt64 = 0
     public private(set) var imagesFailed: UInt64 = 0
     public private(set) var shardsDone: UInt64 = 0
+    /// Failed rows by category (Protocols/README.md, section 7.4), this run and resumed.
+    public private(set) var failuresByCategory: [String: UInt64] = [:]
     public var totalImages: UInt64 = 0
     /// Recent images per second, kept up to date by the loop for StatusReply.
     public var throughput: Double = 0
 
-    public init(settings: Settings, logger: Logger = Logger(label: "magfleet.coordinator")) {
+    public init(settings: Settings) {
         self.settings = settings
-        self.logger = logger
+    }
+
+    mutating func log(_ level: LogLevel, _ message: String, _ metadata: [String: String] = [:]) {
+        logs.append(.log(level, message, metadata))
+    }
+
+    /// The event's log lines, then its other actions.
+    mutating func flushed(_ actions: [Action]) -> [Action] {
+        defer { logs.removeAll() }
+        return logs + actions
     }
 
     // MARK: Feeding
@@ -85,18 +102,43 @@ public struct CoordinatorMachine {
     /// Whether the loop should read more shards from the list.
     public var wantsShards: Bool { !listExhausted && pendingCount < settings.pendingWindow }
 
-    public mutating func enqueue(_ shard: Shard) {
+    /// Queues a shard read from the list. A shard with nothing to compute (every line
+    /// malformed) completes at once: the returned actions commit it.
+    @discardableResult
+    public mutating func enqueue(_ shard: Shard) -> [Action] {
         precondition(!listExhausted, "enqueue after the list was exhausted")
-        fresh.append(shard)
+        guard shard.computable.isEmpty else {
+            fresh.append(shard)
+            return []
+        }
+        var actions: [Action] = []
+        complete(ShardResult(key: shard.key, dim: settings.model.dim, rows: shard.items.map { Self.listFailure($0) },
+                             patches: shard.patches), into: &actions)
+        return flushed(actions)
+    }
+
+    /// The failed row of an item whose list line did not parse.
+    static func listFailure(_ item: ShardItem) -> ShardRow {
+        ShardRow(item, .failure(RowFailure(category: RowFailure.Category.malformedLine, reason: item.problem ?? "malformed line")))
     }
 
     public mutating func markListExhausted() { listExhausted = true }
 
     /// Counts work that a previous incarnation finished (resume), for progress and status.
-    public mutating func countResumed(embedded: Int, failed: Int) {
+    public mutating func countResumed(embedded: Int, failed: Int, byCategory: [String: Int] = [:]) {
         imagesDone += UInt64(embedded)
         imagesFailed += UInt64(failed)
         shardsDone += 1
+        for (category, n) in byCategory { failuresByCategory[category, default: 0] += UInt64(n) }
+    }
+
+    /// Takes back the count of resumed failed rows that this run computes again (`--retry-failed`).
+    public mutating func uncountRetried(_ byCategory: [String: Int]) {
+        for (category, n) in byCategory {
+            imagesFailed -= UInt64(n)
+            failuresByCategory[category, default: 0] -= UInt64(n)
+            if failuresByCategory[category] == 0 { failuresByCategory[category] = nil }
+        }
     }
 
     mutating func popPending() -> Shard? {
@@ -127,37 +169,49 @@ public struct CoordinatorMachine {
         case let .release(release):
             let key = ShardKey(first: release.shardFirst, count: release.shardCount)
             if let lease = leases[key], lease.peer == peer, lease.shard.attempts == release.attempt {
-                logger.info("lease handed back", metadata: ["shard": "\(key)", "worker": "\(workers[peer]?.id ?? "?")", "reason": "\(release.reason)"])
+                log(.info, "lease handed back", ["shard": "\(key)", "worker": workers[peer]?.id ?? "?", "reason": release.reason])
                 endLease(key)
                 retry.append(lease.shard)
             } else if workers[peer] == nil {
                 reset(peer, "unknown peer", into: &actions)
             }
+        case let .drain(drain):
+            if workers[peer] != nil, !workers[peer]!.draining {
+                workers[peer]!.draining = true
+                log(.info, "worker draining", ["worker": workers[peer]!.id, "reason": drain.reason])
+            } else if workers[peer] == nil {
+                reset(peer, "unknown peer", into: &actions)
+            }
+        case let .progress(p):
+            let key = ShardKey(first: p.shardFirst, count: p.shardCount)
+            if let lease = leases[key], lease.peer == peer, lease.shard.attempts == p.attempt {
+                leases[key]!.rowsDone = min(p.rowsDone, UInt32(lease.shard.items.count))
+            }
         case let .bye(bye):
             if let worker = workers[peer] {
-                logger.info("worker left", metadata: ["worker": "\(worker.id)", "reason": "\(bye.reason)"])
+                log(.info, "worker left", ["worker": worker.id, "reason": bye.reason])
                 removeWorker(peer, lost: false, into: &actions)
             }
         case .statusRequest:
             actions.append(.send(peer, WireCodec.envelope(.statusReply(status(now: now)))))
         case .welcome, .refuse, .assign, .reset, .finished, .statusReply, nil:
-            logger.warning("dropped a message a coordinator never accepts", metadata: ["kind": "\(envelope.kind)"])
+            log(.warning, "dropped a message a coordinator never accepts", ["kind": envelope.kind])
         }
         assignWork(now: now, into: &actions)
-        return actions
+        return flushed(actions)
     }
 
     /// Advances time: expires leases and silent workers, sends heartbeats, assigns work.
     public mutating func tick(now: Millis) -> [Action] {
         var actions: [Action] = []
         for (peer, worker) in workers where now - worker.lastHeard > settings.heartbeatTimeout {
-            logger.warning("worker vanished (no message within the heartbeat timeout)", metadata: [
-                "worker": "\(worker.id)", "silentMs": "\(now - worker.lastHeard)", "leases": "\(worker.leases.count)",
+            log(.warning, "worker vanished (no message within the heartbeat timeout)", [
+                "worker": worker.id, "silentMs": "\(now - worker.lastHeard)", "leases": "\(worker.leases.count)",
             ])
             removeWorker(peer, lost: true, into: &actions)
         }
         for (key, lease) in leases where lease.deadline <= now {
-            logger.warning("lease expired", metadata: ["shard": "\(key)", "attempt": "\(lease.shard.attempts)", "worker": "\(workers[lease.peer]?.id ?? "?")"])
+            log(.warning, "lease expired", ["shard": "\(key)", "attempt": "\(lease.shard.attempts)", "worker": workers[lease.peer]?.id ?? "?"])
             endLease(key)
             lose(lease.shard, into: &actions)
         }
@@ -165,14 +219,14 @@ public struct CoordinatorMachine {
             send(peer, .heartbeat(Heartbeat()), now: now, into: &actions)
         }
         assignWork(now: now, into: &actions)
-        return actions
+        return flushed(actions)
     }
 
     // MARK: Handlers
 
     mutating func handleHello(_ hello: Hello, version: UInt32, from peer: PeerID, now: Millis, into actions: inout [Action]) {
         func refuse(_ reason: String) {
-            logger.warning("refused a worker", metadata: ["worker": "\(hello.workerID)", "host": "\(hello.hostname)", "reason": "\(reason)"])
+            log(.warning, "refused a worker", ["worker": hello.workerID, "host": hello.hostname, "reason": reason])
             actions.append(.send(peer, WireCodec.envelope(.refuse(Refuse.with { $0.reason = reason }))))
         }
         if workers[peer] != nil { removeWorker(peer, lost: false, into: &actions) }
@@ -188,7 +242,7 @@ public struct CoordinatorMachine {
         let prefetch = min(hello.prefetch, settings.maxPrefetch)
         workers[peer] = Worker(id: hello.workerID, hostname: hello.hostname, prefetch: prefetch, lastHeard: now, lastSent: now)
         workerOrder.append(peer)
-        logger.info("worker joined", metadata: ["worker": "\(hello.workerID)", "host": "\(hello.hostname)", "prefetch": "\(prefetch)"])
+        log(.info, "worker joined", ["worker": hello.workerID, "host": hello.hostname, "prefetch": "\(prefetch)"])
         let welcome = Welcome.with {
             $0.runID = settings.runID
             $0.heartbeatIntervalMs = UInt32(settings.heartbeatInterval)
@@ -201,56 +255,56 @@ public struct CoordinatorMachine {
     mutating func handleResult(_ result: ShardResultMessage, from peer: PeerID, now: Millis, into actions: inout [Action]) {
         let key = ShardKey(first: result.shardFirst, count: result.shardCount)
         guard workers[peer] != nil else {
-            logger.info("dropped a result from an unknown peer", metadata: ["shard": "\(key)"])
+            log(.info, "dropped a result from an unknown peer", ["shard": "\(key)"])
             return reset(peer, "unknown peer (coordinator restarted?); send Hello", into: &actions)
         }
         guard let lease = leases[key], lease.peer == peer, lease.shard.attempts == result.attempt else {
-            logger.info("dropped a late or duplicate result", metadata: ["shard": "\(key)", "attempt": "\(result.attempt)"])
+            log(.info, "dropped a late or duplicate result", ["shard": "\(key)", "attempt": "\(result.attempt)"])
             return
         }
         endLease(key)
         switch Self.rows(of: result, for: lease.shard, dim: settings.model.dim) {
         case let .failure(reason):
-            logger.error("dropped an invalid result; shard requeued", metadata: ["shard": "\(key)", "reason": "\(reason)"])
+            log(.error, "dropped an invalid result; shard requeued", ["shard": "\(key)", "reason": "\(reason)"])
             lose(lease.shard, into: &actions)
         case let .success(rows):
-            let shardResult = ShardResult(key: key, dim: settings.model.dim, rows: rows)
+            let shardResult = ShardResult(key: key, dim: settings.model.dim, rows: rows, patches: lease.shard.patches)
             complete(shardResult, into: &actions)
             workers[peer]?.imagesDone += UInt64(rows.count)
         }
     }
 
-    /// Checks a Result against its shard and turns it into rows in index order.
-    static func rows(of result: ShardResultMessage, for shard: Shard, dim: Int) -> Result<[ShardRow], ImageLoadFailure> {
-        guard Int(result.dim) == dim else { return .failure(ImageLoadFailure("dim \(result.dim) != \(dim)")) }
-        guard result.embeddings.count == result.indices.count * dim * 4 else {
-            return .failure(ImageLoadFailure("\(result.embeddings.count) embedding bytes for \(result.indices.count) rows of dim \(dim)"))
+    /// Checks a Result against its shard and turns it into rows in index order: every item the
+    /// Assign carried appears exactly once; items whose list line did not parse fail here.
+    /// - Returns: the rows, or why the Result breaks the protocol.
+    static func rows(of result: ShardResultMessage, for shard: Shard, dim: Int) -> Result<[ShardRow], ProtocolViolation> {
+        guard Int(result.dim) == dim else { return .failure(ProtocolViolation("dim \(result.dim) != \(dim)")) }
+        guard let vectors = result.embeddingRows(dim: dim) else {
+            return .failure(ProtocolViolation("\(result.embeddings.count) embedding bytes for \(result.indices.count) rows of dim \(dim)"))
         }
-        let first = shard.key.first
+        var position: [UInt64: Int] = [:]
+        for (i, item) in shard.items.enumerated() where item.problem == nil { position[item.index] = i }
         var outcome = [ShardRow.Outcome?](repeating: nil, count: shard.items.count)
-        let bytes = [UInt8](result.embeddings)
         for (n, index) in result.indices.enumerated() {
-            guard shard.key.indices.contains(index), outcome[Int(index - first)] == nil else {
-                return .failure(ImageLoadFailure("index \(index) is outside the shard or repeated"))
+            guard let i = position[index], outcome[i] == nil else {
+                return .failure(ProtocolViolation("index \(index) was not assigned or is repeated"))
             }
-            var v = [Float](repeating: 0, count: dim)
-            for j in 0..<dim {
-                let o = (n * dim + j) * 4
-                v[j] = Float(bitPattern: UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24)
-            }
-            outcome[Int(index - first)] = .embedding(v)
+            outcome[i] = .embedding(vectors[n])
         }
         for failure in result.failures {
-            guard shard.key.indices.contains(failure.index), outcome[Int(failure.index - first)] == nil else {
-                return .failure(ImageLoadFailure("failure index \(failure.index) is outside the shard or repeated"))
+            guard let i = position[failure.index], outcome[i] == nil else {
+                return .failure(ProtocolViolation("failure index \(failure.index) was not assigned or is repeated"))
             }
-            outcome[Int(failure.index - first)] = .failure(failure.reason.isEmpty ? "failed (no reason given)" : failure.reason)
+            outcome[i] = .failure(RowFailure(
+                category: failure.category.isEmpty ? RowFailure.Category.unspecified : failure.category,
+                reason: failure.reason.isEmpty ? "failed (no reason given)" : failure.reason))
         }
         var rows: [ShardRow] = []
         rows.reserveCapacity(shard.items.count)
         for (i, item) in shard.items.enumerated() {
-            guard let o = outcome[i] else { return .failure(ImageLoadFailure("item \(item.index) has no result")) }
-            rows.append(ShardRow(index: item.index, path: item.path, outcome: o))
+            if item.problem != nil { rows.append(listFailure(item)); continue }
+            guard let o = outcome[i] else { return .failure(ProtocolViolation("item \(item.index) has no result")) }
+            rows.append(ShardRow(item, o))
         }
         return .success(rows)
     }
@@ -261,7 +315,8 @@ public struct CoordinatorMachine {
         let failed = result.failedCount
         imagesDone += UInt64(result.rows.count - failed)
         imagesFailed += UInt64(failed)
-        shardsDone += 1
+        for (category, n) in result.failuresByCategory { failuresByCategory[category, default: 0] += UInt64(n) }
+        if result.patches == nil { shardsDone += 1 }
         actions.append(.commit(result))
     }
 
@@ -270,14 +325,24 @@ public struct CoordinatorMachine {
         var s = shard
         s.losses += 1
         guard s.losses >= settings.maxLosses else { return retry.append(s) }
-        if s.items.count > 1 {
-            logger.warning("shard lost too often; trying its images one at a time", metadata: ["shard": "\(s.key)", "losses": "\(s.losses)"])
-            for item in s.items.reversed() { retry.append(Shard(items: [item])) }
+        let computable = s.computable
+        if computable.count > 1 {
+            log(.warning, "shard lost too often; trying its images one at a time", ["shard": "\(s.key)", "losses": "\(s.losses)"])
+            // Each row becomes a single-row shard; the malformed ones fail at once.
+            for item in computable.reversed() {
+                retry.append(Shard(key: ShardKey(first: item.index, count: 1), items: [item], patches: s.patches))
+            }
+            for item in s.items where item.problem != nil {
+                complete(ShardResult(key: ShardKey(first: item.index, count: 1), dim: settings.model.dim,
+                                     rows: [Self.listFailure(item)], patches: s.patches), into: &actions)
+            }
         } else {
-            let item = s.items[0]
+            let item = computable.first ?? s.items[0]
             let reason = "lost \(s.losses) times: its worker died or its lease expired each time (poison image?)"
-            logger.error("image failed alone", metadata: ["index": "\(item.index)", "path": "\(item.path)", "reason": "\(reason)"])
-            complete(ShardResult(key: s.key, dim: settings.model.dim, rows: [ShardRow(index: item.index, path: item.path, outcome: .failure(reason))]), into: &actions)
+            log(.error, "image failed alone", ["index": "\(item.index)", "path": item.path, "reason": reason])
+            let rows = s.items.map { $0.index == item.index
+                ? ShardRow(item, .failure(RowFailure(category: RowFailure.Category.lost, reason: reason))) : Self.listFailure($0) }
+            complete(ShardResult(key: s.key, dim: settings.model.dim, rows: rows, patches: s.patches), into: &actions)
         }
     }
 
@@ -311,7 +376,7 @@ public struct CoordinatorMachine {
             for _ in 0..<workerOrder.count {
                 nextWorker = (nextWorker + 1) % workerOrder.count
                 let peer = workerOrder[nextWorker]
-                guard let worker = workers[peer], worker.leases.count < Int(worker.prefetch) else { continue }
+                guard let worker = workers[peer], !worker.draining, worker.leases.count < Int(worker.prefetch) else { continue }
                 guard var shard = popPending() else { break }
                 shard.attempts += 1
                 leases[shard.key] = Lease(shard: shard, peer: peer, deadline: now + settings.leaseMilliseconds)
@@ -341,6 +406,8 @@ public struct CoordinatorMachine {
             $0.shardsPending = UInt64(pendingCount)
             $0.listExhausted = listExhausted
             $0.imagesPerSecond = throughput
+            $0.imagesInProgress = leases.values.reduce(0) { $0 + UInt64($1.rowsDone) }
+            $0.failuresByCategory = failuresByCategory
             $0.workers = workerOrder.compactMap { peer in
                 guard let w = workers[peer] else { return nil }
                 return WorkerStatus.with {
@@ -349,6 +416,7 @@ public struct CoordinatorMachine {
                     $0.leases = UInt32(w.leases.count)
                     $0.imagesDone = w.imagesDone
                     $0.secondsSinceSeen = UInt32(max(0, now - w.lastHeard) / 1000)
+                    $0.draining = w.draining
                 }
             }
         }

@@ -1,11 +1,16 @@
 import Foundation
+import Imaging
 import Logging
 import Wire
 import ZeroMQ
 
 /// Drives a CoordinatorMachine: one thread streams the list into it, polls the ROUTER socket,
 /// hands events and `now` to the machine, and carries out its actions (send, assign, commit
-/// = shard file + journal). Memory holds the leased and read-ahead shards, not the list.
+/// = shard file + journal, log). Memory holds the leased and read-ahead shards, not the list.
+///
+/// Before it binds, it takes the run directory's lock, reads the list once through the one
+/// list reader (hash, rows, label table, a sample), checks the run's identity against the
+/// journal (docs/lists.md, "Run identity"), and checks that the sampled images can be read.
 public final class CoordinatorService {
     public struct Options: Sendable {
         public var bind: String
@@ -16,8 +21,19 @@ public final class CoordinatorService {
         /// CURVE: the coordinator's keys and the allowlisted worker public keys. nil: plain TCP.
         public var curve: (keys: CurveKeyPair, allowed: Set<String>)?
         public var maxMessageBytes = WireCodec.defaultMaxBytes
-        /// Where the coordinator reads images it ships (`--ship-images`), prepended to list paths.
-        public var shipRoot: String?
+        /// Where this process finds the images (`ImageRoot.join`): to ship them, and to check a
+        /// sample before the run. Recorded in the journal; a change on resume retries failed rows.
+        public var root: String?
+        /// Whether this process sees the images as the workers do (`extract`, `--ship-images`,
+        /// or `--root` given): then a sample of which none is readable stops the run before it
+        /// starts. Otherwise it is only a warning.
+        public var rootIsAuthoritative = false
+        /// How rows are labelled (the run's one label table is built with it).
+        public var labelRule = LabelRule()
+        /// Delete the run directory's journal and shards first: start over.
+        public var restart = false
+        /// Compute the failed rows of a finished or resumed run again.
+        public var retryFailed = false
         /// Draw a progress line on stderr.
         public var progress = false
         public init(bind: String, listPath: String, runDirectory: String, output: String) {
@@ -28,37 +44,84 @@ public final class CoordinatorService {
         }
     }
 
+    public struct Report: Sendable {
+        public var merge: MergeSummary
+        public var seconds: Double
+        /// Rows computed (embedded or failed) by this run, not resumed ones.
+        public var imagesThisRun: UInt64
+        public var failuresByCategory: [String: UInt64]
+    }
+
     public enum Outcome: Sendable {
-        case finished(MergeSummary, seconds: Double, imagesThisRun: UInt64)
+        case finished(Report)
         case stopped
     }
 
+    /// Makes the sink for a run, once the list's summary is known.
+    public typealias SinkFactory = (_ summary: ListSummary) throws -> ShardSink
+
     let settings: CoordinatorMachine.Settings
     let options: Options
-    let sink: ShardSink
+    let makeSink: SinkFactory
     let logger: Logger
 
-    public init(settings: CoordinatorMachine.Settings, options: Options, sink: ShardSink, logger: Logger) {
+    public init(settings: CoordinatorMachine.Settings, options: Options, logger: Logger, sink: @escaping SinkFactory) {
         self.settings = settings
         self.options = options
-        self.sink = sink
+        self.makeSink = sink
         self.logger = logger
     }
 
     /// Runs the coordinator until every shard is done (then merges) or `stop` is set (the
     /// journal keeps what is done; run again to resume). `onBound` gets the bound endpoint.
     public func run(stop: StopFlag, onBound: (String) -> Void = { _ in }) throws -> Outcome {
-        let journal = try Journal(
-            directory: options.runDirectory,
-            header: Journal.Header(list: URL(fileURLWithPath: options.listPath).standardized.path, shardSize: options.shardSize, model: settings.model))
-        var machine = CoordinatorMachine(settings: settings, logger: logger)
-        machine.totalImages = try ImageListReader.count(path: options.listPath)
-        for entry in journal.entries.values { machine.countResumed(embedded: entry.embedded, failed: entry.failed) }
+        let lock = try RunLock(directory: options.runDirectory)
+        defer { withExtendedLifetime(lock) {} }
+        if options.restart { try clearRunDirectory() }
+        let summary: ListSummary
+        do { summary = try ListSummary.scan(path: options.listPath, rule: options.labelRule) } catch {
+            throw ClusterError.list(path: options.listPath, reason: error.reason)
+        }
+        guard summary.count > 0 else { throw ClusterError.list(path: options.listPath, reason: "has no rows (docs/lists.md)") }
+        let header = Journal.Header(
+            list: .init(sha256: summary.sha256, bytes: summary.byteCount, rows: summary.count,
+                        labels: summary.labels.names.count, labelsSHA256: ListSummary.digest(labelNames: summary.labels.names)),
+            model: settings.model, shardSize: options.shardSize,
+            listPath: URL(fileURLWithPath: options.listPath).standardized.path, root: options.root)
+        let journal = try Journal(directory: options.runDirectory, header: header)
+        var retryFailed = options.retryFailed
+        if let recorded = journal.recorded {
+            let resume = try RunIdentity.resume(recorded, as: header, labelNames: summary.labels.names,
+                                                listPath: options.listPath, journalPath: journal.path)
+            if let old = resume.grownFrom {
+                logger.info("the list grew; computing its new rows", metadata: ["rowsBefore": "\(old)", "rowsNow": "\(summary.count)"])
+            }
+            if resume.rootChanged, !journal.entries.isEmpty {
+                logger.info("--root changed since the last run; retrying its failed rows", metadata: [
+                    "before": "\(recorded.root ?? "(none)")", "now": "\(options.root ?? "(none)")"])
+                retryFailed = true
+            }
+            try journal.adopt(header)
+        }
+        try preflight(summary)
+        let sink = try makeSink(summary)
+
+        var machine = CoordinatorMachine(settings: settings)
+        machine.totalImages = UInt64(summary.count)
+        for entry in journal.entries.values {
+            machine.countResumed(embedded: entry.embedded, failed: entry.failed, byCategory: entry.failuresByCategory)
+        }
         let resumedImages = machine.imagesDone + machine.imagesFailed
         if !journal.entries.isEmpty {
             logger.info("resuming", metadata: ["shardsDone": "\(journal.entries.count)", "imagesDone": "\(resumedImages)"])
         }
-        let source = ShardSource(reader: try ImageListReader(path: options.listPath), shardSize: options.shardSize, done: Set(journal.entries.keys))
+        let retry = retryFailed ? Set(journal.entries.values.filter { $0.failed > 0 }.map(\.key)) : []
+        let reader: ListReader
+        do { reader = try ListReader(path: options.listPath) } catch {
+            throw ClusterError.list(path: options.listPath, reason: error.reason)
+        }
+        let source = ShardSource(reader: reader, summary: summary, shardSize: options.shardSize, done: journal.entries.keys,
+                                 retry: retry, failedRows: sink.failedRows(of:))
 
         let context = try Context()
         var zap: ZAPHandler?
@@ -80,20 +143,20 @@ public final class CoordinatorService {
         onBound(router.lastEndpoint)
         logger.info("coordinator serving", metadata: [
             "endpoint": "\(router.lastEndpoint)", "curve": "\(options.curve != nil)", "images": "\(machine.totalImages)",
-            "model": "\(settings.model)",
+            "identities": "\(summary.labels.names.count)", "model": "\(settings.model)",
         ])
 
         let started = MonotonicClock.now()
         var progress = ProgressLine(enabled: options.progress, started: started, resumed: resumedImages)
         let poller = Poller()
 
-        // Group commit: shards finished in one loop iteration share their fsyncs. A shard is
-        // journaled only after its file is durable; a crash before that just redoes it.
+        // Shards finished in one loop iteration are journaled with one write and one fsync.
+        // A shard is journaled only after its file is durable; a crash before that just redoes it.
         var commits: [ShardResult] = []
         func flushCommits() throws {
             guard !commits.isEmpty else { return }
-            try sink.write(batch: commits)
-            try journal.record(commits.map { Journal.Entry(key: $0.key, embedded: $0.rows.count - $0.failedCount, failed: $0.failedCount) })
+            let tallies = try commits.map { try sink.write($0) }
+            try journal.record(tallies)
             commits.removeAll(keepingCapacity: true)
         }
 
@@ -101,6 +164,9 @@ public final class CoordinatorService {
             var finished = false
             for action in actions {
                 switch action {
+                case let .log(level, message, metadata):
+                    progress.clear()
+                    logger.log(level: level.logging, "\(message)", metadata: metadata.mapValues { .string($0) })
                 case let .send(peer, envelope):
                     try? router.send([peer, WireCodec.encode(envelope)])
                 case let .assign(peer, shard, leaseMilliseconds):
@@ -118,13 +184,20 @@ public final class CoordinatorService {
         while !finished {
             while machine.wantsShards {
                 let shards = try source.next()
-                if shards.isEmpty { machine.markListExhausted(); break }
-                for shard in shards { machine.enqueue(shard) }
+                machine.uncountRetried(source.takeRetried())
+                if shards.isEmpty {
+                    guard reader.sha256 == summary.sha256 else {
+                        throw ClusterError.list(path: options.listPath, reason: "changed while the run read it; run again to resume")
+                    }
+                    machine.markListExhausted()
+                    break
+                }
+                for shard in shards { if try perform(machine.enqueue(shard)) { finished = true } }
             }
             if stop.isSet {
                 try flushCommits()
-                logger.info("stopping on signal; the run directory keeps what is done (run again to resume)")
                 progress.clear()
+                logger.info("stopping on signal; the run directory keeps what is done (run again to resume)")
                 return .stopped
             }
             let ready = try poller.readable([router], timeoutMilliseconds: 20)
@@ -149,12 +222,57 @@ public final class CoordinatorService {
             try flushCommits()
             machine.throughput = progress.update(now: now, machine: machine)
         }
+        try flushCommits()
         progress.clear()
         try router.setLinger(1_000)  // let Finished reach the workers
         let keys = journal.entries.keys.sorted()
-        let summary = try sink.merge(keys, model: settings.model, into: options.output)
+        let merged = try sink.merge(keys, into: options.output)
         let seconds = Double(MonotonicClock.now() - started) / 1000
-        return .finished(summary, seconds: seconds, imagesThisRun: machine.imagesDone + machine.imagesFailed - resumedImages)
+        return .finished(Report(merge: merged, seconds: seconds,
+                                imagesThisRun: machine.imagesDone + machine.imagesFailed - resumedImages,
+                                failuresByCategory: machine.failuresByCategory))
+    }
+
+    /// `--restart`: the journal and the shard files go; the lock stays held.
+    func clearRunDirectory() throws {
+        let fm = FileManager.default
+        for name in ["journal", "journal.tmp", "shards"] {
+            let path = options.runDirectory + "/" + name
+            guard fm.fileExists(atPath: path) else { continue }
+            do { try fm.removeItem(atPath: path) } catch {
+                throw ClusterError.journal(path: path, reason: "cannot remove for --restart: \(error)")
+            }
+        }
+        logger.info("--restart: cleared the run directory", metadata: ["runDir": "\(options.runDirectory)"])
+    }
+
+    /// Reads the sampled rows' files under `options.root`. None readable: the run cannot work
+    /// (a wrong `--root` is the usual cause), so it stops before any worker starts.
+    func preflight(_ summary: ListSummary) throws {
+        let samples = summary.samples
+        guard !samples.isEmpty else { return }
+        var failures: [ImagingError] = []
+        for entry in samples where !entry.path.contains("synthetic:") {
+            do { _ = try ImageDecoder.readFile(ImageRoot.join(options.root, entry.path), maxBytes: 1 << 30) } catch {
+                failures.append(error)
+            }
+        }
+        guard !failures.isEmpty else { return }
+        let place = options.root.map { "under --root \($0)" } ?? "relative to this directory (no --root)"
+        guard failures.count == samples.count else {
+            logger.warning("some sampled images are unreadable here", metadata: [
+                "unreadable": "\(failures.count)", "sampled": "\(samples.count)", "first": "\(failures[0])"])
+            return
+        }
+        let message = """
+            none of the \(samples.count) list rows sampled is readable \(place); the first: \(failures[0]). \
+            List paths are joined to --root (docs/lists.md): is --root right?
+            """
+        guard options.rootIsAuthoritative else {
+            logger.warning("\(message) Going on: the workers may see them under their own --root.")
+            return
+        }
+        throw ClusterError.preflight(message)
     }
 
     func assign(_ shard: Shard, _ leaseMilliseconds: Millis) -> Assign {
@@ -163,22 +281,26 @@ public final class CoordinatorService {
             $0.shardCount = shard.key.count
             $0.attempt = shard.attempts
             $0.leaseMs = UInt32(clamping: leaseMilliseconds)
-            $0.items = shard.items.map { item in
+            $0.items = shard.computable.map { item in
                 Item.with {
                     $0.index = item.index
                     $0.path = item.path
+                    $0.landmarks = item.landmarks
                     if settings.shipImages {
-                        let path = Self.join(options.shipRoot, item.path)
-                        $0.data = FileManager.default.contents(atPath: path) ?? Data()
+                        do throws(ImagingError) {
+                            $0.data = Data(try ImageDecoder.readFile(ImageRoot.join(options.root, item.path), maxBytes: options.maxMessageBytes / 2))
+                        } catch {
+                            let failure = error
+                            $0.unreadable = Failure.with {
+                                $0.index = item.index
+                                $0.category = failure.kind.rawValue
+                                $0.reason = "the coordinator could not read it to ship it: \(failure)"
+                            }
+                        }
                     }
                 }
             }
         }
-    }
-
-    static func join(_ root: String?, _ path: String) -> String {
-        guard let root, !root.isEmpty else { return path }
-        return root.hasSuffix("/") || path.hasPrefix("/") ? root + path : root + "/" + path
     }
 }
 
@@ -188,6 +310,7 @@ struct ProgressLine {
     let started: Millis
     let resumed: UInt64
     var lastDraw: Millis = 0
+    var drawn = false
     var rate: Double = 0
     var lastSample: (Millis, UInt64)?
 
@@ -212,11 +335,15 @@ struct ProgressLine {
             let line = "\r\(done)/\(total) images  \(Int(rate)) img/s  ETA \(eta)  workers \(machine.workerCount)  "
                 + "leased \(machine.leaseCount)  failed \(machine.imagesFailed)   "
             FileHandle.standardError.write(Data(line.utf8))
+            drawn = true
         }
         return rate
     }
 
-    func clear() {
-        if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
+    /// Erases the line (before a log line, and at the end), so nothing is written over it.
+    mutating func clear() {
+        guard enabled, drawn else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+        drawn = false
     }
 }

@@ -3,49 +3,89 @@ import Foundation
 
 /// The production sink: each finished shard is an HDF5 shard file of the feature store
 /// (docs/feature-store.md) under `directory`, written under a temporary name, fsynced and
-/// renamed by `ShardWriter`; the end of the run merges them with `StoreMerger`, streaming, into
-/// one store that h5py opens as it is.
+/// renamed by `ShardWriter`; the end of the run merges them with `StoreMerger` into one store
+/// that h5py opens as it is. Rows arrive typed (path and label resolved by the coordinator
+/// from the run's one list reader and label table); the sink parses nothing.
 public final class FeatureStoreShardSink: ShardSink {
     public let directory: String
-    let provenance: StoreProvenance
-    let list: ListSummary
+    /// The run's provenance: model, preset, flip, list hash, label names.
+    public let provenance: StoreProvenance
+    public let totalRows: Int
 
-    /// - Parameters:
-    ///   - provenance: recorded in every shard and in the store (model, preset, list hash…).
-    ///   - list: resolves each row's list line to its image path and label.
-    public init(directory: String, provenance: StoreProvenance, list: ListSummary) throws {
+    public init(directory: String, provenance: StoreProvenance, totalRows: Int) throws {
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw ClusterError.shardFile(path: directory, reason: "cannot create: \(error)")
         }
         self.directory = directory
-        var provenance = provenance
-        provenance.labelNames = list.labelNames
-        provenance.imageListSHA256 = list.sha256
         self.provenance = provenance
-        self.list = list
+        self.totalRows = totalRows
     }
 
     public func url(of key: ShardKey) -> URL {
         URL(fileURLWithPath: "\(directory)/\(key.first)-\(key.count).h5")
     }
 
-    public func write(_ result: ShardResult) throws {
-        let writer = ShardWriter(url: url(of: result.key), provenance: provenance, totalRows: Int(list.count))
-        for row in result.rows {
-            let (path, label) = list.resolve(row.path)
+    public func write(_ result: ShardResult) throws -> ShardTally {
+        var rows = result.rows
+        let key = result.patches ?? result.key
+        if result.patches != nil {
+            // A retry: the shard file's other rows stay as they are.
+            let replaced = Dictionary(uniqueKeysWithValues: rows.map { ($0.index, $0) })
+            rows = try read(key).map { replaced[$0.index] ?? $0 }
+        }
+        let writer = ShardWriter(url: url(of: key), provenance: provenance, totalRows: totalRows)
+        for row in rows {
             switch row.outcome {
             case let .embedding(vector):
-                try writer.add(index: Int(row.index), path: path, label: label, embedding: vector)
-            case let .failure(reason):
-                try writer.addFailure(index: Int(row.index), path: path, label: label, reason: reason)
+                try writer.add(index: Int(row.index), path: row.path, label: row.label, embedding: vector)
+            case let .failure(failure):
+                try writer.addFailure(index: Int(row.index), path: row.path, label: row.label, reason: failure.description)
             }
         }
         try writer.finish()
+        return ShardTally(ShardResult(key: key, dim: result.dim, rows: rows))
     }
 
-    public func merge(_ shards: [ShardKey], model: ModelInfo, into destination: String) throws -> MergeSummary {
-        try checkTiling(shards)
-        let summary = try StoreMerger(shards: shards.map(url(of:)), output: URL(fileURLWithPath: destination)).merge()
+    /// The rows of a finished shard's file.
+    func read(_ key: ShardKey) throws -> [ShardRow] {
+        let reader = try FeatureStoreReader(url: url(of: key), expecting: "shard")
+        let indices = try reader.indices(), paths = try reader.paths(), labels = try reader.labels()
+        let statuses = try reader.statuses()
+        let embeddings = try reader.embeddings(rows: 0..<reader.count)
+        let d = reader.dim
+        return indices.indices.map { r in
+            let outcome: ShardRow.Outcome
+            switch statuses[r] {
+            case .ok: outcome = .embedding(Array(embeddings[(r * d)..<((r + 1) * d)]))
+            case let .failed(reason): outcome = .failure(RowFailure(stored: reason))
+            }
+            return ShardRow(index: UInt64(indices[r]), path: paths[r], label: labels[r], outcome: outcome)
+        }
+    }
+
+    public func failedRows(of key: ShardKey) throws -> [UInt64: RowFailure] {
+        var failed: [UInt64: RowFailure] = [:]
+        for row in try read(key) { if let f = row.failure { failed[row.index] = f } }
+        return failed
+    }
+
+    public func merge(_ shards: [ShardKey], into destination: String) throws -> MergeSummary {
+        try checkTiling(shards, total: UInt64(totalRows))
+        var merger = StoreMerger(shards: shards.map(url(of:)), output: URL(fileURLWithPath: destination))
+        merger.provenance = provenance
+        merger.totalRows = totalRows
+        let summary = try merger.merge()
         return MergeSummary(destination: destination, rows: summary.rows, embedded: summary.okRows, failed: summary.rows - summary.okRows)
+    }
+}
+
+extension RowFailure {
+    /// Reads back a stored reason, `category: reason` (the store's failure_reasons text).
+    public init(stored text: String) {
+        if let colon = text.range(of: ": "), !text[..<colon.lowerBound].contains(" ") {
+            self.init(category: String(text[..<colon.lowerBound]), reason: String(text[colon.upperBound...]))
+        } else {
+            self.init(category: Category.unspecified, reason: text)
+        }
     }
 }

@@ -1,72 +1,93 @@
 import Foundation
 
-/// The run directory's append-only journal: a header line naming the run, then one line per
-/// finished shard, each fsynced before the shard counts as done.
+/// The run directory's append-only journal: a header line naming the run by its inputs, then
+/// one line per finished shard, each fsynced before the shard counts as done.
 ///
-///     magfleet-journal 1 {"list":"…","shardSize":256,"model":"…"}
-///     done 0 256 255 1
+///     magfleet-journal 2 {"list":{…},"model":{…},"shardSize":256,"listPath":"…","root":"…"}
+///     done 0 256 250 6 missing-file=5,malformed-line=1
 ///
-/// (`done FIRST COUNT EMBEDDED FAILED`). A last line without its newline is a torn write
-/// from a crash and is ignored (that shard is simply done again).
+/// (`done FIRST COUNT EMBEDDED FAILED [CATEGORY=N,…]`; a later line for the same shard, from a
+/// retry, replaces the earlier one). A last line without its newline is a torn write from a
+/// crash and is ignored (that shard is simply done again). docs/lists.md, "Run identity".
 public final class Journal {
+    /// What a run is: its inputs (`RunIdentity` compares them on resume), plus where they were.
     public struct Header: Codable, Equatable, Sendable {
-        public var list: String
+        public struct List: Codable, Equatable, Sendable {
+            /// SHA-256 of the list file's bytes.
+            public var sha256: String
+            public var bytes: Int
+            public var rows: Int
+            public var labels: Int
+            /// SHA-256 of the label names, one per line (`ListSummary.digest`).
+            public var labelsSHA256: String
+            public init(sha256: String, bytes: Int, rows: Int, labels: Int, labelsSHA256: String) {
+                self.sha256 = sha256
+                self.bytes = bytes
+                self.rows = rows
+                self.labels = labels
+                self.labelsSHA256 = labelsSHA256
+            }
+        }
+        public struct Model: Codable, Equatable, Sendable {
+            public var fingerprint: String
+            public var architecture: String
+            public var dim: Int
+            public var preprocessing: String
+            public var flip: Bool
+            public init(_ m: ModelInfo) {
+                fingerprint = m.fingerprint
+                architecture = m.architecture
+                dim = m.dim
+                preprocessing = m.preprocessing
+                flip = m.flip
+            }
+        }
+        public var list: List
+        public var model: Model
         public var shardSize: Int
-        public var model: String
-        public init(list: String, shardSize: Int, model: ModelInfo) {
+        /// Where the list was read from: informational, not identity.
+        public var listPath: String
+        /// Where the images were found (`--root`): informational; a change retries failed rows.
+        public var root: String?
+
+        public init(list: List, model: ModelInfo, shardSize: Int, listPath: String, root: String?) {
             self.list = list
+            self.model = Model(model)
             self.shardSize = shardSize
-            self.model = model.description
+            self.listPath = listPath
+            self.root = root
         }
     }
 
-    public struct Entry: Sendable, Equatable {
-        public var key: ShardKey
-        public var embedded: Int
-        public var failed: Int
-        public init(key: ShardKey, embedded: Int, failed: Int) {
-            self.key = key
-            self.embedded = embedded
-            self.failed = failed
-        }
-    }
-
+    public static let version = 2
     public let path: String
-    public private(set) var entries: [ShardKey: Entry] = [:]
-    private let handle: FileHandle
+    /// The header the journal had when opened (nil for a new run).
+    public let recorded: Header?
+    public private(set) var header: Header
+    public private(set) var entries: [ShardKey: ShardTally] = [:]
+    private var handle: FileHandle
 
-    /// Opens `directory/journal`, creating it (and the directory) for a new run, or resuming
-    /// one whose header equals `header`.
+    /// Opens `directory/journal`: creates it for a new run, or reads a previous run's header
+    /// and entries (the caller decides with `RunIdentity` whether it may resume, then calls
+    /// `adopt(_:)`). Creates the directory.
     public init(directory: String, header: Header) throws {
         path = directory + "/journal"
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw ClusterError.journal(path: path, reason: "cannot create the run directory: \(error)")
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let headerLine = "magfleet-journal 1 " + String(decoding: (try? encoder.encode(header)) ?? Data(), as: UTF8.self)
+        self.header = header
         if let data = fm.contents(atPath: path), !data.isEmpty {
             let text = String(decoding: data, as: UTF8.self)
             var lines = text.components(separatedBy: "\n")
-            if !text.hasSuffix("\n") { lines.removeLast() }  // torn last line
-            else { lines.removeLast() }  // the empty string after the final newline
+            lines.removeLast()  // the empty string after the final newline, or a torn last line
             guard let first = lines.first else {
-                throw ClusterError.journal(path: path, reason: "no complete header line; delete the run directory to start over")
+                throw ClusterError.journal(path: path, reason: "no complete header line; run with --restart to start over")
             }
-            guard first == headerLine else {
-                throw ClusterError.journal(path: path, reason: """
-                    belongs to another run (\(first)); this run is \(headerLine). \
-                    Use a new --run-dir, or the same list, shard size and model.
-                    """)
-            }
+            recorded = try Self.parseHeader(first, path: path)
             for line in lines.dropFirst() {
-                let f = line.split(separator: " ")
-                guard f.count == 5, f[0] == "done", let a = UInt64(f[1]), let c = UInt32(f[2]), let e = Int(f[3]), let x = Int(f[4]) else {
-                    throw ClusterError.journal(path: path, reason: "unreadable line: \(line)")
-                }
-                let key = ShardKey(first: a, count: c)
-                entries[key] = Entry(key: key, embedded: e, failed: x)
+                let tally = try Self.parseEntry(line, path: path)
+                entries[tally.key] = tally
             }
             guard let h = FileHandle(forWritingAtPath: path) else {
                 throw ClusterError.journal(path: path, reason: "cannot open for appending")
@@ -74,46 +95,138 @@ public final class Journal {
             handle = h
             // Cut a torn last line so the next entry starts on a fresh line.
             let keep = lines.reduce(0) { $0 + $1.utf8.count + 1 }
-            try handle.truncate(atOffset: UInt64(keep))
-            try handle.seekToEnd()
+            do {
+                try handle.truncate(atOffset: UInt64(keep))
+                try handle.seekToEnd()
+            } catch {
+                throw ClusterError.journal(path: path, reason: "cannot cut a torn last line: \(error)")
+            }
         } else {
+            recorded = nil
             guard fm.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
                 throw ClusterError.journal(path: path, reason: "cannot create")
             }
             handle = h
-            try append(line: headerLine)
-            Journal.fsyncDirectory(directory)
+            try append(line: Self.headerLine(header))
+            try Durable.fsyncDirectory(directory)
         }
     }
 
     deinit { try? handle.close() }
 
-    /// Records a finished shard durably (write + fsync).
-    public func record(_ key: ShardKey, embedded: Int, failed: Int) throws {
-        try record([Entry(key: key, embedded: embedded, failed: failed)])
+    /// Continues a previous run under `header` (the same inputs, or a list that only grew, or
+    /// another root): rewrites the journal atomically with the new header and every entry.
+    public func adopt(_ header: Header) throws {
+        guard header != recorded else { return }
+        self.header = header
+        let lines = [Self.headerLine(header)] + entries.keys.sorted().map { Self.entryLine(entries[$0]!) }
+        let temporary = path + ".tmp"
+        do {
+            try Durable.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: temporary)
+            guard rename(temporary, path) == 0 else { throw ClusterError.journal(path: path, reason: "rename: \(String(cString: strerror(errno)))") }
+            try Durable.fsyncDirectory((path as NSString).deletingLastPathComponent)
+            try handle.close()
+            guard let h = FileHandle(forWritingAtPath: path) else { throw ClusterError.journal(path: path, reason: "cannot reopen") }
+            handle = h
+            try handle.seekToEnd()
+        } catch let error as ClusterError {
+            throw error
+        } catch {
+            throw ClusterError.journal(path: path, reason: "rewrite failed: \(error)")
+        }
     }
 
-    /// Records several finished shards with one write and one fsync (group commit).
-    public func record(_ batch: [Entry]) throws {
+    /// Records finished shards with one write and one fsync (group commit).
+    public func record(_ batch: [ShardTally]) throws {
         guard !batch.isEmpty else { return }
-        try append(line: batch.map { "done \($0.key.first) \($0.key.count) \($0.embedded) \($0.failed)" }.joined(separator: "\n"))
-        for entry in batch { entries[entry.key] = entry }
+        try append(line: batch.map(Self.entryLine).joined(separator: "\n"))
+        for tally in batch { entries[tally.key] = tally }
     }
 
     private func append(line: String) throws {
         do {
             try handle.write(contentsOf: Data((line + "\n").utf8))
-            try handle.synchronize()
+            try Durable.fsync(handle.fileDescriptor, path: path)
         } catch {
             throw ClusterError.journal(path: path, reason: "append failed: \(error)")
         }
     }
 
-    static func fsyncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY)
-        if fd >= 0 {
-            fsync(fd)
-            close(fd)
+    static func headerLine(_ header: Header) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard let json = try? encoder.encode(header) else { preconditionFailure("a journal header always encodes") }
+        return "magfleet-journal \(version) " + String(decoding: json, as: UTF8.self)
+    }
+
+    static func parseHeader(_ line: String, path: String) throws -> Header {
+        let parts = line.split(separator: " ", maxSplits: 2)
+        guard parts.count == 3, parts[0] == "magfleet-journal" else {
+            throw ClusterError.journal(path: path, reason: "not a magfleet journal; use another --run-dir")
         }
+        guard parts[1] == "\(version)" else {
+            throw ClusterError.differentRun(path: path, reason: """
+                it was written by a magfleet with journal version \(parts[1]) (this one writes \(version)); \
+                run with --restart to start over, or use a new --run-dir
+                """)
+        }
+        do { return try JSONDecoder().decode(Header.self, from: Data(parts[2].utf8)) } catch {
+            throw ClusterError.journal(path: path, reason: "unreadable header (\(error)); run with --restart to start over")
+        }
+    }
+
+    static func entryLine(_ t: ShardTally) -> String {
+        let categories = t.failuresByCategory.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        return "done \(t.key.first) \(t.key.count) \(t.embedded) \(t.failed)" + (categories.isEmpty ? "" : " " + categories)
+    }
+
+    static func parseEntry(_ line: String, path: String) throws -> ShardTally {
+        let f = line.split(separator: " ")
+        guard f.count == 5 || f.count == 6, f[0] == "done", let a = UInt64(f[1]), let c = UInt32(f[2]),
+              let e = Int(f[3]), let x = Int(f[4]) else {
+            throw ClusterError.journal(path: path, reason: "unreadable line: \(line)")
+        }
+        var categories: [String: Int] = [:]
+        if f.count == 6 {
+            for pair in f[5].split(separator: ",") {
+                let kv = pair.split(separator: "=")
+                guard kv.count == 2, let n = Int(kv[1]) else { throw ClusterError.journal(path: path, reason: "unreadable line: \(line)") }
+                categories[String(kv[0])] = n
+            }
+        }
+        return ShardTally(key: ShardKey(first: a, count: c), embedded: e, failed: x, failuresByCategory: categories)
+    }
+}
+
+/// fsync with errors reported (a full or failing disk must not pass silently).
+enum Durable {
+    static func fsync(_ fd: Int32, path: String) throws {
+        guard Glibc.fsync(fd) == 0 else {
+            throw ClusterError.journal(path: path, reason: "fsync: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func fsyncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { throw ClusterError.journal(path: path, reason: "open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try fsync(fd, path: path)
+    }
+
+    /// Writes `data` to a new file at `path` and fsyncs it.
+    static func write(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ClusterError.journal(path: path, reason: "create: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try data.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw ClusterError.journal(path: path, reason: "write: \(String(cString: strerror(errno)))") }
+                done += n
+            }
+        }
+        try fsync(fd, path: path)
     }
 }

@@ -11,29 +11,81 @@ public struct ShardKey: Hashable, Comparable, Sendable, CustomStringConvertible 
     public var indices: Range<UInt64> { first..<(first + UInt64(count)) }
 }
 
-/// One entry of the image list.
+/// One row of the image list as the coordinator hands it out: typed, never a raw list line.
 public struct ShardItem: Sendable, Equatable {
     public var index: UInt64
+    /// The image path as the list writes it (joined to a root by whoever reads the file).
     public var path: String
-    public init(index: UInt64, path: String) {
+    /// Empty, or the five landmarks x1 y1 ... x5 y5 in image pixels.
+    public var landmarks: [Double]
+    /// The store label (-1: a distractor), from the run's one label table.
+    public var label: Int64
+    /// Why the list line cannot be used (a malformed line): the row fails at the coordinator
+    /// and never goes to a worker.
+    public var problem: String?
+
+    public init(index: UInt64, path: String, landmarks: [Double] = [], label: Int64 = -1, problem: String? = nil) {
         self.index = index
         self.path = path
+        self.landmarks = landmarks
+        self.label = label
+        self.problem = problem
     }
 }
 
 /// A shard waiting or leased, with its history in this coordinator incarnation.
 public struct Shard: Sendable {
+    /// The rows the shard covers (its lease's name and its shard file's name).
     public var key: ShardKey
+    /// The rows to compute, in index order: all of `key`'s, or, for a retry, the failed ones.
     public var items: [ShardItem]
+    /// Set when these rows retry failed rows of this finished shard (`--retry-failed`): the
+    /// results replace those rows of its shard file.
+    public var patches: ShardKey?
     /// Leases issued so far (the next Assign carries attempts + 1).
     public var attempts: UInt32 = 0
     /// Leases lost to an expired deadline or a vanished worker.
     public var losses: UInt32 = 0
 
+    /// A shard of consecutive rows.
     public init(items: [ShardItem]) {
         precondition(!items.isEmpty, "a shard has at least one item")
         key = ShardKey(first: items[0].index, count: UInt32(items.count))
         self.items = items
+    }
+
+    /// A shard named `key` that computes `items`, a subset of its rows.
+    public init(key: ShardKey, items: [ShardItem], patches: ShardKey? = nil) {
+        precondition(!items.isEmpty && items.allSatisfy { key.indices.contains($0.index) }, "items outside their shard")
+        self.key = key
+        self.items = items
+        self.patches = patches
+    }
+
+    /// The items a worker computes (those whose list line parsed).
+    public var computable: [ShardItem] { items.filter { $0.problem == nil } }
+}
+
+/// Why one row has no embedding: a category (Protocols/README.md, section 7.4) and a reason.
+public struct RowFailure: Sendable, Equatable, CustomStringConvertible {
+    public var category: String
+    public var reason: String
+    public init(category: String, reason: String) {
+        self.category = category
+        self.reason = reason
+    }
+    public var description: String { "\(category): \(reason)" }
+
+    /// The categories magfleet itself assigns (besides Imaging's `ImagingError.Kind` values).
+    public enum Category {
+        /// The list line does not parse.
+        public static let malformedLine = "malformed-line"
+        /// The image's leases were lost `max-losses` times (its worker died or hung: a poison image).
+        public static let lost = "lost"
+        /// The embedder failed on the batch.
+        public static let embedding = "embedding"
+        /// A worker reported a failure without a category.
+        public static let unspecified = "unspecified"
     }
 }
 
@@ -41,16 +93,24 @@ public struct Shard: Sendable {
 public struct ShardRow: Sendable, Equatable {
     public enum Outcome: Sendable, Equatable {
         case embedding([Float])
-        case failure(String)
+        case failure(RowFailure)
     }
     public var index: UInt64
     public var path: String
+    public var label: Int64
     public var outcome: Outcome
-    public init(index: UInt64, path: String, outcome: Outcome) {
+    public init(index: UInt64, path: String, label: Int64 = -1, outcome: Outcome) {
         self.index = index
         self.path = path
+        self.label = label
         self.outcome = outcome
     }
+
+    public init(_ item: ShardItem, _ outcome: Outcome) {
+        self.init(index: item.index, path: item.path, label: item.label, outcome: outcome)
+    }
+
+    public var failure: RowFailure? { if case let .failure(f) = outcome { f } else { nil } }
 }
 
 /// A finished shard: one row per item, in index order.
@@ -58,12 +118,19 @@ public struct ShardResult: Sendable, Equatable {
     public var key: ShardKey
     public var dim: Int
     public var rows: [ShardRow]
-    public init(key: ShardKey, dim: Int, rows: [ShardRow]) {
+    /// Set when `rows` replace failed rows of this finished shard (see `Shard.patches`).
+    public var patches: ShardKey?
+    public init(key: ShardKey, dim: Int, rows: [ShardRow], patches: ShardKey? = nil) {
         self.key = key
         self.dim = dim
         self.rows = rows
+        self.patches = patches
     }
-    public var failedCount: Int { rows.filter { if case .failure = $0.outcome { return true } else { return false } }.count }
+    public var failedCount: Int { rows.filter { $0.failure != nil }.count }
+    /// Failed rows by category.
+    public var failuresByCategory: [String: Int] {
+        rows.reduce(into: [:]) { counts, row in if let f = row.failure { counts[f.category, default: 0] += 1 } }
+    }
 }
 
 /// Milliseconds on a monotonic clock. The state machines take `now` in these units.
@@ -83,4 +150,16 @@ func clock_gettime_nsec_np_portable() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// A log line's level, as the state machines return it (the loops own the loggers).
+public enum LogLevel: Sendable, Equatable {
+    case debug, info, warning, error
+}
+
+/// Why a peer's message breaks the protocol (an invalid Result): it is dropped and logged.
+public struct ProtocolViolation: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
 }

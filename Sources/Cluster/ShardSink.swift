@@ -3,18 +3,34 @@
 /// `FeatureStoreShardSink` (HDF5 shard files merged into the feature store) is the one in use.
 public protocol ShardSink: AnyObject {
     /// Writes one shard's rows durably and atomically (all rows or none, fsynced); writing a
-    /// shard again replaces it.
-    func write(_ result: ShardResult) throws
-    /// Writes several shards, each as `write` would; a sink may share the syncing (group commit).
-    func write(batch results: [ShardResult]) throws
+    /// shard again replaces it. A result that `patches` a finished shard replaces those rows of
+    /// its file and keeps the others.
+    /// - Returns: the counts of the shard file as written (for the journal).
+    func write(_ result: ShardResult) throws -> ShardTally
+    /// The failed rows of a finished shard, for `--retry-failed`.
+    func failedRows(of key: ShardKey) throws -> [UInt64: RowFailure]
     /// Builds the final store at `destination` from `shards` (sorted by `first`, covering
     /// 0 ..< total exactly once).
-    func merge(_ shards: [ShardKey], model: ModelInfo, into destination: String) throws -> MergeSummary
+    func merge(_ shards: [ShardKey], into destination: String) throws -> MergeSummary
 }
 
-extension ShardSink {
-    public func write(batch results: [ShardResult]) throws {
-        for result in results { try write(result) }
+/// A shard file's counts, as the journal records them.
+public struct ShardTally: Sendable, Equatable {
+    public var key: ShardKey
+    public var embedded: Int
+    public var failed: Int
+    public var failuresByCategory: [String: Int]
+
+    public init(key: ShardKey, embedded: Int, failed: Int, failuresByCategory: [String: Int] = [:]) {
+        self.key = key
+        self.embedded = embedded
+        self.failed = failed
+        self.failuresByCategory = failuresByCategory
+    }
+
+    public init(_ result: ShardResult) {
+        let failed = result.failedCount
+        self.init(key: result.key, embedded: result.rows.count - failed, failed: failed, failuresByCategory: result.failuresByCategory)
     }
 }
 
@@ -31,8 +47,8 @@ public struct MergeSummary: Sendable, Equatable {
     }
 }
 
-/// Checks that sorted `shards` tile 0 ..< end with no gap or overlap.
-public func checkTiling(_ shards: [ShardKey]) throws {
+/// Checks that sorted `shards` tile 0 ..< total with no gap or overlap.
+public func checkTiling(_ shards: [ShardKey], total: UInt64) throws {
     var next: UInt64 = 0
     for key in shards {
         guard key.first == next else {
@@ -42,4 +58,5 @@ public func checkTiling(_ shards: [ShardKey]) throws {
         }
         next = key.first + UInt64(key.count)
     }
+    guard next == total else { throw ClusterError.merge("items \(next) ..< \(total) have no shard") }
 }

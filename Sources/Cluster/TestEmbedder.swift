@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// NOT A MODEL. A deterministic stand-in embedder for tests and coordinator benchmarks,
 /// selected with `--embedder test`. Every place that records a model records its
@@ -12,13 +13,17 @@ public final class TestEmbedder: FaceEmbedder {
     public var inputLength: Int { Self.inputLength }
     private let weights: [Float]
 
-    public init(dim: Int = 8, variant: String = "") {
+    /// - Parameters:
+    ///   - preset, flip: recorded in the ModelInfo (so that runs can be told apart and refused as
+    ///     real ones are); the hash ignores them.
+    public init(dim: Int = 8, variant: String = "", preset: String = "magface", flip: Bool = false) {
         precondition(dim > 0, "dim must be positive")
         model = ModelInfo(
             fingerprint: "test-embedder-v1\(variant.isEmpty ? "" : "-" + variant) (NOT A MODEL)",
             architecture: "test-hash (NOT A MODEL)",
             dim: dim,
-            preprocessing: "test-bytes-hash (NOT A MODEL)")
+            preprocessing: preset,
+            flip: flip)
         var state: UInt64 = 0x6d61_6766_6c65_6574
         weights = (0..<(dim * Self.inputLength)).map { _ in unitFloat(splitmix(&state)) }
     }
@@ -46,9 +51,11 @@ public final class TestEmbedder: FaceEmbedder {
 
 /// The stand-in image loader that goes with TestEmbedder (NOT image decoding).
 ///
-/// It reads the file's bytes (or takes shipped bytes) and hashes them into 16 floats in
-/// [-1, 1). Test hooks, documented in docs/cluster.md:
-/// - a path beginning `synthetic:` is not read; its own text stands for the bytes;
+/// It reads the file's bytes (Imaging's `readFile`, so missing and special files fail as they
+/// do for real images), or takes shipped bytes, and hashes them into 16 floats in [-1, 1).
+/// Protocols/README.md, section 7.3, is its exact algorithm. Test hooks:
+/// - a path containing `synthetic:` is not read; its text from `synthetic:` on (so a worker's
+///   root does not change it) stands for the bytes;
 /// - bytes beginning `MAGFLEET-TEST-FAIL` fail with a per-image error;
 /// - bytes beginning `MAGFLEET-TEST-CRASH` kill the process (exit 86), a poison image;
 /// - `delayMilliseconds` sleeps per image to make shards take time.
@@ -57,30 +64,26 @@ public final class TestImageLoader: ImageLoader {
 
     public init(delayMilliseconds: Int = 0) { self.delayMilliseconds = delayMilliseconds }
 
-    public func load(_ source: ImageSource) -> Result<[Float], ImageLoadFailure> {
+    public func load(_ image: ImageInput) -> Result<[Float], RowFailure> {
         if delayMilliseconds > 0 { usleep(UInt32(delayMilliseconds) * 1000) }
         let bytes: [UInt8]
-        switch source {
-        case let .bytes(data, _):
-            bytes = data
-        case let .path(path):
-            if path.hasPrefix("synthetic:") {
-                bytes = Array(path.utf8)
-            } else {
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    return .failure(ImageLoadFailure("cannot read \(path)"))
-                }
-                bytes = Array(data)
+        if let shipped = image.bytes {
+            bytes = shipped
+        } else if let name = image.path.range(of: "synthetic:") {
+            bytes = Array(image.path[name.lowerBound...].utf8)
+        } else {
+            do { bytes = try ImageDecoder.readFile(image.path) } catch {
+                return .failure(RowFailure(category: error.kind.rawValue, reason: error.description))
             }
         }
         return Self.features(of: bytes)
     }
 
     /// The 16 floats for `bytes` (or the test hooks' failure / crash).
-    public static func features(of bytes: [UInt8]) -> Result<[Float], ImageLoadFailure> {
+    public static func features(of bytes: [UInt8]) -> Result<[Float], RowFailure> {
         if bytes.starts(with: Array("MAGFLEET-TEST-CRASH".utf8)) { exit(86) }
-        if bytes.starts(with: Array("MAGFLEET-TEST-FAIL".utf8)) { return .failure(ImageLoadFailure("test: image marked unreadable")) }
-        if bytes.isEmpty { return .failure(ImageLoadFailure("empty file")) }
+        if bytes.starts(with: Array("MAGFLEET-TEST-FAIL".utf8)) { return .failure(RowFailure(category: "corrupt", reason: "test: image marked unreadable")) }
+        if bytes.isEmpty { return .failure(RowFailure(category: "empty-file", reason: "empty file (0 bytes)")) }
         var h: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a 64
         for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return .success((0..<TestEmbedder.inputLength).map { _ in unitFloat(splitmix(&h)) })

@@ -1,11 +1,15 @@
-import Logging
 import Wire
 
 /// A leased shard as the worker computes it.
-public struct Assignment: Sendable {
+public struct Assignment: Sendable, Equatable {
     public var key: ShardKey
     public var attempt: UInt32
     public var items: [Item]
+    public init(key: ShardKey, attempt: UInt32, items: [Item]) {
+        self.key = key
+        self.attempt = attempt
+        self.items = items
+    }
 }
 
 /// The worker's protocol logic, pure: events and `now` in, actions out. The loop in
@@ -41,11 +45,13 @@ public struct WorkerMachine {
     }
 
     public enum Action: Equatable {
+        /// Write a log line (the machine has no logger; the loop owns it).
+        case log(LogLevel, String, [String: String])
         /// Close any socket and open a fresh one to the coordinator.
         case connect
         case send(Envelope)
         /// Queue this shard for the compute thread.
-        case compute(ShardKey, attempt: UInt32)
+        case compute(Assignment)
         /// Drop every queued shard that has not started (results of a running one will arrive
         /// and be dropped by `computed`).
         case cancelQueued
@@ -54,7 +60,6 @@ public struct WorkerMachine {
     }
 
     public let settings: Settings
-    let logger: Logger
     public private(set) var phase: Phase = .disconnected(retryAt: 0)
     /// Leases held: queued or computing, by shard, with their attempt.
     public private(set) var held: [ShardKey: UInt32] = [:]
@@ -65,9 +70,8 @@ public struct WorkerMachine {
     var lastSent: Millis = 0
     public private(set) var shipImages = false
 
-    public init(settings: Settings, logger: Logger = Logger(label: "magfleet.worker")) {
+    public init(settings: Settings) {
         self.settings = settings
-        self.logger = logger
         interval = settings.heartbeatInterval
         timeout = settings.heartbeatTimeout
         backoff = settings.backoffInitial
@@ -82,11 +86,10 @@ public struct WorkerMachine {
         case let .disconnected(retryAt) where now >= retryAt:
             return greet(now: now, connect: true)
         case let .greeting(since) where now - since > settings.heartbeatTimeout:
-            logger.warning("no Welcome from the coordinator; reconnecting", metadata: ["backoffMs": "\(backoff)"])
-            return disconnect(now: now)
+            return [.log(.warning, "no Welcome from the coordinator; reconnecting", ["backoffMs": "\(backoff)"])] + disconnect(now: now)
         case .working where now - lastHeard > timeout:
-            logger.warning("coordinator silent past the heartbeat timeout; dropping leases and reconnecting", metadata: ["held": "\(held.count)"])
-            return disconnect(now: now)
+            return [.log(.warning, "coordinator silent past the heartbeat timeout; dropping leases and reconnecting", ["held": "\(held.count)"])]
+                + disconnect(now: now)
         case let .draining(deadline):
             if held.isEmpty { return leave("drained after SIGTERM", now: now) }
             if now >= deadline || now - lastHeard > timeout {
@@ -115,40 +118,42 @@ public struct WorkerMachine {
             if w.heartbeatIntervalMs > 0 { interval = Millis(w.heartbeatIntervalMs) }
             if w.heartbeatTimeoutMs > 0 { timeout = Millis(w.heartbeatTimeoutMs) }
             shipImages = w.shipImages
-            logger.info("welcomed by the coordinator", metadata: ["run": "\(w.runID)"])
-            return []
+            return [.log(.info, "welcomed by the coordinator", ["run": w.runID])]
         case let .refuse(r):
-            logger.error("refused by the coordinator", metadata: ["reason": "\(r.reason)"])
             phase = .exited
-            return [.exit(code: 2, reason: "refused by the coordinator: \(r.reason)")]
+            return [.log(.error, "refused by the coordinator", ["reason": r.reason]),
+                    .exit(code: 2, reason: "refused by the coordinator: \(r.reason)")]
         case let .assign(a):
             let key = ShardKey(first: a.shardFirst, count: a.shardCount)
             switch phase {
             case .working:
-                guard held.count < Int(settings.prefetch), a.items.count == Int(a.shardCount), held[key] == nil else {
-                    logger.warning("Assign beyond prefetch or malformed; handing it back", metadata: ["shard": "\(key)"])
-                    return [send(.release(release(key, a.attempt, "worker cannot take it (prefetch full or malformed Assign)")), now: now)]
+                if let why = Self.malformed(a) {
+                    return [.log(.warning, "malformed Assign; handing it back", ["shard": "\(key)", "reason": why]),
+                            send(.release(release(key, a.attempt, "malformed Assign: \(why)")), now: now)]
+                }
+                guard held.count < Int(settings.prefetch), held[key] == nil else {
+                    return [.log(.warning, "Assign beyond prefetch; handing it back", ["shard": "\(key)", "held": "\(held.count)"]),
+                            send(.release(release(key, a.attempt, "worker cannot take it (prefetch full)")), now: now)]
                 }
                 held[key] = a.attempt
-                return [.compute(key, attempt: a.attempt)]
+                return [.compute(Assignment(key: key, attempt: a.attempt, items: a.items))]
             case .draining:
                 return [send(.release(release(key, a.attempt, "worker shutting down")), now: now)]
             default:
                 return []
             }
         case let .reset(r):
-            logger.warning("coordinator reset this session; greeting again", metadata: ["reason": "\(r.reason)"])
             held = [:]
-            if case .draining = phase { return [.cancelQueued] + leave("coordinator reset during drain", now: now) }
-            return [.cancelQueued] + greet(now: now, connect: false)
+            let note = Action.log(.warning, "coordinator reset this session; greeting again", ["reason": r.reason])
+            if case .draining = phase { return [note, .cancelQueued] + leave("coordinator reset during drain", now: now) }
+            return [note, .cancelQueued] + greet(now: now, connect: false)
         case .finished:
             phase = .exited
             return [.cancelQueued, .exit(code: 0, reason: "the run is finished")]
         case .heartbeat:
             return []
         default:
-            logger.warning("dropped a message a worker never accepts", metadata: ["kind": "\(envelope.kind)"])
-            return []
+            return [.log(.warning, "dropped a message a worker never accepts", ["kind": envelope.kind])]
         }
     }
 
@@ -156,8 +161,7 @@ public struct WorkerMachine {
     public mutating func computed(_ result: ShardResultMessage, now: Millis) -> [Action] {
         let key = ShardKey(first: result.shardFirst, count: result.shardCount)
         guard held[key] == result.attempt else {
-            logger.info("dropped the result of a lease no longer held", metadata: ["shard": "\(key)"])
-            return []
+            return [.log(.info, "dropped the result of a lease no longer held", ["shard": "\(key)"])]
         }
         held[key] = nil
         switch phase {
@@ -170,12 +174,28 @@ public struct WorkerMachine {
         }
     }
 
-    /// SIGTERM: stop taking work, hand back what has not started, finish the current shard.
+    /// The compute thread reports how far a held shard has come (rows finished).
+    public mutating func progressed(_ key: ShardKey, attempt: UInt32, rows: Int, now: Millis) -> [Action] {
+        guard held[key] == attempt else { return [] }
+        switch phase {
+        case .working, .draining:
+            return [send(.progress(Progress.with {
+                $0.shardFirst = key.first
+                $0.shardCount = key.count
+                $0.attempt = attempt
+                $0.rowsDone = UInt32(clamping: rows)
+            }), now: now)]
+        default:
+            return []
+        }
+    }
+
+    /// SIGTERM: say Drain (no new work), hand back what has not started, finish the current shard.
     public mutating func terminate(now: Millis) -> [Action] {
         switch phase {
         case .working:
             phase = .draining(deadline: now + settings.drainTimeout)
-            return [.cancelQueued]
+            return [send(.drain(Drain.with { $0.reason = "SIGTERM" }), now: now), .cancelQueued]
         case .draining, .exited:
             return []
         default:
@@ -229,6 +249,25 @@ public struct WorkerMachine {
     mutating func send(_ body: Envelope.OneOf_Body, now: Millis) -> Action {
         lastSent = now
         return .send(WireCodec.envelope(body))
+    }
+
+    /// Why an Assign breaks the protocol (section 2, Assign), or nil.
+    static func malformed(_ a: Assign) -> String? {
+        guard a.shardCount >= 1, !a.items.isEmpty, a.items.count <= Int(a.shardCount) else {
+            return "\(a.items.count) items for a shard of \(a.shardCount) rows"
+        }
+        let rows = a.shardFirst..<(a.shardFirst + UInt64(a.shardCount))
+        var previous: UInt64?
+        for item in a.items {
+            guard rows.contains(item.index), previous.map({ item.index > $0 }) ?? true else {
+                return "item \(item.index) is outside the shard or out of order"
+            }
+            guard item.landmarks.isEmpty || item.landmarks.count == 10 else {
+                return "item \(item.index) has \(item.landmarks.count) landmark values"
+            }
+            previous = item.index
+        }
+        return nil
     }
 
     func release(_ key: ShardKey, _ attempt: UInt32, _ reason: String) -> Release {

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Wire
 
 /// Computes one leased shard: loads each image (a failure stays that image's result), embeds
@@ -6,7 +7,7 @@ import Wire
 public final class WorkerPipeline {
     public let embedder: FaceEmbedder
     public let loader: ImageLoader
-    /// Prepended to every list path (this worker's mount point of the shared storage).
+    /// This worker's mount point of the shared storage, joined to every item path (`ImageRoot`).
     public let root: String?
     public let batchSize: Int
 
@@ -18,23 +19,22 @@ public final class WorkerPipeline {
         self.batchSize = batchSize
     }
 
-    public func resolve(_ path: String) -> String {
-        guard let root, !root.isEmpty else { return path }
-        return root.hasSuffix("/") || path.hasPrefix("/") ? root + path : root + "/" + path
-    }
-
-    public func run(_ assignment: Assignment, shipped: Bool) -> ShardResultMessage {
+    /// - Parameter progress: called after each batch with the rows finished so far.
+    public func run(_ assignment: Assignment, shipped: Bool, progress: (Int) -> Void = { _ in }) -> ShardResultMessage {
         let dim = embedder.model.dim
         var result = ShardResultMessage()
         result.shardFirst = assignment.key.first
         result.shardCount = assignment.key.count
         result.attempt = assignment.attempt
         result.dim = UInt32(dim)
-        var embeddings = [UInt8]()
-        embeddings.reserveCapacity(assignment.items.count * dim * 4)
+        var embeddings = [Float]()
+        embeddings.reserveCapacity(assignment.items.count * dim)
         var batch: [Float] = []
         var batchIndices: [UInt64] = []
 
+        func fail(_ index: UInt64, _ failure: RowFailure) {
+            result.failures.append(Failure.with { $0.index = index; $0.category = failure.category; $0.reason = failure.reason })
+        }
         func flush() {
             guard !batchIndices.isEmpty else { return }
             do {
@@ -43,40 +43,36 @@ public final class WorkerPipeline {
                     throw ClusterError.embedder("returned \(out.count) floats for \(batchIndices.count) x \(dim)")
                 }
                 result.indices += batchIndices
-                for x in out { withUnsafeBytes(of: x.bitPattern.littleEndian) { embeddings += $0 } }
+                embeddings += out
             } catch {
-                for index in batchIndices {
-                    result.failures.append(Failure.with { $0.index = index; $0.reason = "embedding failed: \(error)" })
-                }
+                for index in batchIndices { fail(index, RowFailure(category: RowFailure.Category.embedding, reason: "embedding failed: \(error)")) }
             }
             batch.removeAll(keepingCapacity: true)
             batchIndices.removeAll(keepingCapacity: true)
+            progress(result.indices.count + result.failures.count)
         }
 
         for item in assignment.items {
-            let source: ImageSource
-            if shipped {
-                guard !item.data.isEmpty else {
-                    result.failures.append(Failure.with { $0.index = item.index; $0.reason = "the coordinator shipped no bytes (it could not read \(item.path))" })
-                    continue
-                }
-                source = .bytes([UInt8](item.data), name: item.path)
-            } else {
-                source = .path(resolve(item.path))
+            if item.hasUnreadable {
+                fail(item.index, RowFailure(category: item.unreadable.category, reason: item.unreadable.reason))
+                continue
             }
-            switch loader.load(source) {
+            let input = ImageInput(path: shipped ? item.path : ImageRoot.join(root, item.path),
+                                   bytes: shipped ? [UInt8](item.data) : nil, landmarks: item.landmarks)
+            switch loader.load(input) {
             case let .success(input) where input.count == embedder.inputLength:
                 batch += input
                 batchIndices.append(item.index)
                 if batchIndices.count == batchSize { flush() }
             case let .success(input):
-                result.failures.append(Failure.with { $0.index = item.index; $0.reason = "preprocessing gave \(input.count) floats, the model takes \(embedder.inputLength)" })
+                fail(item.index, RowFailure(category: RowFailure.Category.embedding,
+                                            reason: "preprocessing gave \(input.count) floats, the model takes \(embedder.inputLength)"))
             case let .failure(f):
-                result.failures.append(Failure.with { $0.index = item.index; $0.reason = f.reason })
+                fail(item.index, f)
             }
         }
         flush()
-        result.embeddings = Data(embeddings)
+        result.setEmbeddings(embeddings)
         return result
     }
 }

@@ -45,7 +45,7 @@ public final class WorkerService {
             }
         }
 
-        var machine = WorkerMachine(settings: settings, logger: logger)
+        var machine = WorkerMachine(settings: settings)
         var socket: Socket?
         var connections = 0
         var stopping = false
@@ -65,10 +65,12 @@ public final class WorkerService {
         }
 
         // Returns an exit status when the machine says to exit.
-        func perform(_ actions: [WorkerMachine.Action], assign: Assign?) throws -> Int32? {
+        func perform(_ actions: [WorkerMachine.Action]) throws -> Int32? {
             var pending = actions[...]
             while let action = pending.popFirst() {
                 switch action {
+                case let .log(level, message, metadata):
+                    logger.log(level: level.logging, "\(message)", metadata: metadata.mapValues { .string($0) })
                 case .connect:
                     try connect()
                 case let .send(envelope):
@@ -76,9 +78,8 @@ public final class WorkerService {
                     do { try socket.send([WireCodec.encode(envelope)]) } catch let e as ZeroMQError where e.isWouldBlock {
                         logger.debug("send dropped: not connected", metadata: ["kind": "\(envelope.kind)"])
                     }
-                case let .compute(key, attempt):
-                    guard let assign else { continue }
-                    jobs.push(Job(assignment: Assignment(key: key, attempt: attempt, items: assign.items), shipped: machine.shipImages))
+                case let .compute(assignment):
+                    jobs.push(Job(assignment: assignment, shipped: machine.shipImages))
                 case .cancelQueued:
                     let keys = jobs.removeAll()
                     pending.append(contentsOf: machine.cancelled(keys, now: MonotonicClock.now()))
@@ -92,18 +93,22 @@ public final class WorkerService {
             return nil
         }
 
-        if let code = try perform(machine.start(now: MonotonicClock.now()), assign: nil) { return code }
+        if let code = try perform(machine.start(now: MonotonicClock.now())) { return code }
         while true {
             let sockets = [wake] + (socket.map { [$0] } ?? [])
             let ready = try poller.readable(sockets, timeoutMilliseconds: 50)
             if stop.isSet, !stopping {
                 stopping = true
                 logger.info("SIGTERM: finishing the current shard, handing back the rest")
-                if let code = try perform(machine.terminate(now: MonotonicClock.now()), assign: nil) { return code }
+                if let code = try perform(machine.terminate(now: MonotonicClock.now())) { return code }
             }
             if ready[0] { while (try? wake.receive()) ?? nil != nil {} }
-            for result in compute.takeResults() {
-                if let code = try perform(machine.computed(result, now: MonotonicClock.now()), assign: nil) { return code }
+            let (results, progress) = compute.take()
+            for (job, rows) in progress.sorted(by: { $0.key.key < $1.key.key }) {
+                if let code = try perform(machine.progressed(job.key, attempt: job.attempt, rows: rows, now: MonotonicClock.now())) { return code }
+            }
+            for result in results {
+                if let code = try perform(machine.computed(result, now: MonotonicClock.now())) { return code }
             }
             if ready.count > 1, ready[1], let s = socket {
                 var budget = 256
@@ -118,12 +123,11 @@ public final class WorkerService {
                         logger.warning("dropped a message", metadata: ["reason": "\(error)"])
                         continue
                     }
-                    let assign: Assign? = if case let .assign(a) = envelope.body { a } else { nil }
-                    if let code = try perform(machine.receive(envelope, now: MonotonicClock.now()), assign: assign) { return code }
+                    if let code = try perform(machine.receive(envelope, now: MonotonicClock.now())) { return code }
                     if socket !== s { break }  // a Reset may have reconnected
                 }
             }
-            if let code = try perform(machine.tick(now: MonotonicClock.now()), assign: nil) { return code }
+            if let code = try perform(machine.tick(now: MonotonicClock.now())) { return code }
         }
     }
 }
@@ -175,12 +179,20 @@ final class PipelineBox: @unchecked Sendable {  // @unchecked: handed to the com
     init(_ pipeline: WorkerPipeline) { self.pipeline = pipeline }
 }
 
-final class ComputeThread: @unchecked Sendable {  // @unchecked: `results` and `context` are guarded by `lock`; the rest is immutable.
+/// A lease as the compute thread names it in progress reports.
+struct JobID: Hashable, Sendable {
+    var key: ShardKey
+    var attempt: UInt32
+}
+
+final class ComputeThread: @unchecked Sendable {  // @unchecked: `results`, `progress` and `context` are guarded by `lock`; the rest is immutable.
     let endpoint: String
     let jobs: JobQueue
     let pipeline: PipelineBox
     private let lock = NSLock()
     private var results: [ShardResultMessage] = []
+    /// The latest rows-finished count of each shard in progress, until the loop takes it.
+    private var progress: [JobID: Int] = [:]
     /// The thread's hold on the context, for its wake-up sockets; dropped when it stops.
     private var context: Context?
     private let stopped = DispatchSemaphore(value: 0)
@@ -195,8 +207,15 @@ final class ComputeThread: @unchecked Sendable {  // @unchecked: `results` and `
     func start() {
         let thread = Thread { [self] in
             while let job = jobs.pop() {
-                let result = pipeline.pipeline.run(job.assignment, shipped: job.shipped)
-                lock.withLock { results.append(result) }
+                let id = JobID(key: job.assignment.key, attempt: job.assignment.attempt)
+                let total = job.assignment.items.count
+                let result = pipeline.pipeline.run(job.assignment, shipped: job.shipped) { rows in
+                    if rows < total { self.lock.withLock { self.progress[id] = rows } }
+                }
+                lock.withLock {
+                    progress[id] = nil
+                    results.append(result)
+                }
                 // A socket per wake-up: holding none while computing lets the context close
                 // (and the process exit) without waiting for a shard in progress.
                 guard let context = lock.withLock({ self.context }), let push = try? Socket(context, .push) else { break }
@@ -219,10 +238,25 @@ final class ComputeThread: @unchecked Sendable {  // @unchecked: `results` and `
         return stopped.wait(timeout: .now() + timeout) == .success
     }
 
-    func takeResults() -> [ShardResultMessage] {
+    /// The finished shards and the latest progress of the others, since the last call.
+    func take() -> (results: [ShardResultMessage], progress: [JobID: Int]) {
         lock.withLock {
-            defer { results.removeAll() }
-            return results
+            defer {
+                results.removeAll()
+                progress.removeAll()
+            }
+            return (results, progress)
+        }
+    }
+}
+
+extension LogLevel {
+    var logging: Logger.Level {
+        switch self {
+        case .debug: .debug
+        case .info: .info
+        case .warning: .warning
+        case .error: .error
         }
     }
 }

@@ -22,6 +22,13 @@ public struct StoreMerger {
     /// Rows per output batch.
     public var batchRows: Int = 8192
 
+    /// What the store records instead of the first shard's provenance, and its row count
+    /// instead of the shards' `total_rows`: a run whose list grew since its first shards were
+    /// written merges old and new shards under the list's current hash and labels. The shards
+    /// must then agree only on the model (the run directory's journal vouches for the list).
+    public var provenance: StoreProvenance?
+    public var totalRows: Int?
+
     public init(shards: [URL], output: URL, options: StoreWriteOptions = .init()) {
         self.shards = shards
         self.output = output
@@ -32,8 +39,9 @@ public struct StoreMerger {
         guard !shards.isEmpty else { throw .noShards }
         let readers = try shards.map { (url) throws(FeatureStoreError) in try FeatureStoreReader(url: url, expecting: "shard") }
         let first = readers[0]
-        guard case let .shard(total) = first.kind else { preconditionFailure("reader checked the kind") }
-        for reader in readers.dropFirst() { try Self.checkCompatible(reader, with: first) }
+        guard case let .shard(shardTotal) = first.kind else { preconditionFailure("reader checked the kind") }
+        let total = totalRows ?? shardTotal
+        for reader in readers.dropFirst() { try Self.checkCompatible(reader, with: first, modelOnly: provenance != nil) }
 
         // Where each global index lives: owner shard and row in it.
         var owner = [Int32](repeating: -1, count: total)
@@ -50,7 +58,7 @@ public struct StoreMerger {
         }
         if let missing = owner.firstIndex(of: -1) { throw .missingIndex(index: Int64(missing), total: Int64(total)) }
 
-        var provenance = first.provenance
+        var provenance = self.provenance ?? first.provenance
         provenance.createdAt = StoreProvenance.now()
         let writer = try FeatureStoreWriter(url: output, provenance: provenance, kind: .store, options: options)
         let d = first.dim
@@ -86,9 +94,9 @@ public struct StoreMerger {
     }
 
     /// Throws `shardMismatch` naming `reader`'s file for the first field that differs from `first`.
-    static func checkCompatible(_ reader: FeatureStoreReader, with first: FeatureStoreReader) throws(FeatureStoreError) {
+    static func checkCompatible(_ reader: FeatureStoreReader, with first: FeatureStoreReader, modelOnly: Bool = false) throws(FeatureStoreError) {
         let a = first.provenance, b = reader.provenance
-        let fields: [(String, String, String)] = [
+        let all: [(String, String, String)] = [
             ("model fingerprint", a.modelFingerprint, b.modelFingerprint),
             ("architecture", a.architecture, b.architecture),
             ("embedding dim", "\(a.embeddingDim)", "\(b.embeddingDim)"),
@@ -98,7 +106,8 @@ public struct StoreMerger {
             ("random weights", "\(a.randomWeights)", "\(b.randomWeights)"),
             ("label names", "\(a.labelNames.count) names", a.labelNames == b.labelNames ? "\(a.labelNames.count) names" : "\(b.labelNames.count) different names"),
         ]
-        if case let .shard(x) = first.kind, case let .shard(y) = reader.kind, x != y {
+        let fields = modelOnly ? all.filter { $0.0 != "image list SHA-256" && $0.0 != "label names" } : all
+        if !modelOnly, case let .shard(x) = first.kind, case let .shard(y) = reader.kind, x != y {
             throw .shardMismatch(path: reader.url.path, field: "total rows", expected: "\(x)", found: "\(y)")
         }
         for (field, expected, found) in fields where expected != found {

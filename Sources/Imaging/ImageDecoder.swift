@@ -163,14 +163,22 @@ public struct ImageDecoder: Sendable {
     }
 
     /// Reads a whole file, mapping errno to the typed cases; files over `maxBytes` are refused
-    /// before anything is read.
+    /// before anything is read. Opens without blocking and refuses anything but a regular file
+    /// (a FIFO, a device, a socket would block or never end).
     public static func readFile(_ path: String, maxBytes: Int = .max) throws(ImagingError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 { throw fileError(path, errno) }
         defer { close(fd) }
         var st = stat()
         if fstat(fd, &st) != 0 { throw fileError(path, errno) }
-        if (st.st_mode & S_IFMT) == S_IFDIR { throw .unreadable(path: path, reason: "is a directory") }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw .unreadable(path: path, reason: "is a directory")
+        case S_IFIFO: throw .unreadable(path: path, reason: "not a regular file: fifo")
+        case S_IFCHR, S_IFBLK: throw .unreadable(path: path, reason: "not a regular file: device")
+        case S_IFSOCK: throw .unreadable(path: path, reason: "not a regular file: socket")
+        default: throw .unreadable(path: path, reason: "not a regular file")
+        }
         let size = Int(st.st_size)
         if size == 0 { throw .emptyFile(path: path) }
         if size > maxBytes { throw .fileTooLarge(path: path, bytes: size, maxBytes: maxBytes) }

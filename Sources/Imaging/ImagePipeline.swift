@@ -10,7 +10,7 @@ public struct ImagePipeline: Sendable {
         public var preprocessing: Preprocessing
         /// Reject images that are not 112x112 (and carry no landmarks) instead of resizing.
         public var strictSize: Bool
-        /// Directory that relative list paths are resolved against ("" = current directory).
+        /// Where list paths are found (`ImageRoot.join`; "" = as written).
         public var root: String
 
         public init(decoder: ImageDecoder.Options = .init(), preprocessing: Preprocessing = .init(),
@@ -45,15 +45,13 @@ public struct ImagePipeline: Sendable {
         self.table = options.preprocessing.table
     }
 
-    /// The file `entry` refers to: absolute paths as they are, others under `options.root`.
-    public func resolve(_ path: String) -> String {
-        if path.hasPrefix("/") || options.root.isEmpty { return path }
-        return options.root.hasSuffix("/") ? options.root + path : options.root + "/" + path
-    }
+    /// The file a list path refers to: `ImageRoot.join(options.root, path)`.
+    public func resolve(_ path: String) -> String { ImageRoot.join(options.root, path) }
 
     /// Decodes the entry's file and returns its 112x112 BGR crop.
     /// - Throws: `ImagingError` carrying the resolved path.
-    public func crop(_ entry: ImageList.Entry) throws(ImagingError) -> (BGRImage, Loaded) {
+    public func crop(_ entry: ListEntry) throws(ImagingError) -> (BGRImage, Loaded) {
+        if let problem = entry.problem { throw .malformedLine(path: entry.path, line: entry.line, reason: problem) }
         let path = resolve(entry.path)
         let image = try decoder.decode(contentsOf: path)
         return try crop(image, landmarks: entry.landmarks, path: path)
@@ -79,14 +77,14 @@ public struct ImagePipeline: Sendable {
 
     /// Loads one entry into the caller's buffers.
     /// - Parameters:
-    ///   - entry: a list entry; its path is resolved against `options.root`.
+    ///   - entry: a list entry; its path is joined to `options.root`.
     ///   - out: CHW float32 `[3, 112, 112]` (`Preprocessing.floatsPerImage` floats), usually
     ///     `batch + i * floatsPerImage` of an NCHW batch.
     ///   - mirror: where the mirrored image goes when flip fusion is on (ignored otherwise;
     ///     required when `options.preprocessing.flip`).
     /// - Throws: `ImagingError`; then nothing has been written to `out` (the image is fully
     ///   decoded and cropped before the first float is written).
-    public func load(_ entry: ImageList.Entry, into out: UnsafeMutableBufferPointer<Float>,
+    public func load(_ entry: ListEntry, into out: UnsafeMutableBufferPointer<Float>,
                      mirror: UnsafeMutableBufferPointer<Float>? = nil) throws(ImagingError) -> Loaded {
         let (image, info) = try crop(entry)
         write(image, into: out, mirror: mirror)

@@ -29,6 +29,8 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
     case badLandmarks(path: String, reason: String)
     /// The image list itself could not be read.
     case listUnreadable(path: String, reason: String)
+    /// The list line of this row does not parse (`ListEntry.problem`).
+    case malformedLine(path: String, line: Int, reason: String)
 
     /// The error's kind without its context, for counting failures by kind in a report.
     public enum Kind: String, Sendable, CaseIterable, Codable {
@@ -43,6 +45,7 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
         case wrongSize = "wrong-size"
         case badLandmarks = "bad-landmarks"
         case listUnreadable = "list-unreadable"
+        case malformedLine = "malformed-line"
     }
 
     public var kind: Kind {
@@ -58,6 +61,7 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .wrongSize: .wrongSize
         case .badLandmarks: .badLandmarks
         case .listUnreadable: .listUnreadable
+        case .malformedLine: .malformedLine
         }
     }
 
@@ -67,6 +71,7 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .missingFile(let p), .permissionDenied(let p), .emptyFile(let p): p
         case .unreadable(let p, _), .unsupportedFormat(let p, _), .badLandmarks(let p, _),
              .listUnreadable(let p, _): p
+        case .malformedLine(let p, _, _): p
         case .corrupt(let p, _, _): p
         case .tooLarge(let p, _, _, _): p
         case .fileTooLarge(let p, _, _): p
@@ -91,6 +96,7 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .wrongSize(_, let w, let h): "\(w)x\(h) is not 112x112 and --strict-size is on"
         case .badLandmarks(_, let r): "bad landmarks: \(r)"
         case .listUnreadable(_, let r): "cannot read image list: \(r)"
+        case .malformedLine(_, let line, let r): "list line \(line) \(r)"
         }
     }
 

@@ -2,23 +2,25 @@ import Foundation
 import SwiftProtobuf
 
 // Short names for the generated messages (magfleet.pb.swift, from Protocols/magfleet.proto).
-public typealias Envelope = Magfleet_Wire_V1_Envelope
-public typealias Hello = Magfleet_Wire_V1_Hello
-public typealias Heartbeat = Magfleet_Wire_V1_Heartbeat
-public typealias Welcome = Magfleet_Wire_V1_Welcome
-public typealias Refuse = Magfleet_Wire_V1_Refuse
-public typealias Item = Magfleet_Wire_V1_Item
-public typealias Assign = Magfleet_Wire_V1_Assign
-public typealias Failure = Magfleet_Wire_V1_Failure
-public typealias ShardResultMessage = Magfleet_Wire_V1_Result
-public typealias Release = Magfleet_Wire_V1_Release
-public typealias Bye = Magfleet_Wire_V1_Bye
-public typealias Reset = Magfleet_Wire_V1_Reset
-public typealias Finished = Magfleet_Wire_V1_Finished
-public typealias StatusRequest = Magfleet_Wire_V1_StatusRequest
-public typealias StatusReply = Magfleet_Wire_V1_StatusReply
-public typealias WorkerStatus = Magfleet_Wire_V1_WorkerStatus
-public typealias WireModelInfo = Magfleet_Wire_V1_ModelInfo
+public typealias Envelope = Magfleet_Wire_V2_Envelope
+public typealias Hello = Magfleet_Wire_V2_Hello
+public typealias Heartbeat = Magfleet_Wire_V2_Heartbeat
+public typealias Welcome = Magfleet_Wire_V2_Welcome
+public typealias Refuse = Magfleet_Wire_V2_Refuse
+public typealias Item = Magfleet_Wire_V2_Item
+public typealias Assign = Magfleet_Wire_V2_Assign
+public typealias Failure = Magfleet_Wire_V2_Failure
+public typealias ShardResultMessage = Magfleet_Wire_V2_Result
+public typealias Release = Magfleet_Wire_V2_Release
+public typealias Bye = Magfleet_Wire_V2_Bye
+public typealias Reset = Magfleet_Wire_V2_Reset
+public typealias Finished = Magfleet_Wire_V2_Finished
+public typealias StatusRequest = Magfleet_Wire_V2_StatusRequest
+public typealias StatusReply = Magfleet_Wire_V2_StatusReply
+public typealias WorkerStatus = Magfleet_Wire_V2_WorkerStatus
+public typealias WireModelInfo = Magfleet_Wire_V2_ModelInfo
+public typealias Drain = Magfleet_Wire_V2_Drain
+public typealias Progress = Magfleet_Wire_V2_Progress
 
 /// Why a frame was not a message this side accepts.
 public enum WireError: Error, CustomStringConvertible, Equatable {
@@ -40,7 +42,7 @@ public enum WireError: Error, CustomStringConvertible, Equatable {
 /// Encodes and decodes one-frame `Envelope` messages (see Protocols/README.md).
 public enum WireCodec {
     /// The protocol version this build speaks.
-    public static let protocolVersion: UInt32 = 1
+    public static let protocolVersion: UInt32 = 2
     /// Default limit on one inbound frame: 64 MiB (a shipped shard of images fits).
     public static let defaultMaxBytes = 64 << 20
 
@@ -81,6 +83,30 @@ public enum WireCodec {
     }
 }
 
+extension ShardResultMessage {
+    /// Packs rows of `dim` float32 values (row-major) as `embeddings`: little-endian, the one
+    /// encoding of the protocol (Protocols/README.md, section 7.5).
+    public mutating func setEmbeddings(_ values: some Collection<Float>) {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(values.count * 4)
+        for x in values { withUnsafeBytes(of: x.bitPattern.littleEndian) { bytes += $0 } }
+        embeddings = Data(bytes)
+    }
+
+    /// The embedding of `indices[r]`, decoded from `embeddings`; nil when the byte count is not
+    /// `indices.count * dim * 4`.
+    public func embeddingRows(dim: Int) -> [[Float]]? {
+        guard dim > 0, embeddings.count == indices.count * dim * 4 else { return nil }
+        return embeddings.withUnsafeBytes { raw in
+            (0..<indices.count).map { r in
+                (0..<dim).map { j in
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: (r * dim + j) * 4, as: UInt32.self)))
+                }
+            }
+        }
+    }
+}
+
 extension Envelope {
     /// A short name of the body for logs.
     public var kind: String {
@@ -97,6 +123,8 @@ extension Envelope {
         case .reset: return "Reset"
         case .finished: return "Finished"
         case .statusReply: return "StatusReply"
+        case .drain: return "Drain"
+        case .progress: return "Progress"
         case nil: return "Empty"
         }
     }

@@ -8,8 +8,9 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// magfleet cluster wire protocol, version 1. The prose spec (MUST/SHOULD, timers, retries,
+/// magfleet cluster wire protocol, version 2. The prose spec (MUST/SHOULD, timers, retries,
 /// state machines) is Protocols/README.md; this file is the schema of every message.
+/// Protocols/CHANGELOG.md says what changed from version 1.
 ///
 /// Transport: ZeroMQ. The coordinator binds a ROUTER socket, a worker (or a status client)
 /// connects a DEALER socket. Every ZeroMQ message is exactly ONE frame holding one serialized
@@ -34,10 +35,10 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 
 /// The version this schema describes. An Envelope whose protocol_version differs MUST be
 /// refused (Hello) or dropped (any other message).
-public nonisolated enum Magfleet_Wire_V1_ProtocolVersion: SwiftProtobuf.Enum, Swift.CaseIterable {
+public nonisolated enum Magfleet_Wire_V2_ProtocolVersion: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
-  case current // = 1
+  case current // = 2
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -47,7 +48,7 @@ public nonisolated enum Magfleet_Wire_V1_ProtocolVersion: SwiftProtobuf.Enum, Sw
   public init?(rawValue: Int) {
     switch rawValue {
     case 0: self = .unspecified
-    case 1: self = .current
+    case 2: self = .current
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -55,123 +56,139 @@ public nonisolated enum Magfleet_Wire_V1_ProtocolVersion: SwiftProtobuf.Enum, Sw
   public var rawValue: Int {
     switch self {
     case .unspecified: return 0
-    case .current: return 1
+    case .current: return 2
     case .UNRECOGNIZED(let i): return i
     }
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
-  public static let allCases: [Magfleet_Wire_V1_ProtocolVersion] = [
+  public static let allCases: [Magfleet_Wire_V2_ProtocolVersion] = [
     .unspecified,
     .current,
   ]
 
 }
 
-public nonisolated struct Magfleet_Wire_V1_Envelope: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Envelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// MUST be 1
+  /// MUST be 2
   public var protocolVersion: UInt32 = 0
 
-  public var body: Magfleet_Wire_V1_Envelope.OneOf_Body? = nil
+  public var body: Magfleet_Wire_V2_Envelope.OneOf_Body? = nil
 
   /// worker -> coordinator
-  public var hello: Magfleet_Wire_V1_Hello {
+  public var hello: Magfleet_Wire_V2_Hello {
     get {
       if case .hello(let v)? = body {return v}
-      return Magfleet_Wire_V1_Hello()
+      return Magfleet_Wire_V2_Hello()
     }
     set {body = .hello(newValue)}
   }
 
-  public var heartbeat: Magfleet_Wire_V1_Heartbeat {
+  public var heartbeat: Magfleet_Wire_V2_Heartbeat {
     get {
       if case .heartbeat(let v)? = body {return v}
-      return Magfleet_Wire_V1_Heartbeat()
+      return Magfleet_Wire_V2_Heartbeat()
     }
     set {body = .heartbeat(newValue)}
   }
 
-  public var result: Magfleet_Wire_V1_Result {
+  public var result: Magfleet_Wire_V2_Result {
     get {
       if case .result(let v)? = body {return v}
-      return Magfleet_Wire_V1_Result()
+      return Magfleet_Wire_V2_Result()
     }
     set {body = .result(newValue)}
   }
 
-  public var release: Magfleet_Wire_V1_Release {
+  public var release: Magfleet_Wire_V2_Release {
     get {
       if case .release(let v)? = body {return v}
-      return Magfleet_Wire_V1_Release()
+      return Magfleet_Wire_V2_Release()
     }
     set {body = .release(newValue)}
   }
 
-  public var bye: Magfleet_Wire_V1_Bye {
+  public var bye: Magfleet_Wire_V2_Bye {
     get {
       if case .bye(let v)? = body {return v}
-      return Magfleet_Wire_V1_Bye()
+      return Magfleet_Wire_V2_Bye()
     }
     set {body = .bye(newValue)}
   }
 
-  public var statusRequest: Magfleet_Wire_V1_StatusRequest {
+  public var statusRequest: Magfleet_Wire_V2_StatusRequest {
     get {
       if case .statusRequest(let v)? = body {return v}
-      return Magfleet_Wire_V1_StatusRequest()
+      return Magfleet_Wire_V2_StatusRequest()
     }
     set {body = .statusRequest(newValue)}
   }
 
+  public var drain: Magfleet_Wire_V2_Drain {
+    get {
+      if case .drain(let v)? = body {return v}
+      return Magfleet_Wire_V2_Drain()
+    }
+    set {body = .drain(newValue)}
+  }
+
+  public var progress: Magfleet_Wire_V2_Progress {
+    get {
+      if case .progress(let v)? = body {return v}
+      return Magfleet_Wire_V2_Progress()
+    }
+    set {body = .progress(newValue)}
+  }
+
   /// coordinator -> worker
-  public var welcome: Magfleet_Wire_V1_Welcome {
+  public var welcome: Magfleet_Wire_V2_Welcome {
     get {
       if case .welcome(let v)? = body {return v}
-      return Magfleet_Wire_V1_Welcome()
+      return Magfleet_Wire_V2_Welcome()
     }
     set {body = .welcome(newValue)}
   }
 
-  public var refuse: Magfleet_Wire_V1_Refuse {
+  public var refuse: Magfleet_Wire_V2_Refuse {
     get {
       if case .refuse(let v)? = body {return v}
-      return Magfleet_Wire_V1_Refuse()
+      return Magfleet_Wire_V2_Refuse()
     }
     set {body = .refuse(newValue)}
   }
 
-  public var assign: Magfleet_Wire_V1_Assign {
+  public var assign: Magfleet_Wire_V2_Assign {
     get {
       if case .assign(let v)? = body {return v}
-      return Magfleet_Wire_V1_Assign()
+      return Magfleet_Wire_V2_Assign()
     }
     set {body = .assign(newValue)}
   }
 
-  public var reset: Magfleet_Wire_V1_Reset {
+  public var reset: Magfleet_Wire_V2_Reset {
     get {
       if case .reset(let v)? = body {return v}
-      return Magfleet_Wire_V1_Reset()
+      return Magfleet_Wire_V2_Reset()
     }
     set {body = .reset(newValue)}
   }
 
-  public var finished: Magfleet_Wire_V1_Finished {
+  public var finished: Magfleet_Wire_V2_Finished {
     get {
       if case .finished(let v)? = body {return v}
-      return Magfleet_Wire_V1_Finished()
+      return Magfleet_Wire_V2_Finished()
     }
     set {body = .finished(newValue)}
   }
 
-  public var statusReply: Magfleet_Wire_V1_StatusReply {
+  public var statusReply: Magfleet_Wire_V2_StatusReply {
     get {
       if case .statusReply(let v)? = body {return v}
-      return Magfleet_Wire_V1_StatusReply()
+      return Magfleet_Wire_V2_StatusReply()
     }
     set {body = .statusReply(newValue)}
   }
@@ -180,32 +197,35 @@ public nonisolated struct Magfleet_Wire_V1_Envelope: Sendable {
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
     /// worker -> coordinator
-    case hello(Magfleet_Wire_V1_Hello)
-    case heartbeat(Magfleet_Wire_V1_Heartbeat)
-    case result(Magfleet_Wire_V1_Result)
-    case release(Magfleet_Wire_V1_Release)
-    case bye(Magfleet_Wire_V1_Bye)
-    case statusRequest(Magfleet_Wire_V1_StatusRequest)
+    case hello(Magfleet_Wire_V2_Hello)
+    case heartbeat(Magfleet_Wire_V2_Heartbeat)
+    case result(Magfleet_Wire_V2_Result)
+    case release(Magfleet_Wire_V2_Release)
+    case bye(Magfleet_Wire_V2_Bye)
+    case statusRequest(Magfleet_Wire_V2_StatusRequest)
+    case drain(Magfleet_Wire_V2_Drain)
+    case progress(Magfleet_Wire_V2_Progress)
     /// coordinator -> worker
-    case welcome(Magfleet_Wire_V1_Welcome)
-    case refuse(Magfleet_Wire_V1_Refuse)
-    case assign(Magfleet_Wire_V1_Assign)
-    case reset(Magfleet_Wire_V1_Reset)
-    case finished(Magfleet_Wire_V1_Finished)
-    case statusReply(Magfleet_Wire_V1_StatusReply)
+    case welcome(Magfleet_Wire_V2_Welcome)
+    case refuse(Magfleet_Wire_V2_Refuse)
+    case assign(Magfleet_Wire_V2_Assign)
+    case reset(Magfleet_Wire_V2_Reset)
+    case finished(Magfleet_Wire_V2_Finished)
+    case statusReply(Magfleet_Wire_V2_StatusReply)
 
   }
 
   public init() {}
 }
 
-/// What a worker computes with. Two sides match iff all four fields are equal.
-public nonisolated struct Magfleet_Wire_V1_ModelInfo: Sendable {
+/// What a worker computes with. Two sides match iff all five fields are equal.
+/// README.md section 7 defines each value exactly.
+public nonisolated struct Magfleet_Wire_V2_ModelInfo: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// e.g. "sha256:<hex of the checkpoint file>"
+  /// "sha256:<hex of the weights' canonical digest>" (README 7.1)
   public var fingerprint: String = String()
 
   /// e.g. "iresnet100"
@@ -214,8 +234,11 @@ public nonisolated struct Magfleet_Wire_V1_ModelInfo: Sendable {
   /// embedding length, e.g. 512
   public var dim: UInt32 = 0
 
-  /// preset name, e.g. "arcface-112-aligned"
+  /// the preset: "magface" or "arcface" (README 7.2)
   public var preprocessing: String = String()
+
+  /// flip fusion: embedding = f(image) + f(mirrored image)
+  public var flip: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -223,7 +246,7 @@ public nonisolated struct Magfleet_Wire_V1_ModelInfo: Sendable {
 }
 
 /// Worker -> coordinator, first message on every (re)connection.
-public nonisolated struct Magfleet_Wire_V1_Hello: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Hello: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -231,8 +254,8 @@ public nonisolated struct Magfleet_Wire_V1_Hello: Sendable {
   /// unique per worker process incarnation
   public var workerID: String = String()
 
-  public var model: Magfleet_Wire_V1_ModelInfo {
-    get {_model ?? Magfleet_Wire_V1_ModelInfo()}
+  public var model: Magfleet_Wire_V2_ModelInfo {
+    get {_model ?? Magfleet_Wire_V2_ModelInfo()}
     set {_model = newValue}
   }
   /// Returns true if `model` has been explicitly set.
@@ -254,11 +277,11 @@ public nonisolated struct Magfleet_Wire_V1_Hello: Sendable {
 
   public init() {}
 
-  fileprivate var _model: Magfleet_Wire_V1_ModelInfo? = nil
+  fileprivate var _model: Magfleet_Wire_V2_ModelInfo? = nil
 }
 
 /// Both directions. Carries nothing; any message counts as a sign of life.
-public nonisolated struct Magfleet_Wire_V1_Heartbeat: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Heartbeat: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -269,7 +292,7 @@ public nonisolated struct Magfleet_Wire_V1_Heartbeat: Sendable {
 }
 
 /// Coordinator -> worker, answer to an accepted Hello.
-public nonisolated struct Magfleet_Wire_V1_Welcome: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Welcome: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -290,7 +313,7 @@ public nonisolated struct Magfleet_Wire_V1_Welcome: Sendable {
 
 /// Coordinator -> worker, answer to a refused Hello. The worker MUST NOT retry with the same
 /// configuration; it logs `reason` and exits non-zero.
-public nonisolated struct Magfleet_Wire_V1_Refuse: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Refuse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -302,27 +325,42 @@ public nonisolated struct Magfleet_Wire_V1_Refuse: Sendable {
   public init() {}
 }
 
-public nonisolated struct Magfleet_Wire_V1_Item: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Item: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// 0-based line number in the image list
+  /// the row: 0-based count of the list's non-blank, non-comment lines
   public var index: UInt64 = 0
 
-  /// the list entry as written
+  /// the image path as the list writes it (relative to a root, or absolute)
   public var path: String = String()
 
   /// the file's bytes when ship_images, else empty
   public var data: Data = Data()
 
+  /// empty, or the 5 points x1 y1 ... x5 y5 in image pixels
+  public var landmarks: [Double] = []
+
+  /// shipping only: the coordinator could not read the file; the
+  public var unreadable: Magfleet_Wire_V2_Failure {
+    get {_unreadable ?? Magfleet_Wire_V2_Failure()}
+    set {_unreadable = newValue}
+  }
+  /// Returns true if `unreadable` has been explicitly set.
+  public var hasUnreadable: Bool {self._unreadable != nil}
+  /// Clears the value of `unreadable`. Subsequent reads from it will return its default value.
+  public mutating func clearUnreadable() {self._unreadable = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _unreadable: Magfleet_Wire_V2_Failure? = nil
 }
 
 /// Coordinator -> worker: a leased shard.
-public nonisolated struct Magfleet_Wire_V1_Assign: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Assign: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -330,7 +368,7 @@ public nonisolated struct Magfleet_Wire_V1_Assign: Sendable {
   /// index of the first item
   public var shardFirst: UInt64 = 0
 
-  /// number of items; items are shard_first ..< shard_first+shard_count
+  /// the shard covers rows shard_first ..< shard_first+shard_count
   public var shardCount: UInt32 = 0
 
   /// 1, 2, ... per shard and coordinator incarnation
@@ -339,21 +377,26 @@ public nonisolated struct Magfleet_Wire_V1_Assign: Sendable {
   /// the lease runs out this long after it was sent
   public var leaseMs: UInt32 = 0
 
-  public var items: [Magfleet_Wire_V1_Item] = []
+  /// the rows to compute, a subset of the shard's, in index order
+  public var items: [Magfleet_Wire_V2_Item] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Magfleet_Wire_V1_Failure: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Failure: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var index: UInt64 = 0
 
+  /// human-readable
   public var reason: String = String()
+
+  /// one of README 7.4's categories, e.g. "missing-file"
+  public var category: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -361,8 +404,8 @@ public nonisolated struct Magfleet_Wire_V1_Failure: Sendable {
 }
 
 /// Worker -> coordinator: a computed shard. Every item of the Assign appears exactly once,
-/// either in `indices` (success) or in `failures`.
-public nonisolated struct Magfleet_Wire_V1_Result: Sendable {
+/// either in `indices` (success) or in `failures`. Embeddings are raw (not normalized).
+public nonisolated struct Magfleet_Wire_V2_Result: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -381,7 +424,7 @@ public nonisolated struct Magfleet_Wire_V1_Result: Sendable {
   /// len(indices) * dim float32, little-endian, row-major
   public var embeddings: Data = Data()
 
-  public var failures: [Magfleet_Wire_V1_Failure] = []
+  public var failures: [Magfleet_Wire_V2_Failure] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -389,7 +432,7 @@ public nonisolated struct Magfleet_Wire_V1_Result: Sendable {
 }
 
 /// Worker -> coordinator: the worker gives a lease back unfinished (e.g. on SIGTERM).
-public nonisolated struct Magfleet_Wire_V1_Release: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Release: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -407,8 +450,42 @@ public nonisolated struct Magfleet_Wire_V1_Release: Sendable {
   public init() {}
 }
 
+/// Worker -> coordinator: the worker is draining (e.g. after SIGTERM): it takes no new work,
+/// finishes or releases what it holds, then sends Bye.
+public nonisolated struct Magfleet_Wire_V2_Drain: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Worker -> coordinator: how far a held lease has come (rows computed so far), for progress.
+public nonisolated struct Magfleet_Wire_V2_Progress: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardFirst: UInt64 = 0
+
+  public var shardCount: UInt32 = 0
+
+  public var attempt: UInt32 = 0
+
+  /// rows of the Assign's items finished (embedded or failed)
+  public var rowsDone: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// Worker -> coordinator: the worker leaves; all its leases go back.
-public nonisolated struct Magfleet_Wire_V1_Bye: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Bye: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -422,7 +499,7 @@ public nonisolated struct Magfleet_Wire_V1_Bye: Sendable {
 
 /// Coordinator -> worker: the coordinator does not know this peer (e.g. it restarted).
 /// The worker MUST drop all leases it holds and send Hello again.
-public nonisolated struct Magfleet_Wire_V1_Reset: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Reset: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -435,7 +512,7 @@ public nonisolated struct Magfleet_Wire_V1_Reset: Sendable {
 }
 
 /// Coordinator -> worker: the run is complete; the worker MAY exit.
-public nonisolated struct Magfleet_Wire_V1_Finished: Sendable {
+public nonisolated struct Magfleet_Wire_V2_Finished: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -446,7 +523,7 @@ public nonisolated struct Magfleet_Wire_V1_Finished: Sendable {
 }
 
 /// Any client -> coordinator, no Hello needed.
-public nonisolated struct Magfleet_Wire_V1_StatusRequest: Sendable {
+public nonisolated struct Magfleet_Wire_V2_StatusRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -456,7 +533,7 @@ public nonisolated struct Magfleet_Wire_V1_StatusRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Magfleet_Wire_V1_WorkerStatus: Sendable {
+public nonisolated struct Magfleet_Wire_V2_WorkerStatus: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -471,12 +548,14 @@ public nonisolated struct Magfleet_Wire_V1_WorkerStatus: Sendable {
 
   public var secondsSinceSeen: UInt32 = 0
 
+  public var draining: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Magfleet_Wire_V1_StatusReply: Sendable {
+public nonisolated struct Magfleet_Wire_V2_StatusReply: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -499,9 +578,14 @@ public nonisolated struct Magfleet_Wire_V1_StatusReply: Sendable {
 
   public var imagesPerSecond: Double = 0
 
-  public var workers: [Magfleet_Wire_V1_WorkerStatus] = []
+  public var workers: [Magfleet_Wire_V2_WorkerStatus] = []
 
   public var listExhausted: Bool = false
+
+  /// rows of leased shards reported done by Progress
+  public var imagesInProgress: UInt64 = 0
+
+  public var failuresByCategory: Dictionary<String,UInt64> = [:]
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -510,15 +594,15 @@ public nonisolated struct Magfleet_Wire_V1_StatusReply: Sendable {
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
-fileprivate nonisolated let _protobuf_package = "magfleet.wire.v1"
+fileprivate nonisolated let _protobuf_package = "magfleet.wire.v2"
 
-nonisolated extension Magfleet_Wire_V1_ProtocolVersion: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PROTOCOL_VERSION_UNSPECIFIED\0\u{1}PROTOCOL_VERSION_CURRENT\0")
+nonisolated extension Magfleet_Wire_V2_ProtocolVersion: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PROTOCOL_VERSION_UNSPECIFIED\0\u{2}\u{2}PROTOCOL_VERSION_CURRENT\0")
 }
 
-nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{2}\u{9}hello\0\u{1}heartbeat\0\u{1}result\0\u{1}release\0\u{1}bye\0\u{3}status_request\0\u{2}\u{5}welcome\0\u{1}refuse\0\u{1}assign\0\u{1}reset\0\u{1}finished\0\u{3}status_reply\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{2}\u{9}hello\0\u{1}heartbeat\0\u{1}result\0\u{1}release\0\u{1}bye\0\u{3}status_request\0\u{1}drain\0\u{1}progress\0\u{2}\u{3}welcome\0\u{1}refuse\0\u{1}assign\0\u{1}reset\0\u{1}finished\0\u{3}status_reply\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -528,7 +612,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.protocolVersion) }()
       case 10: try {
-        var v: Magfleet_Wire_V1_Hello?
+        var v: Magfleet_Wire_V2_Hello?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -541,7 +625,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
         }
       }()
       case 11: try {
-        var v: Magfleet_Wire_V1_Heartbeat?
+        var v: Magfleet_Wire_V2_Heartbeat?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -554,7 +638,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
         }
       }()
       case 12: try {
-        var v: Magfleet_Wire_V1_Result?
+        var v: Magfleet_Wire_V2_Result?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -567,7 +651,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
         }
       }()
       case 13: try {
-        var v: Magfleet_Wire_V1_Release?
+        var v: Magfleet_Wire_V2_Release?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -580,7 +664,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
         }
       }()
       case 14: try {
-        var v: Magfleet_Wire_V1_Bye?
+        var v: Magfleet_Wire_V2_Bye?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -593,7 +677,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
         }
       }()
       case 15: try {
-        var v: Magfleet_Wire_V1_StatusRequest?
+        var v: Magfleet_Wire_V2_StatusRequest?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -605,8 +689,34 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
           self.body = .statusRequest(v)
         }
       }()
+      case 16: try {
+        var v: Magfleet_Wire_V2_Drain?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .drain(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .drain(v)
+        }
+      }()
+      case 17: try {
+        var v: Magfleet_Wire_V2_Progress?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .progress(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .progress(v)
+        }
+      }()
       case 20: try {
-        var v: Magfleet_Wire_V1_Welcome?
+        var v: Magfleet_Wire_V2_Welcome?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -619,7 +729,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
         }
       }()
       case 21: try {
-        var v: Magfleet_Wire_V1_Refuse?
+        var v: Magfleet_Wire_V2_Refuse?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -632,7 +742,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
         }
       }()
       case 22: try {
-        var v: Magfleet_Wire_V1_Assign?
+        var v: Magfleet_Wire_V2_Assign?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -645,7 +755,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
         }
       }()
       case 23: try {
-        var v: Magfleet_Wire_V1_Reset?
+        var v: Magfleet_Wire_V2_Reset?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -658,7 +768,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
         }
       }()
       case 24: try {
-        var v: Magfleet_Wire_V1_Finished?
+        var v: Magfleet_Wire_V2_Finished?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -671,7 +781,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
         }
       }()
       case 25: try {
-        var v: Magfleet_Wire_V1_StatusReply?
+        var v: Magfleet_Wire_V2_StatusReply?
         var hadOneofValue = false
         if let current = self.body {
           hadOneofValue = true
@@ -721,6 +831,14 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
       guard case .statusRequest(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
     }()
+    case .drain?: try {
+      guard case .drain(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+    }()
+    case .progress?: try {
+      guard case .progress(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+    }()
     case .welcome?: try {
       guard case .welcome(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -750,7 +868,7 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Envelope, rhs: Magfleet_Wire_V1_Envelope) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Envelope, rhs: Magfleet_Wire_V2_Envelope) -> Bool {
     if lhs.protocolVersion != rhs.protocolVersion {return false}
     if lhs.body != rhs.body {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -758,9 +876,9 @@ nonisolated extension Magfleet_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{1}architecture\0\u{1}dim\0\u{1}preprocessing\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{1}architecture\0\u{1}dim\0\u{1}preprocessing\0\u{1}flip\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -772,6 +890,7 @@ nonisolated extension Magfleet_Wire_V1_ModelInfo: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeSingularStringField(value: &self.architecture) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.dim) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.preprocessing) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.flip) }()
       default: break
       }
     }
@@ -790,20 +909,24 @@ nonisolated extension Magfleet_Wire_V1_ModelInfo: SwiftProtobuf.Message, SwiftPr
     if !self.preprocessing.isEmpty {
       try visitor.visitSingularStringField(value: self.preprocessing, fieldNumber: 4)
     }
+    if self.flip != false {
+      try visitor.visitSingularBoolField(value: self.flip, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_ModelInfo, rhs: Magfleet_Wire_V1_ModelInfo) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_ModelInfo, rhs: Magfleet_Wire_V2_ModelInfo) -> Bool {
     if lhs.fingerprint != rhs.fingerprint {return false}
     if lhs.architecture != rhs.architecture {return false}
     if lhs.dim != rhs.dim {return false}
     if lhs.preprocessing != rhs.preprocessing {return false}
+    if lhs.flip != rhs.flip {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}model\0\u{1}prefetch\0\u{1}hostname\0\u{1}pid\0\u{1}software\0")
 
@@ -850,7 +973,7 @@ nonisolated extension Magfleet_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtob
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Hello, rhs: Magfleet_Wire_V1_Hello) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Hello, rhs: Magfleet_Wire_V2_Hello) -> Bool {
     if lhs.workerID != rhs.workerID {return false}
     if lhs._model != rhs._model {return false}
     if lhs.prefetch != rhs.prefetch {return false}
@@ -862,7 +985,7 @@ nonisolated extension Magfleet_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtob
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Heartbeat"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
 
@@ -875,13 +998,13 @@ nonisolated extension Magfleet_Wire_V1_Heartbeat: SwiftProtobuf.Message, SwiftPr
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Heartbeat, rhs: Magfleet_Wire_V1_Heartbeat) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Heartbeat, rhs: Magfleet_Wire_V2_Heartbeat) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0\u{3}heartbeat_interval_ms\0\u{3}heartbeat_timeout_ms\0\u{3}ship_images\0")
 
@@ -916,7 +1039,7 @@ nonisolated extension Magfleet_Wire_V1_Welcome: SwiftProtobuf.Message, SwiftProt
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Welcome, rhs: Magfleet_Wire_V1_Welcome) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Welcome, rhs: Magfleet_Wire_V2_Welcome) -> Bool {
     if lhs.runID != rhs.runID {return false}
     if lhs.heartbeatIntervalMs != rhs.heartbeatIntervalMs {return false}
     if lhs.heartbeatTimeoutMs != rhs.heartbeatTimeoutMs {return false}
@@ -926,7 +1049,7 @@ nonisolated extension Magfleet_Wire_V1_Welcome: SwiftProtobuf.Message, SwiftProt
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Refuse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Refuse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Refuse"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
 
@@ -949,16 +1072,16 @@ nonisolated extension Magfleet_Wire_V1_Refuse: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Refuse, rhs: Magfleet_Wire_V1_Refuse) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Refuse, rhs: Magfleet_Wire_V2_Refuse) -> Bool {
     if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Item: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Item: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Item"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}path\0\u{1}data\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}path\0\u{1}data\0\u{1}landmarks\0\u{1}unreadable\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -969,12 +1092,18 @@ nonisolated extension Magfleet_Wire_V1_Item: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.index) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.path) }()
       case 3: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 4: try { try decoder.decodeRepeatedDoubleField(value: &self.landmarks) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._unreadable) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.index != 0 {
       try visitor.visitSingularUInt64Field(value: self.index, fieldNumber: 1)
     }
@@ -984,19 +1113,27 @@ nonisolated extension Magfleet_Wire_V1_Item: SwiftProtobuf.Message, SwiftProtobu
     if !self.data.isEmpty {
       try visitor.visitSingularBytesField(value: self.data, fieldNumber: 3)
     }
+    if !self.landmarks.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.landmarks, fieldNumber: 4)
+    }
+    try { if let v = self._unreadable {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Item, rhs: Magfleet_Wire_V1_Item) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Item, rhs: Magfleet_Wire_V2_Item) -> Bool {
     if lhs.index != rhs.index {return false}
     if lhs.path != rhs.path {return false}
     if lhs.data != rhs.data {return false}
+    if lhs.landmarks != rhs.landmarks {return false}
+    if lhs._unreadable != rhs._unreadable {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Assign: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Assign: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Assign"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_first\0\u{3}shard_count\0\u{1}attempt\0\u{3}lease_ms\0\u{1}items\0")
 
@@ -1035,7 +1172,7 @@ nonisolated extension Magfleet_Wire_V1_Assign: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Assign, rhs: Magfleet_Wire_V1_Assign) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Assign, rhs: Magfleet_Wire_V2_Assign) -> Bool {
     if lhs.shardFirst != rhs.shardFirst {return false}
     if lhs.shardCount != rhs.shardCount {return false}
     if lhs.attempt != rhs.attempt {return false}
@@ -1046,9 +1183,9 @@ nonisolated extension Magfleet_Wire_V1_Assign: SwiftProtobuf.Message, SwiftProto
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Failure: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Failure: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Failure"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}reason\0\u{1}category\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1058,6 +1195,7 @@ nonisolated extension Magfleet_Wire_V1_Failure: SwiftProtobuf.Message, SwiftProt
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.index) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.category) }()
       default: break
       }
     }
@@ -1070,18 +1208,22 @@ nonisolated extension Magfleet_Wire_V1_Failure: SwiftProtobuf.Message, SwiftProt
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
     }
+    if !self.category.isEmpty {
+      try visitor.visitSingularStringField(value: self.category, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Failure, rhs: Magfleet_Wire_V1_Failure) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Failure, rhs: Magfleet_Wire_V2_Failure) -> Bool {
     if lhs.index != rhs.index {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.category != rhs.category {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Result: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Result"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_first\0\u{3}shard_count\0\u{1}attempt\0\u{1}dim\0\u{1}indices\0\u{1}embeddings\0\u{1}failures\0")
 
@@ -1128,7 +1270,7 @@ nonisolated extension Magfleet_Wire_V1_Result: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Result, rhs: Magfleet_Wire_V1_Result) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Result, rhs: Magfleet_Wire_V2_Result) -> Bool {
     if lhs.shardFirst != rhs.shardFirst {return false}
     if lhs.shardCount != rhs.shardCount {return false}
     if lhs.attempt != rhs.attempt {return false}
@@ -1141,7 +1283,7 @@ nonisolated extension Magfleet_Wire_V1_Result: SwiftProtobuf.Message, SwiftProto
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Release: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Release: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Release"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_first\0\u{3}shard_count\0\u{1}attempt\0\u{1}reason\0")
 
@@ -1176,7 +1318,7 @@ nonisolated extension Magfleet_Wire_V1_Release: SwiftProtobuf.Message, SwiftProt
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Release, rhs: Magfleet_Wire_V1_Release) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Release, rhs: Magfleet_Wire_V2_Release) -> Bool {
     if lhs.shardFirst != rhs.shardFirst {return false}
     if lhs.shardCount != rhs.shardCount {return false}
     if lhs.attempt != rhs.attempt {return false}
@@ -1186,7 +1328,82 @@ nonisolated extension Magfleet_Wire_V1_Release: SwiftProtobuf.Message, SwiftProt
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Bye: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Drain: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Drain"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Magfleet_Wire_V2_Drain, rhs: Magfleet_Wire_V2_Drain) -> Bool {
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Magfleet_Wire_V2_Progress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Progress"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_first\0\u{3}shard_count\0\u{1}attempt\0\u{3}rows_done\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.shardFirst) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shardCount) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.rowsDone) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardFirst != 0 {
+      try visitor.visitSingularUInt64Field(value: self.shardFirst, fieldNumber: 1)
+    }
+    if self.shardCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardCount, fieldNumber: 2)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 3)
+    }
+    if self.rowsDone != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rowsDone, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Magfleet_Wire_V2_Progress, rhs: Magfleet_Wire_V2_Progress) -> Bool {
+    if lhs.shardFirst != rhs.shardFirst {return false}
+    if lhs.shardCount != rhs.shardCount {return false}
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.rowsDone != rhs.rowsDone {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Magfleet_Wire_V2_Bye: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Bye"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
 
@@ -1209,14 +1426,14 @@ nonisolated extension Magfleet_Wire_V1_Bye: SwiftProtobuf.Message, SwiftProtobuf
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Bye, rhs: Magfleet_Wire_V1_Bye) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Bye, rhs: Magfleet_Wire_V2_Bye) -> Bool {
     if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Reset: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Reset: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Reset"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
 
@@ -1239,14 +1456,14 @@ nonisolated extension Magfleet_Wire_V1_Reset: SwiftProtobuf.Message, SwiftProtob
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Reset, rhs: Magfleet_Wire_V1_Reset) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Reset, rhs: Magfleet_Wire_V2_Reset) -> Bool {
     if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_Finished: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_Finished: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Finished"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
 
@@ -1259,13 +1476,13 @@ nonisolated extension Magfleet_Wire_V1_Finished: SwiftProtobuf.Message, SwiftPro
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_Finished, rhs: Magfleet_Wire_V1_Finished) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_Finished, rhs: Magfleet_Wire_V2_Finished) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_StatusRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_StatusRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
 
@@ -1278,15 +1495,15 @@ nonisolated extension Magfleet_Wire_V1_StatusRequest: SwiftProtobuf.Message, Swi
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_StatusRequest, rhs: Magfleet_Wire_V1_StatusRequest) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_StatusRequest, rhs: Magfleet_Wire_V2_StatusRequest) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_WorkerStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}hostname\0\u{1}leases\0\u{3}images_done\0\u{3}seconds_since_seen\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}hostname\0\u{1}leases\0\u{3}images_done\0\u{3}seconds_since_seen\0\u{1}draining\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1299,6 +1516,7 @@ nonisolated extension Magfleet_Wire_V1_WorkerStatus: SwiftProtobuf.Message, Swif
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.leases) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.imagesDone) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.secondsSinceSeen) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
       default: break
       }
     }
@@ -1320,23 +1538,27 @@ nonisolated extension Magfleet_Wire_V1_WorkerStatus: SwiftProtobuf.Message, Swif
     if self.secondsSinceSeen != 0 {
       try visitor.visitSingularUInt32Field(value: self.secondsSinceSeen, fieldNumber: 5)
     }
+    if self.draining != false {
+      try visitor.visitSingularBoolField(value: self.draining, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_WorkerStatus, rhs: Magfleet_Wire_V1_WorkerStatus) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_WorkerStatus, rhs: Magfleet_Wire_V2_WorkerStatus) -> Bool {
     if lhs.workerID != rhs.workerID {return false}
     if lhs.hostname != rhs.hostname {return false}
     if lhs.leases != rhs.leases {return false}
     if lhs.imagesDone != rhs.imagesDone {return false}
     if lhs.secondsSinceSeen != rhs.secondsSinceSeen {return false}
+    if lhs.draining != rhs.draining {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Magfleet_Wire_V1_StatusReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+nonisolated extension Magfleet_Wire_V2_StatusReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0\u{3}total_images\0\u{3}images_done\0\u{3}images_failed\0\u{3}shards_done\0\u{3}shards_leased\0\u{3}shards_pending\0\u{3}images_per_second\0\u{1}workers\0\u{3}list_exhausted\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0\u{3}total_images\0\u{3}images_done\0\u{3}images_failed\0\u{3}shards_done\0\u{3}shards_leased\0\u{3}shards_pending\0\u{3}images_per_second\0\u{1}workers\0\u{3}list_exhausted\0\u{3}images_in_progress\0\u{3}failures_by_category\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1354,6 +1576,8 @@ nonisolated extension Magfleet_Wire_V1_StatusReply: SwiftProtobuf.Message, Swift
       case 8: try { try decoder.decodeSingularDoubleField(value: &self.imagesPerSecond) }()
       case 9: try { try decoder.decodeRepeatedMessageField(value: &self.workers) }()
       case 10: try { try decoder.decodeSingularBoolField(value: &self.listExhausted) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.imagesInProgress) }()
+      case 12: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.failuresByCategory) }()
       default: break
       }
     }
@@ -1390,10 +1614,16 @@ nonisolated extension Magfleet_Wire_V1_StatusReply: SwiftProtobuf.Message, Swift
     if self.listExhausted != false {
       try visitor.visitSingularBoolField(value: self.listExhausted, fieldNumber: 10)
     }
+    if self.imagesInProgress != 0 {
+      try visitor.visitSingularUInt64Field(value: self.imagesInProgress, fieldNumber: 11)
+    }
+    if !self.failuresByCategory.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.failuresByCategory, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Magfleet_Wire_V1_StatusReply, rhs: Magfleet_Wire_V1_StatusReply) -> Bool {
+  public static func ==(lhs: Magfleet_Wire_V2_StatusReply, rhs: Magfleet_Wire_V2_StatusReply) -> Bool {
     if lhs.runID != rhs.runID {return false}
     if lhs.totalImages != rhs.totalImages {return false}
     if lhs.imagesDone != rhs.imagesDone {return false}
@@ -1404,6 +1634,8 @@ nonisolated extension Magfleet_Wire_V1_StatusReply: SwiftProtobuf.Message, Swift
     if lhs.imagesPerSecond != rhs.imagesPerSecond {return false}
     if lhs.workers != rhs.workers {return false}
     if lhs.listExhausted != rhs.listExhausted {return false}
+    if lhs.imagesInProgress != rhs.imagesInProgress {return false}
+    if lhs.failuresByCategory != rhs.failuresByCategory {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

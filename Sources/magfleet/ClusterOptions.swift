@@ -2,8 +2,66 @@ import ArgumentParser
 import Cluster
 import Foundation
 import IResNet
+import Imaging
 import Tensor
 import Logging
+
+extension Preprocessing.Preset: ExpressibleByArgument {}
+
+/// A run-time failure of a command (not a usage error): printed as `magfleet: message`, exit 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    var code: Int32 = 1
+    init(_ description: String, code: Int32 = 1) {
+        self.description = description
+        self.code = code
+    }
+}
+
+/// How many failed rows a run may have and still exit 0: a count (`50`) or a share of the
+/// rows (`1%`). A run in which every row failed always exits non-zero.
+struct FailureLimit: ExpressibleByArgument, CustomStringConvertible {
+    enum Kind { case count(Int), percent(Double) }
+    var kind: Kind
+    init?(argument: String) {
+        if argument.hasSuffix("%"), let p = Double(argument.dropLast()), p >= 0, p <= 100 { kind = .percent(p) }
+        else if let n = Int(argument), n >= 0 { kind = .count(n) }
+        else { return nil }
+    }
+    var description: String {
+        switch kind {
+        case let .count(n): "\(n)"
+        case let .percent(p): "\(p.formatted())%"
+        }
+    }
+    var defaultValueDescription: String { description }
+
+    /// Whether `failed` of `rows` stays within the limit.
+    func allows(failed: Int, of rows: Int) -> Bool {
+        if rows > 0, failed == rows { return false }
+        switch kind {
+        case let .count(n): return failed <= n
+        case let .percent(p): return Double(failed) <= Double(rows) * p / 100
+        }
+    }
+}
+
+/// Options of the commands that run a coordinator (`coordinator`, `extract`).
+struct RunOptions: ParsableArguments {
+    @Option(help: "Images per shard.") var shardSize: Int = 256
+    @Flag(help: "Label rows without a label field by their parent folder (docs/lists.md, \"Labels and distractors\").")
+    var labelsFromDirs = false
+    @Flag(help: "Delete the run directory's journal and shards first and start over.") var restart = false
+    @Flag(help: "Compute the failed rows of a finished or resumed run again (automatic when --root changed).")
+    var retryFailed = false
+    @Option(help: "Failed rows a run may have and exit 0: a count or a percentage. A run whose every row failed exits 3 always.")
+    var maxFailures = FailureLimit(argument: "1%")!
+    @Option(help: "A lease runs out this long after it was granted, milliseconds.") var leaseMs: Int = 600_000
+
+    func validate() throws {
+        guard shardSize >= 1, leaseMs >= 1 else { throw ValidationError("--shard-size and --lease-ms must be positive") }
+    }
+}
 
 /// Which embedder a cluster command uses, and the model it records.
 struct EmbedderOptions: ParsableArguments {
@@ -20,6 +78,14 @@ struct EmbedderOptions: ParsableArguments {
 
     @Flag(help: "Compute every convolution with im2col + GEMM instead of Winograd (slower; half the weight memory).")
     var exact = false
+
+    @Option(help: ArgumentHelp(
+        "Input preprocessing: magface (BGR, x/255: MagFace's gen_feat.py) or arcface (RGB, (x-127.5)/127.5: insightface). Recorded in the store; coordinator and workers must agree.",
+        valueName: "preset"))
+    var preset: Preprocessing.Preset = .magface
+
+    @Flag(help: "Flip fusion: each embedding is the sum of the image's and its mirror image's (twice the compute). Recorded in the store.")
+    var flip = false
 
     @Option(help: ArgumentHelp("Embedding length of the test embedder.", visibility: .hidden))
     var testDim: Int = 8
@@ -41,9 +107,10 @@ struct EmbedderOptions: ParsableArguments {
 
     /// The arguments that make a worker process use the same embedder.
     var workerArguments: [String] {
-        var args = ["--embedder", embedder, "--test-dim", "\(testDim)", "--threads", "\(threads)"]
+        var args = ["--embedder", embedder, "--test-dim", "\(testDim)", "--threads", "\(threads)", "--preset", preset.rawValue]
         if let model { args += ["--model", model] }
         if exact { args.append("--exact") }
+        if flip { args.append("--flip") }
         if !testVariant.isEmpty { args += ["--test-variant", testVariant] }
         if testDelayMs > 0 { args += ["--test-delay-ms", "\(testDelayMs)"] }
         return args
@@ -54,16 +121,17 @@ struct EmbedderOptions: ParsableArguments {
     func make() throws -> (FaceEmbedder, ImageLoader) {
         switch embedder {
         case "test":
-            return (TestEmbedder(dim: testDim, variant: testVariant), TestImageLoader(delayMilliseconds: testDelayMs))
+            return (TestEmbedder(dim: testDim, variant: testVariant, preset: preset.rawValue, flip: flip),
+                    TestImageLoader(delayMilliseconds: testDelayMs))
         default:
             // The ZeroMQ/compute split already gives one compute thread; the engine gets --threads.
             if threads > 0 { BLAS.setThreadCount(threads) }
-            let loader = ImagingLoader()
+            let preprocessing = Preprocessing(preset: preset, flip: flip)
             let network: IResNet
             do { network = try IResNet(checkpoint: URL(fileURLWithPath: model ?? ""), mode: exact ? .exact : .fast) } catch {
-                throw ValidationError("cannot load --model \(model ?? ""): \(error)")
+                throw CommandFailure("cannot load --model \(model ?? ""): \(error)")
             }
-            return (IResNetEmbedder(network: network, preprocessing: loader.preprocessingName), loader)
+            return (IResNetEmbedder(network: network, preprocessing: preprocessing), ImagingLoader(preprocessing: preprocessing))
         }
     }
 }

@@ -1,6 +1,7 @@
 import Evaluation
 import FeatureStore
 import Foundation
+import Imaging
 
 extension FeatureTable {
     /// Loads the reducer's input: a magfleet HDF5 store, or MagFace's `gen_feat.py` text
@@ -10,9 +11,9 @@ extension FeatureTable {
     ///   names. Failed rows carry no embedding and are left out; `excluded` says how many.
     /// - A `features.list` (one `path f1 … fD` line per image) has no labels. They come from
     ///   the sidecar `<STORE>.labels` when it exists (`path<TAB>identity` per line; identity
-    ///   `-1`, `-` or empty = distractor), otherwise from the image's parent folder name,
-    ///   except that a folder named `distractors` or starting with `megaface` (any case) makes a
-    ///   distractor. Identities are numbered in sorted name order.
+    ///   `-1`, `-` or empty = distractor, as is a path it does not name), otherwise from the
+    ///   image's parent folder by the one label rule (docs/lists.md, "Labels and distractors":
+    ///   `distractors/` and `megaface*` folders are distractors). The one label table numbers them.
     static func load(store: URL) throws -> FeatureTable {
         guard try isHDF5(store) else { return try loadFeaturesList(store) }
         let (table, excluded) = try loadStore(store)
@@ -83,18 +84,16 @@ extension FeatureTable {
         }
         let names: [String?] = paths.map { path in
             if let sidecar {
-                let name = sidecar[path] ?? ""
-                return name.isEmpty || name == "-" || name == "-1" ? nil : name
+                let token = sidecar[path] ?? ""
+                return LabelRule().identity(path: path, labelToken: token.isEmpty || token == "-" ? nil : token)
             }
-            let folders = path.split(separator: "/").dropLast()
-            let distractor = folders.contains { $0.lowercased() == "distractors" || $0.lowercased().hasPrefix("megaface") }
-            return distractor ? nil : folders.last.map(String.init) ?? ""
+            return LabelRule(fromFolders: true).identity(path: path, labelToken: nil)
         }
-        let labelNames = Set(names.compactMap { $0 }).sorted()
-        let index = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
+        let table = LabelTable(identities: names)
+        let labelNames = table.names
         return try FeatureTable(
             dimension: dimension, embeddings: embeddings,
-            labels: names.map { name in name.flatMap { index[$0] } ?? -1 },
+            labels: names.map { Int(table.label(of: $0)) },
             labelNames: labelNames, paths: paths)
     }
 }

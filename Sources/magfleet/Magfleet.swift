@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The version every store, report and worker handshake records.
 let magfleetVersion = "0.1.0"
@@ -33,4 +34,18 @@ struct Magfleet: ParsableCommand {
             Import.self,
         ]
     )
+
+    /// Errors are printed here, in one place: usage errors with their help (ArgumentParser),
+    /// run-time failures as `magfleet: message` with their exit status.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as CommandFailure {
+            Console.error("magfleet: \(failure)")
+            Foundation.exit(failure.code)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -209,7 +209,8 @@ struct ClusterIntegrationTests {
         #expect(out.contains("merged 40 rows (38 embedded, 2 failed)"))
         try h.expectCompleteStore(count: 40, failing: [3, 7])
         let (_, rows) = try StoreReadback.rows(of: h.storePath)
-        #expect(rows[7].outcome == .failure("cannot read \(h.directory)/img7.bin"))
+        #expect(rows[7].outcome == .failure(RowFailure(category: "missing-file", reason: "\(h.directory)/img7.bin: no such file")))
+        #expect(out.contains("failed rows by category: corrupt 1, missing-file 1"))
         // Again with the same --out: everything is journaled, nothing is recomputed.
         let again = try MagfleetProcessRun(args)
         #expect(again.contains("this run: 0 images"))
@@ -252,16 +253,17 @@ struct ClusterIntegrationTests {
         // And each row equals this process's own forward pass of that image (batch of one:
         // float32 rounding may differ from the 4-image batches; cosine >= 0.999999).
         let loader = ImagingLoader()
-        let embedder = IResNetEmbedder(network: try IResNet(checkpoint: URL(fileURLWithPath: model)), preprocessing: loader.preprocessingName)
+        let embedder = IResNetEmbedder(network: try IResNet(checkpoint: URL(fileURLWithPath: model)), preprocessing: Preprocessing())
         let (provenance, rows) = try StoreReadback.rows(of: h.directory + "/store3.h5")
         #expect(provenance.modelFingerprint == embedder.network.fingerprint)
         #expect(provenance.randomWeights)
         #expect(rows.count == 10)
         for row in rows {
             guard case let .embedding(v) = row.outcome else { Issue.record("row \(row.index) failed"); continue }
-            let w = try embedder.embed(try loader.load(.path(row.path)).get(), count: 1)
-            let dot = zip(v, w).reduce(Float(0)) { $0 + $1.0 * $1.1 }
-            let cosine = dot / (v.reduce(0) { $0 + $1 * $1 }.squareRoot() * w.reduce(0) { $0 + $1 * $1 }.squareRoot())
+            let w: [Float] = try embedder.embed(try loader.load(ImageInput(path: row.path)).get(), count: 1)
+            let dot: Float = zip(v, w).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            let norms: Float = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot() * w.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+            let cosine = dot / norms
             #expect(cosine >= 0.999999, "row \(row.index)")
         }
         // Query by a new image: decoded and embedded with the store's model, it finds itself.

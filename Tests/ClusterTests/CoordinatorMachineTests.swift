@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import Testing
 import Wire
 @testable import Cluster
@@ -14,7 +13,7 @@ struct CoordinatorMachineTests {
         settings.heartbeatInterval = 100
         settings.heartbeatTimeout = 500
         settings.maxLosses = maxLosses
-        var m = CoordinatorMachine(settings: settings, logger: quietLogger)
+        var m = CoordinatorMachine(settings: settings)
         var start = 0
         while start < items {
             let n = min(shardSize, items - start)
@@ -55,7 +54,7 @@ struct CoordinatorMachineTests {
         var bytes: [UInt8] = []
         for item in shard.items {
             if item.index == failIndex {
-                r.failures.append(Failure.with { $0.index = item.index; $0.reason = "broken" })
+                r.failures.append(Failure.with { $0.index = item.index; $0.reason = "broken"; $0.category = "corrupt" })
                 continue
             }
             r.indices.append(item.index)
@@ -88,9 +87,9 @@ struct CoordinatorMachineTests {
     @Test func refusesAnotherProtocolVersion() throws {
         var m = Self.machine()
         var hello = Self.hello()
-        hello.protocolVersion = 2
+        hello.protocolVersion = 1
         guard case let .refuse(r) = Self.sent(m.receive(hello, from: [1], now: 0)).first?.body else { Issue.record("no Refuse"); return }
-        #expect(r.reason.contains("version 2"))
+        #expect(r.reason.contains("version 1 is not supported; this coordinator speaks 2"))
     }
 
     @Test func acceptsAResultOnceAndDropsTheDuplicate() throws {
@@ -100,7 +99,7 @@ struct CoordinatorMachineTests {
         let first = m.receive(reply, from: peer, now: 5)
         let commit = try #require(Self.commits(first).first)
         #expect(commit.rows.map(\.index) == Array(shard.key.indices))
-        #expect(commit.rows[1].outcome == .failure("broken"))
+        #expect(commit.rows[1].outcome == .failure(RowFailure(category: "corrupt", reason: "broken")))
         #expect(commit.rows[0].outcome == .embedding([0.5, 1.5, 2.5, 3.5]))
         #expect(Self.commits(m.receive(reply, from: peer, now: 6)).isEmpty)
         #expect(m.shardsDone == 1)
@@ -155,8 +154,8 @@ struct CoordinatorMachineTests {
         #expect(m.isFinished)
         let rows = committed.flatMap(\.rows).sorted { $0.index < $1.index }
         #expect(rows.map(\.index) == [0, 1, 2])
-        guard case let .failure(reason) = rows[1].outcome else { Issue.record("index 1 should fail"); return }
-        #expect(reason.contains("lost 2 times"))
+        guard case let .failure(failure) = rows[1].outcome else { Issue.record("index 1 should fail"); return }
+        #expect(failure.reason.contains("lost 2 times") && failure.category == RowFailure.Category.lost)
         #expect(rows[0].outcome != rows[1].outcome && rows[2].outcome != rows[1].outcome)
     }
 
@@ -204,7 +203,7 @@ struct CoordinatorMachineTests {
     @Test func readAheadIsBounded() {
         var settings = CoordinatorMachine.Settings(model: Self.model, runID: "t")
         settings.pendingWindow = 3
-        var m = CoordinatorMachine(settings: settings, logger: quietLogger)
+        var m = CoordinatorMachine(settings: settings)
         var fed = 0
         while m.wantsShards {
             m.enqueue(Shard(items: [ShardItem(index: UInt64(fed), path: "x")]))
@@ -214,9 +213,3 @@ struct CoordinatorMachineTests {
     }
 }
 
-/// The machines log every drop and expiry; the tests check behaviour, not log lines.
-let quietLogger: Logger = {
-    var logger = Logger(label: "magfleet.test")
-    logger.logLevel = .critical
-    return logger
-}()

@@ -1,5 +1,6 @@
 import FeatureStore
 import Foundation
+import Imaging
 import TestSupport
 import Testing
 import Wire
@@ -16,69 +17,148 @@ struct DurabilityTests {
 
     static let model = TestEmbedder(dim: 3).model
 
+    static func header(sha: String = "abc", shardSize: Int = 4) -> Journal.Header {
+        Journal.Header(list: .init(sha256: sha, bytes: 10, rows: 9, labels: 0, labelsSHA256: ListSummary.digest(labelNames: [])),
+                       model: model, shardSize: shardSize, listPath: "/l", root: nil)
+    }
+
     @Test func journalResumesAndIgnoresATornLastLine() throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let header = Journal.Header(list: "/l", shardSize: 4, model: Self.model)
+        let header = Self.header()
         do {
             let j = try Journal(directory: dir, header: header)
-            try j.record(ShardKey(first: 0, count: 4), embedded: 3, failed: 1)
-            try j.record(ShardKey(first: 8, count: 1), embedded: 1, failed: 0)
+            #expect(j.recorded == nil)
+            try j.record([ShardTally(key: ShardKey(first: 0, count: 4), embedded: 3, failed: 1, failuresByCategory: ["missing-file": 1])])
+            try j.record([ShardTally(key: ShardKey(first: 8, count: 1), embedded: 1, failed: 0)])
         }
         let handle = try #require(FileHandle(forWritingAtPath: dir + "/journal"))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data("done 4 4 4".utf8))  // a crash mid-append
         try handle.close()
         let j = try Journal(directory: dir, header: header)
+        #expect(j.recorded == header)
         #expect(Set(j.entries.keys) == [ShardKey(first: 0, count: 4), ShardKey(first: 8, count: 1)])
-        #expect(j.entries[ShardKey(first: 0, count: 4)]?.failed == 1)
-        try j.record(ShardKey(first: 4, count: 4), embedded: 4, failed: 0)
+        #expect(j.entries[ShardKey(first: 0, count: 4)]?.failuresByCategory == ["missing-file": 1])
+        try j.record([ShardTally(key: ShardKey(first: 4, count: 4), embedded: 4, failed: 0)])
+        // A retry's later line for the same shard replaces the earlier one.
+        try j.record([ShardTally(key: ShardKey(first: 0, count: 4), embedded: 4, failed: 0)])
         let reopened = try Journal(directory: dir, header: header)
-        #expect(reopened.entries.count == 3)
-        #expect(throws: ClusterError.self) { try Journal(directory: dir, header: Journal.Header(list: "/other", shardSize: 4, model: Self.model)) }
+        #expect(reopened.entries.count == 3 && reopened.entries[ShardKey(first: 0, count: 4)]?.failed == 0)
+        // Adopting a new header (another root) keeps every entry.
+        var moved = header
+        moved.root = "/mnt"
+        try reopened.adopt(moved)
+        let again = try Journal(directory: dir, header: moved)
+        #expect(again.recorded == moved && again.entries.count == 3)
+    }
+
+    @Test func resumeIsRefusedWhenAnInputDiffers() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let recorded = Self.header()
+        func refusal(_ current: Journal.Header) -> String? {
+            do {
+                _ = try RunIdentity.resume(recorded, as: current, labelNames: [], listPath: dir + "/none", journalPath: "J")
+                return nil
+            } catch { return "\(error)" }
+        }
+        #expect(refusal(Self.header(shardSize: 8))?.contains("the shard size is 4 in this run directory but 8 now") == true)
+        #expect(refusal(Self.header(sha: "def"))?.contains("--restart") == true)
+        var flip = Self.header()
+        flip.model.flip = true
+        #expect(refusal(flip)?.contains("flip fusion is off") == true)
+        var preset = Self.header()
+        preset.model.preprocessing = "arcface"
+        #expect(refusal(preset)?.contains("preset is magface in this run directory but arcface") == true)
+        var root = Self.header()
+        root.root = "/elsewhere"
+        let resume = try RunIdentity.resume(recorded, as: root, labelNames: [], listPath: dir + "/none", journalPath: "J")
+        #expect(resume == RunIdentity.Resume(grownFrom: nil, rootChanged: true))
+    }
+
+    @Test func aListThatOnlyGrewResumes() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let list = dir + "/list"
+        func header(_ text: String) throws -> (Journal.Header, [String]) {
+            try text.write(toFile: list, atomically: true, encoding: .utf8)
+            let s = try ListSummary.scan(path: list)
+            return (Journal.Header(list: .init(sha256: s.sha256, bytes: s.byteCount, rows: s.count, labels: s.labels.names.count,
+                                               labelsSHA256: ListSummary.digest(labelNames: s.labels.names)),
+                                   model: Self.model, shardSize: 4, listPath: list, root: nil), s.labels.names)
+        }
+        let (old, _) = try header("a alice\nb bob\n")
+        let (grown, names) = try header("a alice\nb bob\nc carol\nd alice\n")
+        #expect(try RunIdentity.resume(old, as: grown, labelNames: names, listPath: list, journalPath: "J").grownFrom == 2)
+        let (edited, editedNames) = try header("a alice\nb bobby\nc carol\n")
+        #expect(throws: ClusterError.self) { try RunIdentity.resume(old, as: edited, labelNames: editedNames, listPath: list, journalPath: "J") }
+        let (renumbered, renumberedNames) = try header("a alice\nb bob\n")
+        _ = renumbered
+        let (ints, _) = try header("a 0\nb 1\n")
+        let (named, namedNames) = try header("a 0\nb 1\nc carol\n")
+        #expect(throws: ClusterError.self) { try RunIdentity.resume(ints, as: named, labelNames: namedNames, listPath: list, journalPath: "J") }
+        _ = renumberedNames
     }
 
     @Test func listStreamsIntoShardsSkippingWhatIsDone() throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let list = dir + "/list"
-        try "a\r\nb\n\n  \n# comment\nc\nd\ne\nf\ng".write(toFile: list, atomically: true, encoding: .utf8)
-        #expect(try ImageListReader.count(path: list) == 7)
+        try "a\r\nb\n\n  \n# comment\nc\nd x\ne\nf 1 2\ng".write(toFile: list, atomically: true, encoding: .utf8)
+        let summary = try ListSummary.scan(path: list)
+        #expect(summary.count == 7 && summary.problems == 1)
         // 0..<3 done; of 3..<6 only 4 is done (split before a restart); 6 pending.
-        let source = ShardSource(reader: try ImageListReader(path: list), shardSize: 3,
+        let source = ShardSource(reader: try ListReader(path: list), summary: summary, shardSize: 3,
                                  done: [ShardKey(first: 0, count: 3), ShardKey(first: 4, count: 1)])
         var keys: [ShardKey] = []
-        var paths: [String] = []
+        var items: [ShardItem] = []
         while case let shards = try source.next(), !shards.isEmpty {
             keys += shards.map(\.key)
-            paths += shards.flatMap(\.items).map(\.path)
+            items += shards.flatMap(\.items)
         }
         #expect(keys == [ShardKey(first: 3, count: 1), ShardKey(first: 5, count: 1), ShardKey(first: 6, count: 1)])
-        #expect(paths == ["d", "f", "g"])
+        #expect(items.map(\.path) == ["d", "f", "g"])
+        #expect(items[0].label == 0 && summary.labels.names == ["x"])  // typed: the label is resolved
+        #expect(items[1].problem?.contains("found 3") == true)
+
+        // A grown list: its old last shard 6+1 is done; the new rows 7, 8 come as one run.
+        try "a\r\nb\n\n  \n# comment\nc\nd x\ne\nf 1 2\ng\nh\ni\n".write(toFile: list, atomically: true, encoding: .utf8)
+        let grown = ShardSource(reader: try ListReader(path: list), summary: try ListSummary.scan(path: list), shardSize: 3,
+                                done: [ShardKey(first: 0, count: 3), ShardKey(first: 3, count: 3), ShardKey(first: 6, count: 1)])
+        #expect(try grown.next().map(\.key) == [ShardKey(first: 7, count: 2)])
+        #expect(try grown.next().isEmpty)
     }
 
-    @Test func shardFilesMergeIntoAStoreInIndexOrder() throws {
+    @Test func shardFilesMergeAndRetriesPatchThem() throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try "x\ny\nz\n".write(toFile: dir + "/list", atomically: true, encoding: .utf8)
         let provenance = StoreProvenance(
             modelFingerprint: Self.model.fingerprint, architecture: Self.model.architecture, embeddingDim: 3,
-            preprocessingPreset: Self.model.preprocessing, flip: false, imageListSHA256: "", toolVersion: "test",
-            randomWeights: true, labelNames: [])
-        let sink = try FeatureStoreShardSink(directory: dir + "/shards", provenance: provenance, list: try ListSummary.scan(path: dir + "/list"))
+            preprocessingPreset: Self.model.preprocessing, flip: false, imageListSHA256: "sha", toolVersion: "test",
+            randomWeights: true, labelNames: ["alice"])
+        let sink = try FeatureStoreShardSink(directory: dir + "/shards", provenance: provenance, totalRows: 3)
         let a = ShardResult(key: ShardKey(first: 0, count: 2), dim: 3, rows: [
-            ShardRow(index: 0, path: "x", outcome: .embedding([0.25, -1, 3])),
-            ShardRow(index: 1, path: "y", outcome: .failure("bad")),
+            ShardRow(index: 0, path: "x", label: 0, outcome: .embedding([0.25, -1, 3])),
+            ShardRow(index: 1, path: "y", outcome: .failure(RowFailure(category: "missing-file", reason: "y: no such file"))),
         ])
         let b = ShardResult(key: ShardKey(first: 2, count: 1), dim: 3, rows: [ShardRow(index: 2, path: "z", outcome: .embedding([1e-7, 2, -0.5]))])
-        try sink.write(b)
-        try sink.write(a)
-        let summary = try sink.merge([a.key, b.key], model: Self.model, into: dir + "/store")
+        _ = try sink.write(b)
+        #expect(try sink.write(a) == ShardTally(key: a.key, embedded: 1, failed: 1, failuresByCategory: ["missing-file": 1]))
+        #expect(try sink.failedRows(of: a.key) == [1: RowFailure(category: "missing-file", reason: "y: no such file")])
+        let summary = try sink.merge([a.key, b.key], into: dir + "/store")
         #expect(summary == MergeSummary(destination: dir + "/store", rows: 3, embedded: 2, failed: 1))
         let (stored, rows) = try StoreReadback.rows(of: dir + "/store")
-        #expect(stored.modelFingerprint == Self.model.fingerprint)
-        #expect(rows == a.rows + b.rows)  // bit-exact float round trip
-        #expect(throws: ClusterError.self) { try sink.merge([b.key], model: Self.model, into: dir + "/bad") }
+        #expect(stored.modelFingerprint == Self.model.fingerprint && stored.labelNames == ["alice"])
+        #expect(rows == a.rows + b.rows)  // bit-exact float round trip, labels and categories kept
+        #expect(throws: ClusterError.self) { try sink.merge([b.key], into: dir + "/bad") }
+
+        // A retry of row 1 replaces it in a's file and keeps row 0.
+        let fixed = ShardRow(index: 1, path: "y", outcome: .embedding([4, 5, 6]))
+        let patch = ShardResult(key: a.key, dim: 3, rows: [fixed], patches: a.key)
+        #expect(try sink.write(patch) == ShardTally(key: a.key, embedded: 2, failed: 0))
+        _ = try sink.merge([a.key, b.key], into: dir + "/store2")
+        #expect(try StoreReadback.rows(of: dir + "/store2").rows == [a.rows[0], fixed] + b.rows)
     }
 
     @Test func codecDropsMalformedOversizedAndBodilessFrames() throws {

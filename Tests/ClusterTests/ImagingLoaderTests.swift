@@ -13,16 +13,20 @@ struct ImagingLoaderTests {
         try Data(jpeg).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let loader = ImagingLoader()
-        let fromPath = try loader.load(.path(path + " 7")).get()  // a label after the path
-        let fromBytes = try loader.load(.bytes(jpeg, name: path)).get()
+        let fromPath = try loader.load(ImageInput(path: path)).get()
+        let fromBytes = try loader.load(ImageInput(path: path, bytes: jpeg)).get()
         #expect(fromPath.count == Preprocessing.floatsPerImage)
         #expect(fromPath == fromBytes)  // same decoder, same preprocessing: bit-identical
         #expect(fromPath.contains { $0 != 0 })
-        guard case let .failure(f) = loader.load(.bytes(Array("not an image".utf8), name: "x.jpg")) else {
+        guard case let .failure(f) = loader.load(ImageInput(path: "x.jpg", bytes: Array("not an image".utf8))) else {
             Issue.record("garbage bytes should fail")
             return
         }
-        #expect(!f.reason.isEmpty)
-        if case .success = loader.load(.path("/nonexistent/face.jpg")) { Issue.record("a missing file should fail") }
+        #expect(!f.reason.isEmpty && f.category == "unsupported-format")
+        guard case let .failure(missing) = loader.load(ImageInput(path: "/nonexistent/face.jpg")) else {
+            Issue.record("a missing file should fail")
+            return
+        }
+        #expect(missing.category == "missing-file")
     }
 }

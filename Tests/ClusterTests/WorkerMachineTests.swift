@@ -13,12 +13,14 @@ struct WorkerMachineTests {
         s.backoffInitial = 100
         s.backoffMax = 400
         s.drainTimeout = 1_000
-        return WorkerMachine(settings: s, logger: quietLogger)
+        return WorkerMachine(settings: s)
     }
 
+    /// The actions but log lines (the tests check behaviour, not log text).
     static func kinds(_ actions: [WorkerMachine.Action]) -> [String] {
-        actions.map {
+        actions.compactMap {
             switch $0 {
+            case .log: return nil
             case .connect: return "connect"
             case let .send(e): return e.kind
             case .compute: return "compute"

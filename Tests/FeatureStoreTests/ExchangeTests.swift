@@ -18,7 +18,12 @@ import Testing
         #expect(firstLine.split(separator: " ").count == 13)
 
         let back = dir.appendingPathComponent("back.h5")
-        #expect(try FeaturesList.importStore(from: list, to: back, provenance: provenance(dim: 0, labels: []), labelsFromDirectories: true) == 24)
+        // Labels by folder, numbered as the caller's table numbers them (here: person_N is N).
+        var labelled = provenance(dim: 0, labels: [])
+        labelled.labelNames = (0..<4).map { "person_\($0)" }
+        #expect(try FeaturesList.importStore(from: list, to: back, provenance: labelled, label: { path in
+            Int64(path.split(separator: "/")[1].dropFirst("person_".count))!
+        }) == 24)
         let reader = try FeatureStoreReader(url: back)
         let ok = (0..<30).filter { rows.statuses[$0].isOK }
         #expect(try reader.paths() == ok.map { rows.paths[$0] })

@@ -9,8 +9,8 @@ import Testing
                                      root: try Fixture.path("")))
     }
 
-    func entry(_ path: String, landmarks: [Double]? = nil) -> ImageList.Entry {
-        ImageList.Entry(index: 0, line: 1, path: path, label: nil, landmarks: landmarks.map(Landmarks.init))
+    func entry(_ path: String, landmarks: [Double]? = nil) -> ListEntry {
+        ListEntry(index: 0, line: 1, path: path, landmarks: landmarks.map(Landmarks.init))
     }
 
     @Test func untouchedResizedAlignedAndStrict() throws {

@@ -8,7 +8,7 @@ public enum StoreReadback {
     /// Every row in store order with its global index, and the store's provenance.
     public static func rows(of path: String) throws -> (provenance: StoreProvenance, rows: [ShardRow]) {
         let reader = try FeatureStoreReader(url: URL(fileURLWithPath: path))
-        let paths = try reader.paths(), statuses = try reader.statuses()
+        let paths = try reader.paths(), statuses = try reader.statuses(), labels = try reader.labels()
         let indices: [Int64]
         if case .shard = reader.kind { indices = try reader.indices() } else { indices = (0..<Int64(reader.count)).map { $0 } }
         let embeddings = try reader.embeddings(rows: 0..<reader.count)
@@ -17,9 +17,9 @@ public enum StoreReadback {
             let outcome: ShardRow.Outcome
             switch statuses[i] {
             case .ok: outcome = .embedding(Array(embeddings[(i * dim)..<((i + 1) * dim)]))
-            case let .failed(reason): outcome = .failure(reason)
+            case let .failed(reason): outcome = .failure(RowFailure(stored: reason))
             }
-            return ShardRow(index: UInt64(indices[i]), path: paths[i], outcome: outcome)
+            return ShardRow(index: UInt64(indices[i]), path: paths[i], label: labels[i], outcome: outcome)
         }
         return (reader.provenance, rows)
     }

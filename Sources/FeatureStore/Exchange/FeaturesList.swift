@@ -71,25 +71,18 @@ public enum FeaturesList {
     }
 
     /// Imports a features.list as a new store. The embedding dim is taken from the file
-    /// (`provenance.embeddingDim` is replaced). With `labelsFromDirectories`, each path's parent
-    /// directory name becomes its label (names sorted), as in MagFace's evaluation lists.
+    /// (`provenance.embeddingDim` is replaced). `label` gives each row's store label from its
+    /// path (the caller's label table, whose names `provenance.labelNames` records); without
+    /// it every row is unlabelled (-1).
     /// - Returns: the number of rows.
     @discardableResult
-    public static func importStore(from url: URL, to store: URL, provenance: StoreProvenance, labelsFromDirectories: Bool = false, options: StoreWriteOptions = .init()) throws -> Int {
+    public static func importStore(from url: URL, to store: URL, provenance: StoreProvenance,
+                                   label: ((String) -> Int64)? = nil, options: StoreWriteOptions = .init()) throws -> Int {
         var provenance = provenance
-        var labelOf: [String: Int64] = [:]
-        if labelsFromDirectories {
-            var names = Set<String>()
-            try forEachLine(url) { line in
-                if let path = line.split(separator: " ", maxSplits: 1).first { names.insert(directoryName(String(path))) }
-            }
-            provenance.labelNames = names.sorted()
-            for (i, name) in provenance.labelNames.enumerated() { labelOf[name] = Int64(i) }
-        }
         var writer: FeatureStoreWriter?
         try read(url) { dim, batch in
             var batch = batch
-            if labelsFromDirectories { batch.labels = batch.paths.map { labelOf[directoryName($0)] ?? -1 } }
+            if let label { batch.labels = batch.paths.map(label) }
             if writer == nil {
                 provenance.embeddingDim = dim
                 writer = try FeatureStoreWriter(url: store, provenance: provenance, options: options)
@@ -101,8 +94,11 @@ public enum FeaturesList {
         return count
     }
 
-    static func directoryName(_ path: String) -> String {
-        URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent
+    /// Calls `body` with each row's path, in order, without parsing the features.
+    public static func forEachPath(_ url: URL, _ body: (String) throws -> Void) throws {
+        try forEachLine(url) { line in
+            if let path = line.split(separator: " ", maxSplits: 1).first { try body(String(path)) }
+        }
     }
 
     /// Calls `body` for each line of a text file, reading 1 MiB at a time.

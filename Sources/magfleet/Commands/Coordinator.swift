@@ -2,28 +2,33 @@ import ArgumentParser
 import Cluster
 import FeatureStore
 import Foundation
+import Imaging
 import ZeroMQ
 
 struct Coordinator: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Shard an image list over ZeroMQ to workers; journal, resume, merge into a store.",
-        discussion: "Protocol: Protocols/README.md. Operations: docs/cluster.md.")
+        discussion: """
+            The list format, the label rule and what makes a run resumable: docs/lists.md. \
+            Protocol: Protocols/README.md. Operations: docs/cluster.md. Exit status: 0 done, \
+            1 error, 3 done but more failed rows than --max-failures, 130 stopped (resumable).
+            """)
 
-    @Option(help: "Image list: one path per line.") var list: String
+    @Option(help: "Image list: `path [label [x1 y1 ... x5 y5]]` per line (docs/lists.md).") var list: String
     @Option(help: "The store to write at the end.") var out: String
     @Option(help: "ZeroMQ endpoint to bind.") var bind: String = "tcp://127.0.0.1:5555"
-    @Option(help: "Run directory: journal and shard files; the same one resumes a run.") var runDir: String
-    @Option(help: "Images per shard.") var shardSize: Int = 256
+    @Option(help: "Run directory: lock, journal and shard files; the same one resumes a run.") var runDir: String
     @Flag(help: "Send image bytes to workers (hosts without shared storage).") var shipImages = false
-    @Option(help: "With --ship-images: prepended to list paths when reading them here.") var root: String?
+    @Option(help: "Where list paths are found on this host (ROOT/path): to ship images and to check a sample before the run.")
+    var root: String?
     @Option(help: "This coordinator's CURVE key file (from `magfleet keygen`); enables CURVE.") var curveKey: String?
     @Option(help: "Allowlist of worker public keys: a file (one per line) or a directory of .pub files.") var allow: String?
     @Flag(help: "Allow binding a non-loopback address without CURVE.") var insecure = false
-    @Option(help: "A lease runs out this long after it was granted, milliseconds.") var leaseMs: Int = 600_000
     @Option(help: "Lost leases before a shard is split into single images / an image fails.") var maxLosses: Int = 3
     @Option(help: "Largest prefetch a worker may claim.") var maxPrefetch: Int = 16
     @Option(help: "Largest inbound message, bytes; bigger ones are dropped.") var maxMessageBytes: Int = 64 << 20
     @Flag(inversion: .prefixedNo, help: "Draw a progress line on a terminal.") var progress = true
+    @OptionGroup var runOptions: RunOptions
     @OptionGroup var model: EmbedderOptions
     @OptionGroup var timing: TimingOptions
     @OptionGroup var log: LogOptions
@@ -33,8 +38,8 @@ struct Coordinator: ParsableCommand {
             throw ValidationError("binding \(bind) without CURVE exposes the coordinator; pass --curve-key and --allow, or --insecure")
         }
         if (curveKey == nil) != (allow == nil) { throw ValidationError("--curve-key and --allow go together") }
-        guard shardSize >= 1, leaseMs >= 1, maxLosses >= 1, maxPrefetch >= 1 else {
-            throw ValidationError("--shard-size, --lease-ms, --max-losses, --max-prefetch must be positive")
+        guard maxLosses >= 1, maxPrefetch >= 1 else {
+            throw ValidationError("--max-losses and --max-prefetch must be positive")
         }
     }
 
@@ -45,29 +50,39 @@ struct Coordinator: ParsableCommand {
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM]), onBound: { endpoint in
             logger.info("bound", metadata: ["endpoint": "\(endpoint)"])
         })
-        try Coordinator.report(outcome)
+        try Coordinator.report(outcome, limit: runOptions.maxFailures)
     }
 
-    func makeService(embedder: FaceEmbedder, logger: Logging.Logger, bindOverride: String? = nil) throws -> CoordinatorService {
+    func makeService(embedder: FaceEmbedder, logger: Logging.Logger, bindOverride: String? = nil,
+                     localWorkers: Bool = false) throws -> CoordinatorService {
         let info = embedder.model
         var settings = CoordinatorMachine.Settings(model: info, runID: URL(fileURLWithPath: runDir).lastPathComponent)
-        settings.leaseMilliseconds = Millis(leaseMs)
+        settings.leaseMilliseconds = Millis(runOptions.leaseMs)
         settings.heartbeatInterval = Millis(timing.heartbeatMs)
         settings.heartbeatTimeout = Millis(timing.heartbeatTimeoutMs)
         settings.maxLosses = UInt32(maxLosses)
         settings.maxPrefetch = UInt32(maxPrefetch)
         settings.shipImages = shipImages
         var options = CoordinatorService.Options(bind: bindOverride ?? bind, listPath: list, runDirectory: runDir, output: out)
-        options.shardSize = shardSize
-        options.shipRoot = root
+        options.shardSize = runOptions.shardSize
+        options.root = root
+        options.rootIsAuthoritative = localWorkers || shipImages || root != nil
+        options.labelRule = LabelRule(fromFolders: runOptions.labelsFromDirs)
+        options.restart = runOptions.restart
+        options.retryFailed = runOptions.retryFailed
         options.maxMessageBytes = maxMessageBytes
         options.progress = progress && Console.isTerminal
         if let curveKey, let allow {
             options.curve = (try CurveKeyPair.read(secretFile: curveKey), try CurveKeyPair.readAllowlist(allow))
         }
-        let sink = try FeatureStoreShardSink(
-            directory: runDir + "/shards", provenance: Self.provenance(of: embedder), list: try ListSummary.scan(path: list))
-        return CoordinatorService(settings: settings, options: options, sink: sink, logger: logger)
+        let provenance = Self.provenance(of: embedder)
+        let shards = runDir + "/shards"
+        return CoordinatorService(settings: settings, options: options, logger: logger) { summary in
+            var p = provenance
+            p.imageListSHA256 = summary.sha256
+            p.labelNames = summary.labels.names
+            return try FeatureStoreShardSink(directory: shards, provenance: p, totalRows: summary.count)
+        }
     }
 
     /// What the store records about how its features were made. The test embedder is not a
@@ -78,16 +93,27 @@ struct Coordinator: ParsableCommand {
         return StoreProvenance(
             modelFingerprint: network?.fingerprint ?? info.fingerprint, architecture: info.architecture,
             embeddingDim: info.dim, preprocessingPreset: info.preprocessing,
-            flip: info.preprocessing.hasSuffix("+flip"), imageListSHA256: "", toolVersion: magfleetVersion,
+            flip: info.flip, imageListSHA256: "", toolVersion: magfleetVersion,
             randomWeights: network?.isRandom ?? true, labelNames: [])
     }
 
-    static func report(_ outcome: CoordinatorService.Outcome) throws {
+    /// Prints the run's summary; exits 3 when more rows failed than `limit` allows, 130 when stopped.
+    static func report(_ outcome: CoordinatorService.Outcome, limit: FailureLimit) throws {
         switch outcome {
-        case let .finished(summary, seconds, images):
-            let rate = seconds > 0 ? Double(images) / seconds : 0
+        case let .finished(report):
+            let summary = report.merge
+            let rate = report.seconds > 0 ? Double(report.imagesThisRun) / report.seconds : 0
             print("merged \(summary.rows) rows (\(summary.embedded) embedded, \(summary.failed) failed) into \(summary.destination)")
-            print(String(format: "this run: %llu images in %.2f s (%.0f images/s)", images, seconds, rate))
+            if !report.failuresByCategory.isEmpty {
+                let kinds = report.failuresByCategory.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                print("failed rows by category: " + kinds.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                      + " (magfleet info \(summary.destination) lists them)")
+            }
+            print(String(format: "this run: %llu images in %.2f s (%.0f images/s)", report.imagesThisRun, report.seconds, rate))
+            if !limit.allows(failed: summary.failed, of: summary.rows) {
+                let why = summary.failed == summary.rows ? "every row failed" : "\(summary.failed) failed rows exceed --max-failures \(limit)"
+                throw CommandFailure("\(why); the store is written, with each failure's reason (run again with --retry-failed once the cause is fixed)", code: 3)
+            }
         case .stopped:
             Console.error("stopped; run the same command again to resume")
             throw ExitCode(130)

@@ -19,7 +19,7 @@ struct Demo: ParsableCommand {
                 noise. Distractors are one-off identities and carry no label, like MegaFace's. \
                 Writes OUT/images/<identity>/<n>.jpg, OUT/images/distractors/<n>.jpg and \
                 OUT/images.list (`path label` for probes, a bare path for distractors; paths \
-                relative to OUT/images).
+                relative to OUT/images; docs/lists.md).
                 """)
 
         @Option(help: "Output directory.") var out: String
@@ -55,13 +55,13 @@ struct Demo: ParsableCommand {
                 for variant in 0..<perIdentity {
                     let relative = "\(name)/\(variant).jpg"
                     try write(faces.render(identity, variant: variant + 1), relative)
-                    lines.append("\(relative) \(name)")
+                    lines.append(ListEntry(index: lines.count, line: lines.count + 1, path: relative, labelToken: name).formatted)
                 }
             }
             for index in 0..<distractors {
                 let relative = String(format: "distractors/%05d.jpg", index)
                 try write(faces.render(faces.identity(1_000_000 + index), variant: 1), relative)
-                lines.append(relative)
+                lines.append(ListEntry(index: lines.count, line: lines.count + 1, path: relative).formatted)
             }
             let list = URL(fileURLWithPath: out).appendingPathComponent("images.list")
             try (lines.joined(separator: "\n") + "\n").write(to: list, atomically: true, encoding: .utf8)

@@ -6,16 +6,19 @@ import Logging
 struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Embed an image list on this machine: a coordinator plus N local worker processes.",
-        discussion: "Same guarantees as a cluster run: journal in --run-dir, resume by running again.")
+        discussion: """
+            Same guarantees as a cluster run: journal in --run-dir, resume by running again. \
+            The list format, the label rule and what makes a run resumable: docs/lists.md. \
+            Exit status: 0 done, 1 error, 3 done but more failed rows than --max-failures, 130 stopped.
+            """)
 
-    @Option(help: "Image list: one path per line.") var list: String
+    @Option(help: "Image list: `path [label [x1 y1 ... x5 y5]]` per line (docs/lists.md).") var list: String
     @Option(help: "The store to write.") var out: String
     @Option(help: "Local worker processes.") var workers: Int = 2
     @Option(help: "Run directory (default: OUT.run).") var runDir: String?
-    @Option(help: "Images per shard.") var shardSize: Int = 256
-    @Option(help: "Prepended to list paths by the workers.") var root: String?
+    @Option(help: "Where list paths are found (ROOT/path), for the workers and the check before the run.") var root: String?
     @Option(help: "Shards each worker may hold at once.") var prefetch: Int = 2
-    @Option(help: "Lease length, milliseconds.") var leaseMs: Int = 600_000
+    @OptionGroup var runOptions: RunOptions
     @OptionGroup var model: EmbedderOptions
     @OptionGroup var timing: TimingOptions
     @OptionGroup var log: LogOptions
@@ -27,13 +30,14 @@ struct Extract: ParsableCommand {
     func run() throws {
         let logger = log.makeLogger("magfleet.extract")
         let (embedder, _) = try model.make()
-        var coordinator = try Coordinator.parse([
-            "--list", list, "--out", out, "--run-dir", runDir ?? out + ".run", "--shard-size", "\(shardSize)",
-            "--lease-ms", "\(leaseMs)", "--heartbeat-ms", "\(timing.heartbeatMs)",
-            "--heartbeat-timeout-ms", "\(timing.heartbeatTimeoutMs)", "--log-level", log.logLevel,
-        ] + model.workerArguments)
-        coordinator.progress = true
-        let service = try coordinator.makeService(embedder: embedder, logger: logger, bindOverride: "tcp://127.0.0.1:*")
+        // A coordinator with this command's parsed options (the option groups are shared).
+        var coordinator = try Coordinator.parse(["--list", list, "--out", out, "--run-dir", runDir ?? out + ".run"])
+        coordinator.root = root
+        coordinator.runOptions = runOptions
+        coordinator.model = model
+        coordinator.timing = timing
+        coordinator.log = log
+        let service = try coordinator.makeService(embedder: embedder, logger: logger, bindOverride: "tcp://127.0.0.1:*", localWorkers: true)
         let supervisor = LocalWorkers(count: workers, logger: logger)
         defer { supervisor.stop() }
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM])) { endpoint in
@@ -44,7 +48,7 @@ struct Extract: ParsableCommand {
             supervisor.start(arguments: args + model.workerArguments)
         }
         supervisor.finish(within: 2)
-        try Coordinator.report(outcome)
+        try Coordinator.report(outcome, limit: runOptions.maxFailures)
     }
 }
 

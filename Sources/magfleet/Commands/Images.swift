@@ -11,11 +11,8 @@ struct Images: ParsableCommand {
 
     /// Options shared by every command that reads images.
     struct DecodeOptions: ParsableArguments {
-        @Option(help: "Directory that relative list paths are resolved against.")
+        @Option(help: "Where list paths are found: ROOT/path (docs/lists.md).")
         var root: String = ""
-
-        @Flag(help: "Label lines without a label by their parent folder's name.")
-        var labelFromFolder = false
 
         @Flag(help: "Reject images that are not 112x112 (and carry no landmarks) instead of resizing them.")
         var strictSize = false
@@ -47,9 +44,13 @@ struct Images: ParsableCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Parse a list and decode every image; report each problem with its line number.",
-            discussion: "Exits 1 when any line is malformed or duplicated or any image fails.")
+            discussion: """
+                Reads the list as a run does (docs/lists.md) and fails the rows a run would fail, \
+                with the same categories. Exits 1 when any row fails (a malformed line or an image); \
+                a path listed twice is a warning.
+                """)
 
-        @Argument(help: "The image list (path [label [x1 y1 ... x5 y5]] per line).")
+        @Argument(help: "The image list: `path [label [x1 y1 ... x5 y5]]` per line (docs/lists.md).")
         var list: String
 
         @OptionGroup var decode: DecodeOptions
@@ -75,7 +76,8 @@ struct Images: ParsableCommand {
             var list: String
             var entries: Int
             var ok: Int
-            var listProblems: [String]
+            /// Warnings that fail no row (a path listed twice is embedded twice).
+            var warnings: [String]
             var failures: [Failure]
             var failuresByKind: [String: Int]
             var resized: Int
@@ -85,29 +87,51 @@ struct Images: ParsableCommand {
 
         func run() throws {
             let start = DispatchTime.now()
-            let parsed: ImageList
-            do {
-                parsed = try ImageList.load(path: list, options: .init(labelFromFolder: decode.labelFromFolder))
-            } catch {
+            let reader: ListReader
+            do { reader = try ListReader(path: list) } catch {
                 Console.error("images check: \(error)")
                 throw ExitCode.failure
             }
             let pipeline = ImagePipeline(options: decode.pipelineOptions)
-            let results = Self.checkAll(parsed, pipeline: pipeline, threads: threads)
-            var failures: [Failure] = []
-            var resized = 0, aligned = 0
-            for (i, result) in results.enumerated() {
-                switch result {
-                case .success(let geometry):
-                    if geometry == .resized { resized += 1 }
-                    if geometry == .aligned { aligned += 1 }
-                case .failure(let error):
-                    failures.append(Failure(line: parsed[i].line, path: error.path, kind: error.kind.rawValue, reason: error.reason))
+            var failures: [Failure] = [], warnings: [(Int, String)] = []
+            var resized = 0, aligned = 0, entries = 0
+            var firstLine: [UInt64: Int] = [:]  // FNV-1a of a path -> its first line
+            // The list streams through in chunks; each chunk is decoded on `threads` threads.
+            var chunk: [ListEntry] = []
+            func check() {
+                for (entry, result) in zip(chunk, Self.checkAll(chunk, pipeline: pipeline, threads: threads)) {
+                    switch result {
+                    case .success(let geometry):
+                        if geometry == .resized { resized += 1 }
+                        if geometry == .aligned { aligned += 1 }
+                    case .failure(let error):
+                        failures.append(Failure(line: entry.line, path: error.path, kind: error.kind.rawValue, reason: error.reason))
+                    }
                 }
+                chunk.removeAll(keepingCapacity: true)
+            }
+            do {
+                while let entry = try reader.next() {
+                    entries += 1
+                    if entry.problem == nil {
+                        let key = Self.fnv1a(entry.path)
+                        if let first = firstLine[key] {
+                            warnings.append((entry.line, "duplicate of line \(first): \(entry.path) (it is embedded twice)"))
+                        } else {
+                            firstLine[key] = entry.line
+                        }
+                    }
+                    chunk.append(entry)
+                    if chunk.count == 4096 { check() }
+                }
+                check()
+            } catch {
+                Console.error("images check: \(error)")
+                throw ExitCode.failure
             }
             let report = Report(
-                list: list, entries: parsed.count, ok: parsed.count - failures.count,
-                listProblems: parsed.problems.map(\.description), failures: failures,
+                list: list, entries: entries, ok: entries - failures.count,
+                warnings: warnings.map { "line \($0.0): \($0.1)" }, failures: failures,
                 failuresByKind: Dictionary(failures.map { ($0.kind, 1) }, uniquingKeysWith: +),
                 resized: resized, aligned: aligned,
                 seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
@@ -117,20 +141,26 @@ struct Images: ParsableCommand {
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
             } else {
                 // One line per problem, in list order: "LIST:LINE: what".
-                let lines = parsed.problems.map { ($0.line, $0.reason) } + failures.map { ($0.line, "\($0.path): \($0.reason)") }
+                let lines = warnings.map { ($0.0, "warning: \($0.1)") } + failures.map { ($0.line, "\($0.path): \($0.reason)") }
                 for (line, text) in lines.sorted(by: { $0.0 < $1.0 }) { print("\(list):\(line): \(text)") }
                 let kinds = report.failuresByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 print("""
                     \(report.entries) images: \(report.ok) ok, \(failures.count) failed\(kinds.isEmpty ? "" : " (\(kinds))"); \
-                    \(resized) resized, \(aligned) aligned; \(parsed.problems.count) list line(s) skipped; \
+                    \(resized) resized, \(aligned) aligned; \(warnings.count) warning(s); \
                     \(String(format: "%.2f", report.seconds)) s
                     """)
             }
-            if !failures.isEmpty || !parsed.problems.isEmpty { throw ExitCode.failure }
+            if !failures.isEmpty { throw ExitCode.failure }
         }
 
-        /// Decodes every entry, in chunks spread over `threads` threads.
-        static func checkAll(_ list: ImageList, pipeline: ImagePipeline, threads: Int)
+        static func fnv1a(_ s: String) -> UInt64 {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            return h
+        }
+
+        /// Decodes every entry, in chunks of 256 spread over `threads` threads.
+        static func checkAll(_ list: [ListEntry], pipeline: ImagePipeline, threads: Int)
             -> [Result<ImagePipeline.Geometry, ImagingError>] {
             let results = ResultSlots(count: list.count)
             let chunk = 256
@@ -209,7 +239,7 @@ struct Images: ParsableCommand {
                 full.append(try Self.time(paths.count) {
                     try slot.withUnsafeMutableBufferPointer { out in
                         for (i, p) in paths.enumerated() {
-                            _ = try pipeline.load(ImageList.Entry(index: i, line: i + 1, path: p), into: out)
+                            _ = try pipeline.load(ListEntry(index: i, line: i + 1, path: p), into: out)
                         }
                     }
                 })
@@ -238,13 +268,18 @@ struct Images: ParsableCommand {
             let rss0 = Self.residentBytes()
             let start = DispatchTime.now()
             let cpu0 = Self.threadCPUSeconds()
-            let list = ImageList.parse(data, source: "synthetic")
+            let reader = ListReader(bytes: data, source: "synthetic")
+            var entries = 0, problems = 0
+            while let entry = try reader.next() {
+                entries += 1
+                if entry.problem != nil { problems += 1 }
+            }
             let cpu = Self.threadCPUSeconds() - cpu0
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
             let rss1 = Self.residentBytes()
             print(String(format: "  list parse: %d lines (%.0f MB) in %.2f s CPU, %.2f s wall (%.1f M lines/s CPU); resident +%.0f MB; %d entries, %d problems",
                          listLines, Double(data.count) / 1e6, cpu, seconds, Double(listLines) / cpu / 1e6,
-                         Double(max(0, rss1 - rss0)) / 1e6, list.count, list.problems.count))
+                         Double(max(0, rss1 - rss0)) / 1e6, entries, problems))
         }
 
         /// A face-sized test image: smooth gradients plus deterministic noise (never flat).

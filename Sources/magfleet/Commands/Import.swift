@@ -1,6 +1,7 @@
 import ArgumentParser
 import FeatureStore
 import Foundation
+import Imaging
 
 /// `magfleet import INPUT --format F --out STORE`.
 struct Import: ParsableCommand {
@@ -24,7 +25,7 @@ struct Import: ParsableCommand {
     @Option(help: "npy: a text file of paths, one per row.")
     var paths: String?
 
-    @Flag(help: "features-list: label each row by its path's parent directory.")
+    @Flag(help: "features-list: label each row by its parent folder, distractor folders excepted (docs/lists.md, \"Labels and distractors\").")
     var labelsFromDirs = false
 
     @Option(help: "The model fingerprint to record.")
@@ -52,7 +53,19 @@ struct Import: ParsableCommand {
             let rows: Int
             switch format {
             case .featuresList:
-                rows = try FeaturesList.importStore(from: source, to: store, provenance: provenance, labelsFromDirectories: labelsFromDirs, options: options)
+                guard labelsFromDirs else {
+                    rows = try FeaturesList.importStore(from: source, to: store, provenance: provenance, options: options)
+                    break
+                }
+                // The one label rule and table (docs/lists.md): a first pass numbers the identities.
+                let rule = LabelRule(fromFolders: true)
+                var table = LabelTable()
+                try FeaturesList.forEachPath(source) { table.add(rule.identity(path: $0, labelToken: nil)) }
+                var labelled = provenance
+                labelled.labelNames = table.names
+                rows = try FeaturesList.importStore(
+                    from: source, to: store, provenance: labelled,
+                    label: { table.label(of: rule.identity(path: $0, labelToken: nil)) }, options: options)
             case .npy:
                 let names = try paths.map { try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n").map(String.init) }
                 rows = try NumpyArray.importStore(from: source, paths: names, to: store, provenance: provenance, options: options)

@@ -138,7 +138,7 @@ struct Query: ParsableCommand {
         try input.withUnsafeMutableBufferPointer { buffer in
             let main = UnsafeMutableBufferPointer(rebasing: buffer[0..<n])
             let mirror = UnsafeMutableBufferPointer(rebasing: buffer[n..<(2 * n)])
-            _ = try pipeline.load(ImageList.Entry(index: 0, line: 0, path: path), into: main, mirror: recorded.flip ? mirror : nil)
+            _ = try pipeline.load(ListEntry(index: 0, line: 0, path: path), into: main, mirror: recorded.flip ? mirror : nil)
         }
         let count = recorded.flip ? 2 : 1
         let out = input.withUnsafeBufferPointer { network.embed(UnsafeBufferPointer(rebasing: $0[0..<(count * n)]), count: count) }

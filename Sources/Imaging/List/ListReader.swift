@@ -1,0 +1,179 @@
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The one reader of image lists: streams a list file (or bytes) and yields one `ListEntry` per
+/// row, in order, with memory bounded by its 1 MiB read buffer whatever the list's length. It
+/// hashes every byte it reads (SHA-256), so a full pass also gives the list's content hash.
+///
+/// The grammar (docs/lists.md): fields separated by spaces or tabs; `path`, `path label`, or
+/// `path label x1 y1 ... x5 y5`; blank lines and lines whose first field starts with `#` are not
+/// rows; a trailing `\r` is dropped. Anything else is a row with a `problem`.
+public final class ListReader {
+    /// Where the list came from, for messages.
+    public let source: String
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private var atEnd = false
+    private var lineNumber = 0
+    private var nextIndex = 0
+    private var hasher = SHA256()
+    /// Bytes read so far (all of the list once `next()` returned nil).
+    public private(set) var bytesRead = 0
+    /// Whether the last byte read was a newline (or nothing was read).
+    public private(set) var endsWithNewline = true
+
+    /// Opens the list file at `path`. Refuses what is not a regular file (a FIFO would block).
+    /// - Throws: `ImagingError.listUnreadable`.
+    public init(path: String) throws(ImagingError) {
+        source = path
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            let reason = errno == ENOENT ? "no such file" : String(cString: strerror(errno))
+            throw .listUnreadable(path: path, reason: reason)
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw .listUnreadable(path: path, reason: "not a regular file")
+        }
+        self.fd = fd
+    }
+
+    /// Reads list text from memory (tests, synthetic lists).
+    public init(bytes: some Sequence<UInt8>, source: String = "<memory>") {
+        self.source = source
+        fd = -1
+        buffer = Array(bytes)
+        atEnd = true
+        hasher.update(data: buffer)
+        bytesRead = buffer.count
+        endsWithNewline = buffer.last.map { $0 == 0x0A } ?? true
+    }
+
+    public convenience init(text: String, source: String = "<memory>") {
+        self.init(bytes: Array(text.utf8), source: source)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// The next row, or nil at the end of the list.
+    /// - Throws: `ImagingError.listUnreadable` when reading fails.
+    public func next() throws(ImagingError) -> ListEntry? {
+        while let line = try nextLine() {
+            lineNumber += 1
+            let parsed: ListLine.Parsed? = line.withUnsafeBufferPointer { ListLine.parse($0) }
+            guard let parsed else { continue }
+            defer { nextIndex += 1 }
+            return ListEntry(index: nextIndex, line: lineNumber, path: parsed.path, labelToken: parsed.label,
+                             landmarks: parsed.landmarks, problem: parsed.problem)
+        }
+        return nil
+    }
+
+    /// The SHA-256 (hex) of every byte read so far: the list's content hash after the last row.
+    public var sha256: String { hasher.finalize().map { String(format: "%02x", $0) }.joined() }
+
+    private func nextLine() throws(ImagingError) -> ArraySlice<UInt8>? {
+        while true {
+            if let nl = buffer[position...].firstIndex(of: 0x0A) {
+                defer { position = nl + 1 }
+                return buffer[position..<nl]
+            }
+            if atEnd {
+                guard position < buffer.count else { return nil }
+                defer { position = buffer.count }
+                return buffer[position...]
+            }
+            buffer.removeFirst(position)
+            position = 0
+            try fill()
+        }
+    }
+
+    private func fill() throws(ImagingError) {
+        let chunk = 1 << 20
+        let old = buffer.count
+        buffer.reserveCapacity(old + chunk)
+        buffer.append(contentsOf: repeatElement(0, count: chunk))
+        var n: Int
+        repeat {
+            n = buffer.withUnsafeMutableBufferPointer { read(fd, $0.baseAddress! + old, chunk) }
+        } while n < 0 && errno == EINTR
+        guard n >= 0 else {
+            buffer.removeLast(chunk)
+            throw .listUnreadable(path: source, reason: "read failed: \(String(cString: strerror(errno)))")
+        }
+        buffer.removeLast(chunk - n)
+        if n == 0 { atEnd = true; return }
+        buffer[old..<(old + n)].withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        bytesRead += n
+        endsWithNewline = buffer[old + n - 1] == 0x0A
+    }
+}
+
+/// One list line's grammar. Not public: `ListReader` is the API.
+enum ListLine {
+    struct Parsed {
+        var path: String
+        var label: String?
+        var landmarks: Landmarks?
+        var problem: String?
+    }
+
+    static func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D }
+
+    /// nil for a blank or comment line; otherwise the row (with `problem` when it is unusable).
+    static func parse(_ b: UnsafeBufferPointer<UInt8>) -> Parsed? {
+        var fields: [Range<Int>] = []
+        var j = 0
+        let end = b.count
+        while j < end {
+            while j < end, isBlank(b[j]) { j += 1 }
+            if j >= end { break }
+            let s = j
+            while j < end, !isBlank(b[j]) { j += 1 }
+            fields.append(s..<j)
+            if fields.count > 13 { break }
+        }
+        guard let first = fields.first, b[first.lowerBound] != 0x23 else { return nil }  // blank or '#'
+        func text(_ r: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self) }
+        let pathOK = String(validating: UnsafeBufferPointer(rebasing: b[first]), as: UTF8.self) != nil
+            && !b[first].contains(0)
+        var row = Parsed(path: pathOK ? text(first) : "")
+        guard pathOK else {
+            row.problem = "malformed: the path is not valid UTF-8 text"
+            return row
+        }
+        guard fields.count == 1 || fields.count == 2 || fields.count == 12 else {
+            row.problem = "malformed: expected 1, 2 or 12 fields (path [label [x1 y1 ... x5 y5]]), found \(fields.count > 13 ? "more than 13" : "\(fields.count)")"
+            return row
+        }
+        if fields.count >= 2 {
+            let label = text(fields[1])
+            guard String(validating: UnsafeBufferPointer(rebasing: b[fields[1]]), as: UTF8.self) != nil else {
+                row.problem = "malformed: the label is not valid UTF-8 text"
+                return row
+            }
+            row.label = label
+        }
+        if fields.count == 12 {
+            var values: [Double] = []
+            values.reserveCapacity(10)
+            for f in fields[2..<12] {
+                guard let v = Double(text(f)), v.isFinite else {
+                    row.problem = "malformed: landmark '\(text(f))' is not a finite number"
+                    return row
+                }
+                values.append(v)
+            }
+            row.landmarks = Landmarks(values)
+        }
+        return row
+    }
+}
