@@ -97,7 +97,7 @@ let package = Package(
             name: "ClusterTests",
             dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", "FeatureStore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ClusterIntegrationTests", dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", "IResNet", "TestSupport"]),
-        .testTarget(name: "DeployTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "DeployTests", dependencies: ["TestSupport", "Cluster"]),
     ],
     swiftLanguageModes: [.v6]
 )

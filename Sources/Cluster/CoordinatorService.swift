@@ -90,9 +90,11 @@ public final class CoordinatorService {
             listPath: URL(fileURLWithPath: options.listPath).standardized.path, root: options.root)
         let journal = try Journal(directory: options.runDirectory, header: header)
         var retryFailed = options.retryFailed
+        var grownFrom: Int?
         if let recorded = journal.recorded {
             let resume = try RunIdentity.resume(recorded, as: header, labelNames: summary.labels.names,
                                                 listPath: options.listPath, journalPath: journal.path)
+            grownFrom = resume.grownFrom
             if let old = resume.grownFrom {
                 logger.info("the list grew; computing its new rows", metadata: ["rowsBefore": "\(old)", "rowsNow": "\(summary.count)"])
             }
@@ -121,7 +123,7 @@ public final class CoordinatorService {
             throw ClusterError.list(path: options.listPath, reason: error.reason)
         }
         let source = ShardSource(reader: reader, summary: summary, shardSize: options.shardSize, done: journal.entries.keys,
-                                 retry: retry, failedRows: sink.failedRows(of:))
+                                 retry: retry, failedRows: sink.failedRows(of:), grownFrom: grownFrom)
 
         let context = try Context()
         var zap: ZAPHandler?

@@ -6,8 +6,8 @@ import Imaging
 /// - A chunk that no finished shard touches is one shard.
 /// - A chunk that finished shards cover in part comes back as its undone rows: as single-row
 ///   shards when the finished ones are single rows (the shard was split into single images
-///   before a restart, so a poison image stays alone), else as runs of consecutive rows (the
-///   last shard of a list that has since grown).
+///   before a restart, so a poison image stays alone), else as runs of consecutive rows (after
+///   the short last shard of a list that has since grown, `grownFrom`).
 /// - With `retry`, a finished shard that has failed rows comes back as a shard that computes
 ///   those rows again and patches its file (`Shard.patches`).
 public final class ShardSource {
@@ -17,13 +17,16 @@ public final class ShardSource {
     let doneKeys: [ShardKey]
     let retry: Set<ShardKey>
     let failedRows: (ShardKey) throws -> [UInt64: RowFailure]
+    /// The row count of the list before it grew (its last shard may be short), or nil.
+    let grownFrom: UInt64?
     var cursor = 0
     public private(set) var exhausted = false
     /// Resumed failures that retries compute again, by category, not yet taken.
     private var retried: [String: Int] = [:]
 
     public init(reader: ListReader, summary: ListSummary, shardSize: Int, done: some Collection<ShardKey>,
-                retry: Set<ShardKey> = [], failedRows: @escaping (ShardKey) throws -> [UInt64: RowFailure] = { _ in [:] }) {
+                retry: Set<ShardKey> = [], failedRows: @escaping (ShardKey) throws -> [UInt64: RowFailure] = { _ in [:] },
+                grownFrom: Int? = nil) {
         precondition(shardSize > 0, "shard size must be positive")
         self.reader = reader
         self.summary = summary
@@ -31,6 +34,7 @@ public final class ShardSource {
         self.doneKeys = done.sorted()
         self.retry = retry
         self.failedRows = failedRows
+        self.grownFrom = grownFrom.map(UInt64.init)
     }
 
     /// The next shards to do, or [] at the end.
@@ -58,7 +62,9 @@ public final class ShardSource {
             }
             let undone = items.filter { item in !covering.contains { $0.indices.contains(item.index) } }
             if !undone.isEmpty {
-                if covering.allSatisfy({ $0.count == 1 }) {
+                // Single-row keys from a split, unless the one key is the short last shard of the list before it grew.
+                let oldTail = covering.count == 1 && covering[0].first == first && covering[0].indices.upperBound == grownFrom
+                if !oldTail, covering.allSatisfy({ $0.count == 1 }) {
                     shards += undone.map { Shard(items: [$0]) }
                 } else {
                     var run: [ShardItem] = []

@@ -93,12 +93,14 @@ struct DurabilityTests {
         #expect(try RunIdentity.resume(old, as: grown, labelNames: names, listPath: list, journalPath: "J").grownFrom == 2)
         let (edited, editedNames) = try header("a alice\nb bobby\nc carol\n")
         #expect(throws: ClusterError.self) { try RunIdentity.resume(old, as: edited, labelNames: editedNames, listPath: list, journalPath: "J") }
-        let (renumbered, renumberedNames) = try header("a alice\nb bob\n")
-        _ = renumbered
-        let (ints, _) = try header("a 0\nb 1\n")
-        let (named, namedNames) = try header("a 0\nb 1\nc carol\n")
+        // A last line without its newline that the new list completes differently is an edit.
+        let (torn, _) = try header("a alice\nb bo")
+        let (completed, completedNames) = try header("a alice\nb bob\n")
+        #expect(throws: ClusterError.self) { try RunIdentity.resume(torn, as: completed, labelNames: completedNames, listPath: list, journalPath: "J") }
+        // Appended names that turn integer labels into names renumber them: refused.
+        let (ints, _) = try header("a 1\nb 0\n")
+        let (named, namedNames) = try header("a 1\nb 0\nc carol\n")
         #expect(throws: ClusterError.self) { try RunIdentity.resume(ints, as: named, labelNames: namedNames, listPath: list, journalPath: "J") }
-        _ = renumberedNames
     }
 
     @Test func listStreamsIntoShardsSkippingWhatIsDone() throws {
@@ -125,7 +127,8 @@ struct DurabilityTests {
         // A grown list: its old last shard 6+1 is done; the new rows 7, 8 come as one run.
         try "a\r\nb\n\n  \n# comment\nc\nd x\ne\nf 1 2\ng\nh\ni\n".write(toFile: list, atomically: true, encoding: .utf8)
         let grown = ShardSource(reader: try ListReader(path: list), summary: try ListSummary.scan(path: list), shardSize: 3,
-                                done: [ShardKey(first: 0, count: 3), ShardKey(first: 3, count: 3), ShardKey(first: 6, count: 1)])
+                                done: [ShardKey(first: 0, count: 3), ShardKey(first: 3, count: 3), ShardKey(first: 6, count: 1)],
+                                grownFrom: 7)
         #expect(try grown.next().map(\.key) == [ShardKey(first: 7, count: 2)])
         #expect(try grown.next().isEmpty)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Cluster
 import TestSupport
 
 /// Deploy/ssh/launch.sh against two SSH hosts made on this machine (NamespaceHosts: network

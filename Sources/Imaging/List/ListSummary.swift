@@ -60,18 +60,21 @@ public struct ListSummary: Sendable {
     }
 
     /// SHA-256 (hex) of the first `length` bytes of the file at `path` (nil when it is shorter),
-    /// and whether the byte after them is a newline or the end: to tell a list that only grew.
+    /// and whether those bytes end on a line end: to tell a list that only grew.
     public static func prefixDigest(path: String, length: Int) -> (sha256: String, atLineEnd: Bool)? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         var hasher = SHA256()
         var left = length
+        var last: UInt8 = 0x0A
         while left > 0 {
             guard let chunk = try? handle.read(upToCount: min(left, 1 << 20)), !chunk.isEmpty else { return nil }
             hasher.update(data: chunk)
+            last = chunk.last!
             left -= chunk.count
         }
         let next = (try? handle.read(upToCount: 1)) ?? Data()
-        return (hasher.finalize().map { String(format: "%02x", $0) }.joined(), next.isEmpty || next.first == 0x0A)
+        // The prefix's last line is whole when the prefix ends a line, or the file's next byte does.
+        return (hasher.finalize().map { String(format: "%02x", $0) }.joined(), last == 0x0A || next.isEmpty || next.first == 0x0A)
     }
 }
