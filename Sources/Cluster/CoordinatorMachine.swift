@@ -74,6 +74,8 @@ public struct CoordinatorMachine {
     public private(set) var imagesDone: UInt64 = 0
     public private(set) var imagesFailed: UInt64 = 0
     public private(set) var shardsDone: UInt64 = 0
+    /// Rows completed by this incarnation (embedded or failed; retried ones included).
+    public private(set) var rowsCompleted: UInt64 = 0
     /// Failed rows by category (Protocols/README.md, section 7.4), this run and resumed.
     public private(set) var failuresByCategory: [String: UInt64] = [:]
     public var totalImages: UInt64 = 0
@@ -315,6 +317,7 @@ public struct CoordinatorMachine {
         let failed = result.failedCount
         imagesDone += UInt64(result.rows.count - failed)
         imagesFailed += UInt64(failed)
+        rowsCompleted += UInt64(result.rows.count)
         for (category, n) in result.failuresByCategory { failuresByCategory[category, default: 0] += UInt64(n) }
         if result.patches == nil { shardsDone += 1 }
         actions.append(.commit(result))

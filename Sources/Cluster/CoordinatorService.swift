@@ -231,7 +231,7 @@ public final class CoordinatorService {
         let merged = try sink.merge(keys, into: options.output)
         let seconds = Double(MonotonicClock.now() - started) / 1000
         return .finished(Report(merge: merged, seconds: seconds,
-                                imagesThisRun: machine.imagesDone + machine.imagesFailed - resumedImages,
+                                imagesThisRun: machine.rowsCompleted,
                                 failuresByCategory: machine.failuresByCategory))
     }
 

@@ -146,7 +146,7 @@ struct ClusterIntegrationTests {
         defer { h.shutdown() }
         try h.makeImages(24)
         try Data("MAGFLEET-TEST-CRASH".utf8).write(to: URL(fileURLWithPath: h.directory + "/img9.bin"))
-        try h.startCoordinator(["--max-losses", "2"])
+        try h.startCoordinator(["--max-losses", "2", "--max-failures", "1"])  // the one poison row is tolerated
         var alive = ["w0", "w1", "w2"]
         for w in alive { try h.startWorker(w) }
         // Replace each worker the poison image kills, as a supervisor would.
@@ -162,6 +162,7 @@ struct ClusterIntegrationTests {
         #expect(h.processes["coordinator"]?.terminationStatus == 0)
         #expect(spawned >= 4)  // 2 losses of the 4-image shard + 2 of the single image
         #expect(h.log("coordinator").contains("image failed alone"))
+        #expect(h.log("coordinator").contains("failed rows by category: lost 1"))
         try h.expectCompleteStore(count: 24, failing: [9])
     }
 
@@ -203,7 +204,7 @@ struct ClusterIntegrationTests {
         try h.makeImages(40)
         try Data("MAGFLEET-TEST-FAIL".utf8).write(to: URL(fileURLWithPath: h.directory + "/img3.bin"))  // undecodable
         try FileManager.default.removeItem(atPath: h.directory + "/img7.bin")  // missing
-        let args = ["extract", "--list", h.listPath, "--out", h.storePath, "--workers", "3", "--embedder", "test",
+        let args = ["extract", "--list", h.listPath, "--out", h.storePath, "--workers", "3", "--embedder", "test", "--max-failures", "5%",
                     "--shard-size", "4"] + ClusterHarness.timers
         let out = try MagfleetProcessRun(args)
         #expect(out.contains("merged 40 rows (38 embedded, 2 failed)"))

@@ -12,9 +12,11 @@ import Testing
         options.pairs = try Fixture.pairs(meta)
         let report = try Reducer.run(table, source: "fixture", options: options).report
         // Scores: our float32 GEMM vs numpy's float64 product rounded to float32 differ by
-        // ~1e-7; no pair sits that close to another of the other class here, so rank-based
-        // values agree to float64 rounding (1e-9) and thresholds to 1e-6.
-        VerificationTests().expectMatches(report.verification, e["verification"] as! [String: Any], tolerance: 1e-9, scoreTolerance: 1e-6)
+        // ~1e-7, and OpenBLAS's blocking (its thread count, which other tests in this process
+        // change) moves our own scores by as much: one or two positive/negative pairs within
+        // that of a tie may order differently (1/(P*N) ~ 5e-9 each), so rank-based values agree
+        // to 2e-8, thresholds and score statistics to 1e-6.
+        VerificationTests().expectMatches(report.verification, e["verification"] as! [String: Any], tolerance: 2e-8, scoreTolerance: 1e-6)
         let id = report.identification
         #expect(id.rank1Correct == e["rank1Correct"] as! Int)
         #expect(id.cmc == e["cmc"] as! [Double])

@@ -31,7 +31,7 @@ struct Extract: ParsableCommand {
         let logger = log.makeLogger("magfleet.extract")
         let (embedder, _) = try model.make()
         // A coordinator with this command's parsed options (the option groups are shared).
-        var coordinator = try Coordinator.parse(["--list", list, "--out", out, "--run-dir", runDir ?? out + ".run"])
+        var coordinator = try Coordinator.parse(["--list", list, "--out", out, "--run-dir", runDir ?? out + ".run"] + model.workerArguments)
         coordinator.root = root
         coordinator.runOptions = runOptions
         coordinator.model = model

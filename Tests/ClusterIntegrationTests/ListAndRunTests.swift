@@ -1,0 +1,178 @@
+import FeatureStore
+import Foundation
+import Testing
+import TestSupport
+@testable import Cluster
+
+/// Issue "One image list, one run identity": each seam a new user hit, run as they ran it, with
+/// real processes. Images are small files the test embedder hashes; paths are relative to a root.
+@Suite struct ListAndRunTests {
+    /// Writes `ids/<name>/<n>.bin` for `identities` x `per` and `distractors/<n>.bin`, under
+    /// `root`, and a list of `path label` lines (distractors unlabelled). Returns the lines.
+    @discardableResult
+    static func makeDataset(_ h: ClusterHarness, root: String, identities: Int = 3, per: Int = 4, distractors: Int = 4,
+                            list: String? = nil) throws -> [String] {
+        var lines: [String] = []
+        let fm = FileManager.default
+        func write(_ relative: String) throws {
+            let url = URL(fileURLWithPath: root + "/" + relative)
+            try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data("image \(relative)".utf8).write(to: url)
+        }
+        for i in 0..<identities {
+            for n in 0..<per {
+                let path = "ids/person_\(i)/\(n).bin"
+                try write(path)
+                lines.append("\(path) person_\(i)")
+            }
+        }
+        for n in 0..<distractors {
+            let path = "distractors/\(n).bin"
+            try write(path)
+            lines.append(path)
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: list ?? h.listPath, atomically: true, encoding: .utf8)
+        return lines
+    }
+
+    static func run(_ args: [String]) throws -> MagfleetProcess.Result { try MagfleetProcess.run(args, timeout: 60) }
+
+    static func extract(_ h: ClusterHarness, root: String, _ extra: [String] = []) throws -> MagfleetProcess.Result {
+        try run(["extract", "--list", h.listPath, "--out", h.storePath, "--run-dir", h.runDirectory, "--root", root,
+                 "--workers", "2", "--embedder", "test", "--shard-size", "4"] + ClusterHarness.timers + extra)
+    }
+
+    /// `extract --root` one folder too high: refused before any worker starts, no store; the
+    /// right root then embeds every row.
+    @Test func aWrongRootIsRefusedBeforeTheRunStarts() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = h.directory + "/data/images"
+        try Self.makeDataset(h, root: root)
+        let wrong = try Self.extract(h, root: h.directory + "/data")
+        #expect(wrong.status == 1, "\(wrong.stderr)")
+        #expect(wrong.stderr.contains("none of the 16 list rows sampled is readable under --root \(h.directory)/data"))
+        #expect(wrong.stderr.contains("is --root right?"))
+        #expect(!FileManager.default.fileExists(atPath: h.storePath))
+        let right = try Self.extract(h, root: root)
+        #expect(right.status == 0, "\(right.stderr)")
+        #expect(right.stdout.contains("merged 16 rows (16 embedded, 0 failed)"))
+        try h.expectCompleteStore(count: 16, root: root + "/")
+    }
+
+    /// A run whose rows failed (files missing under the first root) exits 3 past
+    /// --max-failures; the rerun with the right --root retries exactly the failed rows.
+    @Test func aChangedRootRetriesTheFailedRows() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let full = h.directory + "/full", partial = h.directory + "/partial"
+        let lines = try Self.makeDataset(h, root: full)
+        try Self.makeDataset(h, root: partial, list: h.directory + "/ignored.list")
+        for line in lines.prefix(5) {  // five files are missing under the partial root
+            try FileManager.default.removeItem(atPath: partial + "/" + line.split(separator: " ")[0])
+        }
+        let first = try Self.extract(h, root: partial)
+        #expect(first.status == 3, "\(first.stderr)")
+        #expect(first.stdout.contains("merged 16 rows (11 embedded, 5 failed)"))
+        #expect(first.stdout.contains("failed rows by category: missing-file 5"))
+        #expect(first.stderr.contains("5 failed rows exceed --max-failures 1%"))
+        // Within a generous limit the same outcome exits 0 (nothing is recomputed).
+        let tolerated = try Self.extract(h, root: partial, ["--max-failures", "5"])
+        #expect(tolerated.status == 0 && tolerated.stdout.contains("this run: 0 images"), "\(tolerated.stderr)")
+        let fixed = try Self.extract(h, root: full)
+        #expect(fixed.status == 0, "\(fixed.stderr)")
+        #expect(fixed.stdout.contains("merged 16 rows (16 embedded, 0 failed)"))
+        #expect(fixed.stdout.contains("this run: 5 images"))
+        try h.expectCompleteStore(count: 16, root: full + "/")
+        // --retry-failed on a run with nothing failed computes nothing.
+        let again = try Self.extract(h, root: full, ["--retry-failed"])
+        #expect(again.status == 0 && again.stdout.contains("this run: 0 images"))
+    }
+
+    /// An edited list is another run: refused with the field and both values; --restart starts
+    /// over. A list that only grew resumes and computes only its new lines.
+    @Test func anEditedListIsRefusedAndAGrownListResumes() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = h.directory + "/images"
+        var lines = try Self.makeDataset(h, root: root)
+        #expect(try Self.extract(h, root: root).status == 0)
+        var edited = lines
+        edited.swapAt(0, 1)
+        edited.removeLast(5)
+        try (edited.joined(separator: "\n") + "\n").write(toFile: h.listPath, atomically: true, encoding: .utf8)
+        let refused = try Self.extract(h, root: root)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("the image list's content is SHA-256"))
+        #expect(refused.stderr.contains("(16 rows,") && refused.stderr.contains("(11 rows,"))
+        #expect(refused.stderr.contains("--restart"))
+        let restarted = try Self.extract(h, root: root, ["--restart"])
+        #expect(restarted.status == 0, "\(restarted.stderr)")
+        #expect(restarted.stdout.contains("merged 11 rows (11 embedded, 0 failed)"))
+
+        // Grow the original list: 16 rows done, 5 new ones (a new identity among them).
+        try (lines.joined(separator: "\n") + "\n").write(toFile: h.listPath, atomically: true, encoding: .utf8)
+        #expect(try Self.extract(h, root: root, ["--restart"]).status == 0)
+        for n in 0..<5 {
+            let path = "ids/person_new/\(n).bin"
+            try FileManager.default.createDirectory(atPath: root + "/ids/person_new", withIntermediateDirectories: true)
+            try Data("image \(path)".utf8).write(to: URL(fileURLWithPath: root + "/" + path))
+            lines.append("\(path) person_new")
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: h.listPath, atomically: true, encoding: .utf8)
+        let grown = try Self.extract(h, root: root)
+        #expect(grown.status == 0, "\(grown.stderr)")
+        #expect(grown.stdout.contains("merged 21 rows (21 embedded, 0 failed)"))
+        #expect(grown.stdout.contains("this run: 5 images"))
+        try h.expectCompleteStore(count: 21, root: root + "/")
+        let (provenance, rows) = try StoreReadback.rows(of: h.storePath)
+        #expect(provenance.imageListSHA256 == (try ListSummaryFile.sha256(h.listPath)))
+        #expect(provenance.labelNames == ["person_0", "person_1", "person_2", "person_new"])
+        #expect(rows.map(\.label) == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, -1, -1, -1, -1, 3, 3, 3, 3, 3])
+    }
+
+    /// `--ship-images` with `path label` lines: the coordinator reads the path, not the line;
+    /// a worker that sees no files embeds them all. A worker with another preset is refused.
+    @Test func shippedLabelledRowsAreEmbeddedAndAMixedPresetIsRefused() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = h.directory + "/images"
+        try Self.makeDataset(h, root: root)
+        try h.startCoordinator(["--ship-images", "--root", root])
+        try h.startWorker("arcface", ["--preset", "arcface"])
+        #expect(try h.waitForExit("arcface", seconds: 30) == 2)
+        #expect(h.log("arcface").contains("preprocessing arcface != magface"))
+        try h.startWorker("flip", ["--flip"])
+        #expect(try h.waitForExit("flip", seconds: 30) == 2)
+        #expect(h.log("flip").contains("flip true != false"))
+        try h.startWorker("w1", ["--root", "/nonexistent"])
+        #expect(try h.waitForExit("coordinator", seconds: 60) == 0, "\(h.allLogs)")
+        #expect(h.log("coordinator").contains("merged 16 rows (16 embedded, 0 failed)"))
+        try h.expectCompleteStore(count: 16, root: root + "/")
+        let (_, rows) = try StoreReadback.rows(of: h.storePath)
+        #expect(rows.prefix(4).allSatisfy { $0.label == 0 } && rows.suffix(4).allSatisfy { $0.label == -1 })
+    }
+
+    /// One coordinator per run directory: a second one is refused, naming the holder.
+    @Test func aSecondCoordinatorOnTheSameRunDirectoryIsRefused() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try Self.makeDataset(h, root: h.directory + "/images")
+        try h.startCoordinator(["--root", h.directory + "/images"])
+        try h.wait(30, "the first coordinator to serve") { h.log("coordinator").contains("coordinator serving") }
+        let pid = h.processes["coordinator"]!.processIdentifier
+        let second = try Self.run(["coordinator", "--list", h.listPath, "--out", h.storePath, "--run-dir", h.runDirectory,
+                                   "--bind", "tcp://127.0.0.1:*", "--embedder", "test"])
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("is in use by another coordinator (pid \(pid) on host"), "\(second.stderr)")
+    }
+}
+
+/// SHA-256 of a file, as the store records the list's.
+enum ListSummaryFile {
+    static func sha256(_ path: String) throws -> String {
+        try ListSummary.scan(path: path).sha256
+    }
+}
+
+import Imaging
