@@ -17,7 +17,8 @@ the image plus that of cv2.flip(img, 1), before any normalisation.
 Writes Tests/IResNetTests/Fixtures/arcface_expected.f32 ([flip][image][dim] float32 LE: the
 three plain embeddings, then the three fused ones) and arcface.json. Run
     /tmp/torchenv/bin/python Tests/Fixtures/generate.py arcface
-after `generate.py engine images` (it reads their outputs, it does not rewrite them).
+It reads the outputs of the engine and images areas (never rewrites them); generate.py runs it
+after them when they are regenerated together (AFTER below).
 """
 import json
 
@@ -28,6 +29,8 @@ import torch
 import gen_engine
 from gen_images import TEMPLATE, umeyama, imread_bgr
 
+# generate.py runs these first: this reads their outputs (the checkpoint, the images).
+AFTER = ("engine", "images")
 IMAGES = [
     {"name": "face420", "file": "decode/face420.jpg", "geometry": "untouched"},
     {"name": "resized", "file": "resize/src0_130x150.png", "geometry": "resized"},
