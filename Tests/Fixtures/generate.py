@@ -29,9 +29,18 @@ def main(argv):
     if unknown:
         sys.exit(f"unknown area(s) {unknown}; known: {areas()}")
     sys.path.insert(0, str(HERE))
-    for area in wanted:
+    modules = {a: importlib.import_module(f"gen_{a}") for a in wanted}
+    # An area that reads another's output names it in AFTER; it runs after it when both are wanted.
+    order = []
+    while len(order) < len(wanted):
+        ready = [a for a in wanted if a not in order
+                 and all(d in order or d not in wanted for d in getattr(modules[a], "AFTER", ()))]
+        if not ready:
+            sys.exit(f"AFTER forms a cycle among {sorted(set(wanted) - set(order))}")
+        order.append(ready[0])
+    for area in order:
         print(f"== {area}")
-        importlib.import_module(f"gen_{area}").generate(ROOT)
+        modules[area].generate(ROOT)
 
 
 if __name__ == "__main__":
