@@ -93,7 +93,7 @@ public final class CoordinatorService {
         var grownFrom: Int?
         if let recorded = journal.recorded {
             let resume = try RunIdentity.resume(recorded, as: header, labelNames: summary.labels.names,
-                                                listPath: options.listPath, journalPath: journal.path)
+                                                listPath: options.listPath, journalPath: options.runDirectory)
             grownFrom = resume.grownFrom
             if let old = resume.grownFrom {
                 logger.info("the list grew; computing its new rows", metadata: ["rowsBefore": "\(old)", "rowsNow": "\(summary.count)"])

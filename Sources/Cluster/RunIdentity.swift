@@ -16,6 +16,7 @@ public enum RunIdentity {
     /// - Parameters:
     ///   - labelNames: the current list's label names, to check that growth renumbers no identity.
     ///   - listPath: the current list file, to check that the recorded list is a prefix of it.
+    ///   - journalPath: the run directory, for the message.
     /// - Throws: `ClusterError.differentRun` naming the first field that differs, both values,
     ///   and what to do.
     public static func resume(_ recorded: Journal.Header, as current: Journal.Header, labelNames: [String],

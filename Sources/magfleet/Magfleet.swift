@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 
 /// The version every store, report and worker handshake records.
@@ -44,6 +45,9 @@ struct Magfleet: ParsableCommand {
         } catch let failure as CommandFailure {
             Console.error("magfleet: \(failure)")
             Foundation.exit(failure.code)
+        } catch let failure as ClusterError {
+            Console.error("magfleet: \(failure)")
+            Foundation.exit(1)
         } catch {
             exit(withError: error)
         }

@@ -13,7 +13,7 @@ struct Reduce: ParsableCommand {
             --synthetic replaces STORE with a generated table (for benchmarks).
             """)
 
-    @Argument(help: "The feature store (see docs/metrics.md, 'Input').")
+    @Argument(help: "The feature store, or a features.list labelled by folder (docs/metrics.md, 'Input'; docs/lists.md, 'Labels and distractors').")
     var store: String?
 
     @Option(help: "Output directory (created if needed).")

@@ -6,10 +6,15 @@ import ZeroMQ
 struct Worker: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compute embeddings for a coordinator; stateless, reconnects with backoff.",
-        discussion: "SIGTERM finishes the current shard (or hands it back after --drain-timeout-ms) and exits.")
+        discussion: """
+            SIGTERM says Drain (no new work), finishes the current shard (or hands it back after \
+            --drain-timeout-ms) and exits. The coordinator sends typed items (path, landmarks): \
+            the worker never reads the list. Its model, --preset and --flip must equal the \
+            coordinator's (Protocols/README.md).
+            """)
 
     @Option(help: "The coordinator's endpoint, e.g. tcp://host:5555.") var connect: String
-    @Option(help: "Prepended to every list path (this host's mount of the shared storage).") var root: String?
+    @Option(help: "Where list paths are found on this host (ROOT/path: its mount of the shared storage; docs/lists.md).") var root: String?
     @Option(help: "Shards this worker may hold at once (its credit).") var prefetch: Int = 2
     @Option(help: "Images per forward pass.") var batchSize: Int = 32
     @Option(help: "This worker's CURVE key file (from `magfleet keygen`).") var curveKey: String?
