@@ -168,6 +168,61 @@ import TestSupport
     }
 }
 
+extension ListAndRunTests {
+    /// The whole path, every way in: labelled, landmark and distractor lines through
+    /// `extract`, through `coordinator --ship-images` (where a worker with another preset is
+    /// refused first), through export -> `import --labels-from-dirs`, and `reduce` of the
+    /// features.list as it is. Every way gives the same rows, the same labels and the same metrics.
+    @Test func everyWayInAgreesOnLabelsAndMetrics() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = h.directory + "/images"
+        var lines = try Self.makeDataset(h, root: root, identities: 4, per: 5, distractors: 8)
+        // Two probes carry landmarks (the test embedder hashes bytes; the items still carry them).
+        let marks = "38.3 51.7 73.5 51.5 56.0 71.7 41.5 92.4 70.7 92.2"
+        lines[1] += " " + marks
+        lines[7] += " " + marks
+        lines.append("ids/person_0/broken.bin person_0 1 2 3")  // malformed: a failed row everywhere
+        try (lines.joined(separator: "\n") + "\n").write(toFile: h.listPath, atomically: true, encoding: .utf8)
+        let extracted = h.directory + "/extract.h5"
+        let e = try Self.run(["extract", "--list", h.listPath, "--out", extracted, "--root", root, "--workers", "2",
+                              "--embedder", "test", "--shard-size", "8", "--max-failures", "1"] + ClusterHarness.timers)
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(e.stdout.contains("merged 29 rows (28 embedded, 1 failed)") && e.stdout.contains("malformed-line 1"))
+
+        try h.startCoordinator(["--ship-images", "--root", root, "--shard-size", "8", "--max-failures", "1"])
+        try h.startWorker("arcface", ["--preset", "arcface"])
+        #expect(try h.waitForExit("arcface", seconds: 30) == 2)
+        try h.startWorker("w", ["--root", "/nonexistent"])
+        #expect(try h.waitForExit("coordinator", seconds: 60) == 0, "\(h.allLogs)")
+        let shipped = try StoreReadback.rows(of: h.storePath)
+        let local = try StoreReadback.rows(of: extracted)
+        #expect(shipped.rows == local.rows)  // same embeddings, paths, labels and failures
+        #expect(local.provenance.labelNames == ["person_0", "person_1", "person_2", "person_3"])
+        #expect(local.rows.suffix(9).prefix(8).allSatisfy { $0.label == -1 })
+        #expect(local.rows.last?.failure?.category == "malformed-line")
+
+        let features = h.directory + "/features.list"
+        #expect(try Self.run(["export", extracted, "--format", "features-list", "--out", features]).status == 0)
+        let imported = h.directory + "/imported.h5"
+        let i = try Self.run(["import", features, "--format", "features-list", "--out", imported, "--labels-from-dirs"])
+        #expect(i.status == 0, "\(i.stderr)")
+        let fromFolders = try StoreReadback.rows(of: imported)
+        let okRows = local.rows.filter { $0.failure == nil }
+        #expect(fromFolders.rows.map(\.label) == okRows.map(\.label))  // distractors/ is not an identity
+        #expect(fromFolders.provenance.labelNames == local.provenance.labelNames)
+
+        var tables: [String] = []
+        for (n, input) in [extracted, h.storePath, imported, features].enumerated() {
+            let r = try Self.run(["reduce", input, "--out", h.directory + "/report\(n)"])
+            #expect(r.status == 0, "\(input): \(r.stderr)")
+            tables.append(r.stdout)
+        }
+        #expect(tables[0].contains("ROC-AUC"))
+        #expect(Set(tables).count == 1, "\(tables)")
+    }
+}
+
 /// SHA-256 of a file, as the store records the list's.
 enum ListSummaryFile {
     static func sha256(_ path: String) throws -> String {
