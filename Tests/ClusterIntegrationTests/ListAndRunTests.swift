@@ -153,6 +153,30 @@ import TestSupport
         #expect(rows.prefix(4).allSatisfy { $0.label == 0 } && rows.suffix(4).allSatisfy { $0.label == -1 })
     }
 
+    /// `--preset` and `--flip` on extract reach the store; a run where every row failed exits 3
+    /// whatever --max-failures says.
+    @Test func presetAndFlipAreRecordedAndAllFailedIsNeverSuccess() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = h.directory + "/images"
+        try Self.makeDataset(h, root: root, identities: 2, per: 2, distractors: 1)
+        let ok = try Self.extract(h, root: root, ["--preset", "arcface", "--flip"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let provenance = try StoreReadback.rows(of: h.storePath).provenance
+        #expect(provenance.preprocessingPreset == "arcface" && provenance.flip)
+        // The same run directory with another preset is another run.
+        let other = try Self.extract(h, root: root)
+        #expect(other.status == 1 && other.stderr.contains("the preprocessing preset is arcface in this run directory but magface"),
+                "\(other.stderr)")
+
+        for line in try String(contentsOfFile: h.listPath, encoding: .utf8).split(separator: "\n") {
+            try Data("MAGFLEET-TEST-FAIL".utf8).write(to: URL(fileURLWithPath: root + "/" + line.split(separator: " ")[0]))
+        }
+        let failed = try Self.extract(h, root: root, ["--restart", "--max-failures", "100%"])
+        #expect(failed.status == 3, "\(failed.stderr)")
+        #expect(failed.stdout.contains("merged 5 rows (0 embedded, 5 failed)") && failed.stderr.contains("every row failed"))
+    }
+
     /// One coordinator per run directory: a second one is refused, naming the holder.
     @Test func aSecondCoordinatorOnTheSameRunDirectoryIsRefused() throws {
         let h = try ClusterHarness()

@@ -24,11 +24,15 @@ struct Status: ParsableCommand {
         while MonotonicClock.now() < deadline {
             guard try Poller().readable([socket], timeoutMilliseconds: 100)[0], let frames = try socket.receive(), frames.count == 1,
                   let envelope = try? WireCodec.decode(frames[0]), case let .statusReply(s) = envelope.body else { continue }
-            print("run \(s.runID): \(s.imagesDone + s.imagesFailed)/\(s.totalImages) images (\(s.imagesFailed) failed), \(String(format: "%.0f", s.imagesPerSecond)) images/s")
+            print("run \(s.runID): \(s.imagesDone + s.imagesFailed)/\(s.totalImages) images (\(s.imagesFailed) failed), "
+                  + "\(s.imagesInProgress) in leased shards, \(String(format: "%.0f", s.imagesPerSecond)) images/s")
+            if !s.failuresByCategory.isEmpty {
+                print("failed by category: " + s.failuresByCategory.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            }
             print("shards: \(s.shardsDone) done, \(s.shardsLeased) leased, \(s.shardsPending) pending\(s.listExhausted ? "" : " (list still being read)")")
             print("workers: \(s.workers.count)")
             for w in s.workers {
-                print("  \(w.workerID) on \(w.hostname): \(w.leases) leases, \(w.imagesDone) images, seen \(w.secondsSinceSeen) s ago")
+                print("  \(w.workerID) on \(w.hostname): \(w.leases) leases, \(w.imagesDone) images, seen \(w.secondsSinceSeen) s ago\(w.draining ? ", draining" : "")")
             }
             return
         }
