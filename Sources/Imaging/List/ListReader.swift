@@ -130,33 +130,41 @@ enum ListLine {
 
     /// nil for a blank or comment line; otherwise the row (with `problem` when it is unusable).
     static func parse(_ b: UnsafeBufferPointer<UInt8>) -> Parsed? {
-        var fields: [Range<Int>] = []
-        var j = 0
-        let end = b.count
-        while j < end {
-            while j < end, isBlank(b[j]) { j += 1 }
-            if j >= end { break }
-            let s = j
-            while j < end, !isBlank(b[j]) { j += 1 }
-            fields.append(s..<j)
-            if fields.count > 13 { break }
+        // Field bounds on the stack: at most 13 are kept (one more than a landmark line).
+        withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: 14) { fields in
+            var count = 0
+            var j = 0
+            let end = b.count
+            while j < end {
+                while j < end, isBlank(b[j]) { j += 1 }
+                if j >= end { break }
+                let s = j
+                while j < end, !isBlank(b[j]) { j += 1 }
+                fields[count] = s..<j
+                count += 1
+                if count > 13 { break }
+            }
+            return parse(b, fields: UnsafeBufferPointer(rebasing: fields[0..<count]))
         }
+    }
+
+    private static func parse(_ b: UnsafeBufferPointer<UInt8>, fields: UnsafeBufferPointer<Range<Int>>) -> Parsed? {
         guard let first = fields.first, b[first.lowerBound] != 0x23 else { return nil }  // blank or '#'
-        func text(_ r: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self) }
-        let pathOK = String(validating: UnsafeBufferPointer(rebasing: b[first]), as: UTF8.self) != nil
-            && !b[first].contains(0)
-        var row = Parsed(path: pathOK ? text(first) : "")
-        guard pathOK else {
-            row.problem = "malformed: the path is not valid UTF-8 text"
-            return row
+        func text(_ r: Range<Int>) -> String? {
+            let bytes = UnsafeBufferPointer(rebasing: b[r])
+            if !bytes.contains(where: { $0 >= 0x80 || $0 == 0 }) { return String(decoding: bytes, as: UTF8.self) }
+            return bytes.contains(0) ? nil : String(validating: bytes, as: UTF8.self)
         }
+        guard let path = text(first) else {
+            return Parsed(path: "", problem: "malformed: the path is not valid UTF-8 text")
+        }
+        var row = Parsed(path: path)
         guard fields.count == 1 || fields.count == 2 || fields.count == 12 else {
             row.problem = "malformed: expected 1, 2 or 12 fields (path [label [x1 y1 ... x5 y5]]), found \(fields.count > 13 ? "more than 13" : "\(fields.count)")"
             return row
         }
         if fields.count >= 2 {
-            let label = text(fields[1])
-            guard String(validating: UnsafeBufferPointer(rebasing: b[fields[1]]), as: UTF8.self) != nil else {
+            guard let label = text(fields[1]) else {
                 row.problem = "malformed: the label is not valid UTF-8 text"
                 return row
             }
@@ -166,8 +174,9 @@ enum ListLine {
             var values: [Double] = []
             values.reserveCapacity(10)
             for f in fields[2..<12] {
-                guard let v = Double(text(f)), v.isFinite else {
-                    row.problem = "malformed: landmark '\(text(f))' is not a finite number"
+                let field = String(decoding: UnsafeBufferPointer(rebasing: b[f]), as: UTF8.self)
+                guard let v = Double(field), v.isFinite else {
+                    row.problem = "malformed: landmark '\(field)' is not a finite number"
                     return row
                 }
                 values.append(v)

@@ -194,7 +194,8 @@ struct Images: ParsableCommand {
                 directory, then times read + decode + magface preprocessing into a batch slot on \
                 one thread, per second of that thread's CPU time (images/s per core, robust to a \
                 busy machine). With --peer-python it times cv2.imread + numpy (HWC->CHW, /255) on the \
-                same files in the same run. Then parses a synthetic list of --list-lines lines.
+                same files in the same run. Then streams a synthetic list of --list-lines lines from a \
+                file through the list reader (parse, SHA-256, no label table).
                 """)
 
         @Option(help: "Distinct JPEG files to make.")
@@ -263,12 +264,15 @@ struct Images: ParsableCommand {
             for i in 0..<listLines {
                 text.append(contentsOf: "ids/\(i / 50)/img_\(i).jpg \(i / 50)\n".utf8)
             }
-            let data = Data(text)
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("magfleet-bench-\(UUID().uuidString).list")
+            try Data(text).write(to: file)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let bytes = text.count
             text = []
             let rss0 = Self.residentBytes()
             let start = DispatchTime.now()
             let cpu0 = Self.threadCPUSeconds()
-            let reader = ListReader(bytes: data, source: "synthetic")
+            let reader = try ListReader(path: file.path)
             var entries = 0, problems = 0
             while let entry = try reader.next() {
                 entries += 1
@@ -278,7 +282,7 @@ struct Images: ParsableCommand {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
             let rss1 = Self.residentBytes()
             print(String(format: "  list parse: %d lines (%.0f MB) in %.2f s CPU, %.2f s wall (%.1f M lines/s CPU); resident +%.0f MB; %d entries, %d problems",
-                         listLines, Double(data.count) / 1e6, cpu, seconds, Double(listLines) / cpu / 1e6,
+                         listLines, Double(bytes) / 1e6, cpu, seconds, Double(listLines) / cpu / 1e6,
                          Double(max(0, rss1 - rss0)) / 1e6, entries, problems))
         }
 
