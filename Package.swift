@@ -1,6 +1,8 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 // magfleet: MagFace embeddings at cluster scale. The targets mirror the architecture
-// (docs/architecture.md): C bindings -> owned wrappers -> domain -> the executable.
+// (docs/architecture.md): C bindings -> base -> kernels -> domain -> pure cluster core ->
+// services -> the executable. Linux only (it reads /proc and links glibc's allocator options),
+// so no Apple platform is declared. InlineArray and value generics need tools version 6.2.
 import PackageDescription
 
 /// Numeric code is 10-100x slower unoptimized, so the hot targets are always built with -O,
@@ -10,7 +12,7 @@ let optimized: [SwiftSetting] = [.unsafeFlags(["-O"])]
 
 /// The engine's kernels (Tensor) vectorise for AVX2 + FMA on x86-64 (x86-64-v3: Intel Haswell,
 /// AMD Zen and later). Swift takes its target features from the Clang importer's flags. The
-/// engine checks the CPU before it runs (`CPUFeatures`), and `magfleet doctor` reports it.
+/// engine checks the CPU before it runs (`HostCPU`, in Base), and `magfleet doctor` reports it.
 #if arch(x86_64)
 let vectorized: [SwiftSetting] = [.unsafeFlags(["-O", "-Xcc", "-mavx2", "-Xcc", "-mfma"])]
 /// TensorAVX512 holds the one kernel compiled for AVX-512; it runs only where the CPU has it
@@ -23,7 +25,6 @@ let avx512: [SwiftSetting] = optimized
 
 let package = Package(
     name: "magfleet",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "magfleet", targets: ["magfleet"]),
     ],
@@ -41,41 +42,55 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
-
-        // Wrappers and domain.
         .systemLibrary(name: "CPrefetch"),
+
+        // Base: what every layer may use, built for the baseline instruction set (no -mavx):
+        // the seeded generator, the BLAS wrapper, CPU facts, the monotonic clock, FNV-1a.
+        .target(name: "Base", dependencies: ["CBLAS"], swiftSettings: optimized),
+
+        // Kernels: only the engine (IResNet) imports them.
         .target(name: "TensorAVX512", dependencies: ["CPrefetch"], swiftSettings: avx512),
-        .target(name: "Tensor", dependencies: ["CBLAS", "CPrefetch", "TensorAVX512"], swiftSettings: vectorized),
-        .target(
-            name: "Checkpoint",
-            dependencies: ["Tensor"],
-            swiftSettings: optimized),
+        .target(name: "Tensor", dependencies: ["Base", "CPrefetch", "TensorAVX512"], swiftSettings: vectorized),
+
+        // Domain.
+        .target(name: "Checkpoint", swiftSettings: optimized),
         .target(
             name: "IResNet",
-            dependencies: ["Tensor", "Checkpoint", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Base", "Tensor", "Checkpoint", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimized),
         .target(
             name: "Imaging",
-            dependencies: ["CJPEG", "CPNG", "Tensor", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CJPEG", "CPNG", "Base", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimized),
-        .target(name: "FeatureStore", dependencies: ["CHDF5", "CBLAS", "Tensor"], swiftSettings: optimized),
+        .target(name: "FeatureStore", dependencies: ["CHDF5", "Base"], swiftSettings: optimized),
+        .target(name: "Evaluation", dependencies: ["Base"], swiftSettings: optimized),
         .target(name: "Wire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+
+        // The cluster's pure core: shard types, ModelInfo and the seams, both state machines,
+        // result validation. Depends on Wire only, so its tests link no C library.
+        .target(name: "ClusterCore", dependencies: ["Wire"]),
+
+        // Services: the ZeroMQ wrapper, and the loops that drive the machines over it, the
+        // journal, the run identity and lock, the shard sink.
         .target(name: "ZeroMQ", dependencies: ["CZMQ"]),
         .target(
             name: "Cluster",
             dependencies: [
-                "Wire", "ZeroMQ", "IResNet", "Imaging", "FeatureStore",
+                "ClusterCore", "Wire", "ZeroMQ", "Imaging", "FeatureStore", "Base",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ]),
-        .target(name: "Evaluation", dependencies: ["Tensor"], swiftSettings: optimized),
 
-        // The executable: one file per subcommand under Commands/.
+        // Stand-ins (NOT A MODEL): the hash embedder, for tests and benchmarks. Only the
+        // executable and the tests link it.
+        .target(name: "TestEmbedding", dependencies: ["ClusterCore", "Imaging", "Base"]),
+
+        // The executable: one file per subcommand under Commands/, and the adapters that plug
+        // the engine and imaging into the cluster (Adapters/).
         .executableTarget(
             name: "magfleet",
             dependencies: [
-                "Tensor", "Checkpoint", "IResNet", "Imaging", "FeatureStore", "Wire", "ZeroMQ",
-                "Cluster", "Evaluation",
+                "Base", "Tensor", "Checkpoint", "IResNet", "Imaging", "FeatureStore", "Wire", "ZeroMQ",
+                "ClusterCore", "Cluster", "TestEmbedding", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -85,19 +100,24 @@ let package = Package(
             name: "BindingsTests",
             dependencies: ["CBLAS", "CJPEG", "CPNG", "CZMQ", "CHDF5"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorAVX512"]),
+        .testTarget(name: "TensorTests", dependencies: ["Base", "Tensor", "TensorAVX512"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "IResNetTests", dependencies: ["IResNet", "Checkpoint", "Tensor", "Imaging"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
-        .target(name: "TestSupport", dependencies: ["Cluster", "FeatureStore"], path: "Tests/TestSupport"),
-        .testTarget(name: "MagfleetTests", dependencies: ["TestSupport", "magfleet", "Evaluation", "FeatureStore", "Tensor"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "IResNetTests", dependencies: ["IResNet", "Checkpoint", "Tensor", "Imaging", "Base"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "Base", "TestSupport"], resources: [.copy("Fixtures")]),
+        .target(name: "TestSupport", dependencies: ["Cluster", "ClusterCore", "TestEmbedding", "FeatureStore"], path: "Tests/TestSupport"),
+        .testTarget(name: "MagfleetTests", dependencies: [
+            "TestSupport", "magfleet", "Evaluation", "FeatureStore", "Tensor", "IResNet", "Imaging", "ClusterCore", "Base",
+        ]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Base", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ClusterCoreTests", dependencies: ["ClusterCore", "Wire"]),
         .testTarget(
             name: "ClusterTests",
-            dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", "FeatureStore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "ClusterIntegrationTests", dependencies: ["Cluster", "Wire", "ZeroMQ", "Imaging", "IResNet", "TestSupport"]),
-        .testTarget(name: "DeployTests", dependencies: ["TestSupport", "Cluster"]),
+            dependencies: ["Cluster", "ClusterCore", "TestEmbedding", "Wire", "ZeroMQ", "Imaging", "FeatureStore", "Base", "TestSupport"]),
+        .testTarget(name: "ClusterIntegrationTests", dependencies: [
+            "Cluster", "ClusterCore", "TestEmbedding", "Wire", "ZeroMQ", "Imaging", "IResNet", "TestSupport", "magfleet",
+        ]),
+        .testTarget(name: "DeployTests", dependencies: ["TestSupport", "Cluster", "ClusterCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,6 @@ public enum ClusterError: Error, CustomStringConvertible {
     case merge(String)
     case configuration(String)
     case refused(String)
-    case embedder(String)
     /// A resume whose inputs differ from the run directory's.
     case differentRun(path: String, reason: String)
     /// Another coordinator holds the run directory.
@@ -24,7 +23,6 @@ public enum ClusterError: Error, CustomStringConvertible {
         case let .merge(reason): return "merge: \(reason)"
         case let .configuration(reason): return reason
         case let .refused(reason): return "refused by the coordinator: \(reason)"
-        case let .embedder(reason): return "embedder: \(reason)"
         case let .differentRun(path, reason): return "run directory \(path) belongs to another run: \(reason)"
         case let .locked(path, holder): return "run directory \(path) is in use by another coordinator (\(holder)); stop it, or use another --run-dir"
         case let .preflight(reason): return reason

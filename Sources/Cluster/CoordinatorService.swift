@@ -3,6 +3,8 @@ import Imaging
 import Logging
 import Wire
 import ZeroMQ
+import Base
+import ClusterCore
 
 /// Drives a CoordinatorMachine: one thread streams the list into it, polls the ROUTER socket,
 /// hands events and `now` to the machine, and carries out its actions (send, assign, commit

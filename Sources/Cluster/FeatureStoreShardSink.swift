@@ -1,5 +1,6 @@
 import FeatureStore
 import Foundation
+import ClusterCore
 
 /// The production sink: each finished shard is an HDF5 shard file of the feature store
 /// (docs/feature-store.md) under `directory`, written under a temporary name, fsynced and

@@ -1,4 +1,5 @@
 import Foundation
+import ClusterCore
 
 /// The run directory's append-only journal: a header line naming the run by its inputs, then
 /// one line per finished shard, each fsynced before the shard counts as done.

@@ -1,3 +1,4 @@
+import ClusterCore
 /// Where finished shards go. The coordinator calls `write` for each finished shard before it
 /// journals it, and `merge` once at the end with every journaled shard in index order.
 /// `FeatureStoreShardSink` (HDF5 shard files merged into the feature store) is the one in use.

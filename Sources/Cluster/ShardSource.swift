@@ -1,4 +1,5 @@
 import Imaging
+import ClusterCore
 
 /// Cuts the streamed list into shards of `shardSize` rows, skipping what the journal says is
 /// done. Rows arrive typed from the one list reader, labelled by the run's one label table.

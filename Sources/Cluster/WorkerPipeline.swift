@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Wire
+import ClusterCore
 
 /// Computes one leased shard: loads each image (a failure stays that image's result), embeds
 /// the loadable ones in batches, and builds the Result message. Runs on the compute thread.
@@ -40,7 +41,7 @@ public final class WorkerPipeline {
             do {
                 let out = try embedder.embed(batch, count: batchIndices.count)
                 guard out.count == batchIndices.count * dim else {
-                    throw ClusterError.embedder("returned \(out.count) floats for \(batchIndices.count) x \(dim)")
+                    throw EmbedderError("returned \(out.count) floats for \(batchIndices.count) x \(dim)")
                 }
                 result.indices += batchIndices
                 embeddings += out

@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import Wire
 import ZeroMQ
+import Base
+import ClusterCore
 
 /// Drives a WorkerMachine: one thread polls the coordinator socket and the compute thread's
 /// wake-up socket, hands events and `now` to the machine, and carries out its actions.

@@ -1,5 +1,5 @@
 import Foundation
-import Tensor
+import Base
 
 /// The classification head's weights: Linear(D->H) -> ReLU -> Dropout -> Linear(H->C), in
 /// PyTorch's layout (`w1` is `H x D`, `w2` is `C x H`, row-major). magfleet saves them as

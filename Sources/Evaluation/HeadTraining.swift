@@ -1,5 +1,5 @@
-import Tensor
 import Foundation
+import Base
 
 /// Options of the classification head (docs/metrics.md, section 3).
 public struct HeadOptions: Sendable {

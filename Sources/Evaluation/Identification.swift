@@ -1,4 +1,4 @@
-import Tensor
+import Base
 
 /// One point of the MegaFace sweep: rank-1 identification with the first `distractors`
 /// distractors (table order) in the gallery.

@@ -1,5 +1,5 @@
-import Tensor
 import Foundation
+import Base
 
 /// A pairs file (docs/metrics.md, "Pairs file"): pairs of image paths and whether they show
 /// the same identity, with the counts and seed that drew them.

@@ -1,5 +1,5 @@
-import Tensor
 import Foundation
+import Base
 
 /// A synthetic feature table for benchmarks and demos: `identities` random unit centres,
 /// probes = centre + Gaussian noise, distractors = Gaussian noise; norms vary with the noise

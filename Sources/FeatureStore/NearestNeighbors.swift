@@ -1,6 +1,5 @@
-internal import CBLAS
 import Foundation
-import Tensor
+import Base
 
 /// One search result.
 public struct Neighbor: Equatable, Sendable, Codable {
@@ -151,8 +150,8 @@ public final class NearestNeighbors: Sendable {
                         if q == 1 {
                             // One query: sgemv streams the stored rows once; OpenBLAS 0.3.21's
                             // sgemm with m = 1 packs all of them first (twice the memory traffic).
-                            cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(width), blasint(dim), 1,
-                                        b.baseAddress! + start * dim, blasint(dim), a.baseAddress!, 1, 0, c.baseAddress!, 1)
+                            BLAS.sgemv(m: width, n: dim, a: b.baseAddress! + start * dim, lda: dim,
+                                       x: a.baseAddress!, y: c.baseAddress!)
                         } else {
                             BLAS.sgemm(transposeB: true, m: q, n: width, k: dim,
                                        a: a.baseAddress!, lda: dim, b: b.baseAddress! + start * dim, ldb: dim,

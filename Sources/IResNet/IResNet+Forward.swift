@@ -1,4 +1,5 @@
 import Tensor
+import Base
 
 extension IResNet {
     /// Images processed together; larger batches run in chunks of this many so that memory

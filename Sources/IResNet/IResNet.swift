@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Synchronization
 import Tensor
+import Base
 
 /// A MagFace iresnet ready for inference: BatchNorms folded, weights in GEMM layout.
 ///

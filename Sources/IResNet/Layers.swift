@@ -1,4 +1,5 @@
 import Tensor
+import Base
 
 /// Inference BatchNorm parameters: `y = (x − mean) / sqrt(var + eps) · weight + bias`.
 struct BatchNorm {

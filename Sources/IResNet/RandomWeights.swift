@@ -1,3 +1,4 @@
+import Base
 import Tensor
 #if canImport(Glibc)
 import Glibc

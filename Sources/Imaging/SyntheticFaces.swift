@@ -1,5 +1,5 @@
 import Foundation
-import Tensor
+import Base
 
 /// Face-like synthetic images for the built-in demo and for tests that need many distinct
 /// faces: each identity is a distinct base drawing (skin tone, face shape, eyes, brows, nose,

@@ -1,4 +1,5 @@
 import TensorAVX512
+import Base
 
 /// The fast path's activation layout, `[N, C/8, H, W, 8]` (oneDNN's nChw8c): channels in
 /// blocks of eight, each pixel's eight channels contiguous. Every per-channel operation then

@@ -1,3 +1,4 @@
+import Base
 /// The geometry of a 2-D convolution over a batch held channel-major, `[C, N, H, W]`.
 ///
 /// The engine keeps activations as `[C, N, H, W]` (channel outermost) rather than NCHW so

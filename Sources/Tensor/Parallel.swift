@@ -1,4 +1,6 @@
+import Base
 import Dispatch
+internal import CPrefetch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -12,14 +14,16 @@ import Glibc
 public enum Parallel {
     private static let count = Atomic<Int>(0)
 
-    /// How many parts a pass is cut into. Set by `BLAS.setThreadCount`; until then, OpenBLAS's
-    /// own default (all cores, or `OPENBLAS_NUM_THREADS`).
+    /// How many parts a pass is cut into. Set by `setThreadCount`; until then, OpenBLAS's own
+    /// default (all cores, or `OPENBLAS_NUM_THREADS`).
     public static var threadCount: Int {
         let n = count.load(ordering: .relaxed)
         return n > 0 ? n : max(1, BLAS.threadCount)
     }
 
-    static func setThreadCount(_ n: Int) {
+    /// Sets the engine's compute threads: its own parts and OpenBLAS's thread count.
+    public static func setThreadCount(_ n: Int) {
+        BLAS.setThreadCount(n)
         count.store(n, ordering: .relaxed)
     }
 
@@ -102,16 +106,7 @@ public enum Parallel {
     /// every layer (glibc's default for blocks over 128 KiB), which costs a page fault per
     /// 4 KiB on every reuse. Process-wide; the engine calls it once.
     public static func keepLargeAllocationsInHeap() {
-        #if canImport(Glibc)
-        // <malloc.h>: M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3 (32 MiB is glibc's maximum).
-        _ = glibcMallopt(-3, 32 << 20)
-        _ = glibcMallopt(-1, 1 << 30)
-        #endif
+        // 32 MiB is glibc's largest mmap threshold (CPrefetch/shim.h; a no-op off glibc).
+        _ = magfleet_keep_large_allocations_in_heap(32 << 20, 1 << 30)
     }
 }
-
-#if canImport(Glibc)
-/// glibc's mallopt, which the Glibc module does not export (<malloc.h> is not in it).
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-#endif

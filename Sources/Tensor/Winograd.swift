@@ -1,4 +1,5 @@
 import TensorAVX512
+import Base
 
 /// 3x3 convolutions with Winograd's minimal filtering (Lavin & Gray, "Fast Algorithms for
 /// Convolutional Neural Networks", 2016), over blocked activations `[N, C/8, H, W, 8]`

@@ -1,10 +1,13 @@
 import ArgumentParser
 import Cluster
+import TestEmbedding
 import Foundation
 import IResNet
 import Imaging
 import Tensor
 import Logging
+import Base
+import ClusterCore
 
 extension Preprocessing.Preset: ExpressibleByArgument {}
 

@@ -1,5 +1,6 @@
 import Foundation
 import IResNet
+import Base
 
 /// What the host's CPU is and can do, read from /proc/cpuinfo (Linux).
 struct HostInfo: Codable {

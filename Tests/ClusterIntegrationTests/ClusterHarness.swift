@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Cluster
+import ClusterCore
+import TestEmbedding
 
 /// Real magfleet processes on loopback in a temporary directory; everything it starts is
 /// killed in `shutdown()` (call it in a defer). Timers are short so each test takes seconds.

@@ -1,3 +1,4 @@
+import Base
 import Foundation
 import IResNet
 import Imaging
@@ -5,6 +6,8 @@ import Testing
 import Wire
 import ZeroMQ
 @testable import Cluster
+import ClusterCore
+@testable import magfleet
 
 /// One coordinator and three workers as real processes on loopback (see ClusterHarness).
 /// Serialized: the processes compete for the same two cores.
@@ -84,9 +87,9 @@ struct ClusterIntegrationTests {
         let context = try Context()
         let raw = try Socket(context, .dealer)
         try raw.connect(h.endpoint)
-        var state: UInt64 = 7
+        var rng = SeededGenerator(seed: 7)
         var junk: [[[UInt8]]] = [[[]], [[0xff]], [[1, 2, 3], [4, 5]], [[0x08, 0x01]], [[0x08, 0x02, 0x5a, 0x00]]]
-        for n in 0..<300 { junk.append([(0..<(n % 97)).map { _ in UInt8(truncatingIfNeeded: splitmix(&state)) }]) }
+        for n in 0..<300 { junk.append([(0..<(n % 97)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }]) }
         // A Result for a shard never leased, a Welcome (wrong direction), a Hello of version 9.
         junk.append([WireCodec.encode(WireCodec.envelope(.result(ShardResultMessage.with { $0.shardFirst = 0; $0.shardCount = 4 })))])
         junk.append([WireCodec.encode(WireCodec.envelope(.welcome(Welcome())))])

@@ -1,4 +1,5 @@
 import Foundation
+import ClusterCore
 
 /// SSH hosts made on this machine: each is a network namespace joined to the root namespace
 /// by a veth pair (root side 10.231.X.1/30, host side .2/30, X picked free) with an sshd of

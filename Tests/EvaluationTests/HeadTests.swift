@@ -1,7 +1,7 @@
-import Tensor
 import Foundation
 import Testing
 @testable import Evaluation
+import Base
 
 @Suite struct HeadTests {
     @Test func forwardMatchesNumpy() throws {

@@ -1,7 +1,7 @@
-import Tensor
 import FeatureStore
 import Foundation
 import Testing
+import Base
 
 /// ArrayFile: named float32 arrays, string lists and scalar attributes in a small HDF5 file.
 @Suite struct ArrayFileTests {

@@ -1,7 +1,7 @@
 import FeatureStore
 import Foundation
-import Tensor
 import TestSupport
+import Base
 
 /// A fresh temporary directory per test, removed by the caller with `defer`.
 func temporaryDirectory() throws -> URL {

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import magfleet
+import Base
 
 /// head.h5 (Sources/magfleet/HeadFile.swift): bit-exact round trip, h5py reads the same arrays
 /// in PyTorch's layout, and files that are not heads are refused with a clear message.

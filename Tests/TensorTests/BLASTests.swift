@@ -1,5 +1,6 @@
 import Testing
 @testable import Tensor
+import Base
 
 @Suite struct BLASTests {
     @Test func reportsOpenBLASConfiguration() {

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 @testable import Tensor
 import TensorAVX512
+import Base
 
 /// Whether this CPU has AVX-512 (the `PanelGEMM` kernel is compiled for it).
 let hasAVX512: Bool = {

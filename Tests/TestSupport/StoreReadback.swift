@@ -1,6 +1,7 @@
 import Cluster
 import FeatureStore
 import Foundation
+import ClusterCore
 
 /// Reads a store (or shard) the cluster wrote back into the cluster's own row type, so tests
 /// can compare what was merged with what the workers computed.

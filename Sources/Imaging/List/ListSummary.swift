@@ -1,3 +1,4 @@
+import Base
 import Crypto
 import Foundation
 
@@ -30,7 +31,7 @@ public struct ListSummary: Sendable {
         var count = 0, problems = 0, usable = 0
         var samples: [ListEntry] = []
         let head = sampleSize / 4
-        var state: UInt64 = 0x6d61_6766_6c65_6574  // a fixed seed: the same list gives the same sample
+        var rng = SeededGenerator(seed: 0x6d61_6766_6c65_6574)  // a fixed seed: the same list gives the same sample
         while let entry = try reader.next() {
             count += 1
             labels.add(rule.identity(of: entry))
@@ -40,8 +41,7 @@ public struct ListSummary: Sendable {
                 samples.append(entry)
             } else if sampleSize > head {
                 // Reservoir sampling over the rows after the head.
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                let j = Int((state >> 33) % UInt64(usable - head))
+                let j = Int(rng.next() % UInt64(usable - head))
                 if j < sampleSize - head { samples[head + j] = entry }
             }
         }

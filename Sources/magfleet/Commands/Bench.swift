@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IResNet
 import Tensor
+import Base
 
 /// `magfleet bench`: times the forward pass on random weights; no checkpoint needed.
 struct Bench: ParsableCommand {

@@ -4,6 +4,7 @@ import FeatureStore
 import Foundation
 import Imaging
 import ZeroMQ
+import ClusterCore
 
 struct Coordinator: ParsableCommand {
     static let configuration = CommandConfiguration(

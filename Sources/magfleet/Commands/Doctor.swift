@@ -5,6 +5,7 @@ import IResNet
 import Imaging
 import Tensor
 import ZeroMQ
+import Base
 
 /// `magfleet doctor`: checks that this host can run a worker, and says what to install if not.
 struct Doctor: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import Base
 import Foundation
 import Imaging
 
@@ -114,7 +115,7 @@ struct Images: ParsableCommand {
                 while let entry = try reader.next() {
                     entries += 1
                     if entry.problem == nil {
-                        let key = Self.fnv1a(entry.path)
+                        let key = FNV1a.hash(entry.path.utf8)
                         if let first = firstLine[key] {
                             warnings.append((entry.line, "duplicate of line \(first): \(entry.path) (it is embedded twice)"))
                         } else {
@@ -151,12 +152,6 @@ struct Images: ParsableCommand {
                     """)
             }
             if !failures.isEmpty { throw ExitCode.failure }
-        }
-
-        static func fnv1a(_ s: String) -> UInt64 {
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-            return h
         }
 
         /// Decodes every entry, in chunks of 256 spread over `threads` threads.
@@ -288,12 +283,11 @@ struct Images: ParsableCommand {
 
         /// A face-sized test image: smooth gradients plus deterministic noise (never flat).
         static func synthetic(seed: UInt64) -> BGRImage {
-            var state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
+            var rng = SeededGenerator(seed: seed)
             var px = [UInt8](repeating: 0, count: 112 * 112 * 3)
             for y in 0..<112 {
                 for x in 0..<112 {
-                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                    let noise = Int(state >> 59) - 16
+                    let noise = Int(rng.next() >> 59) - 16
                     let dx = Double(x - 56), dy = Double(y - 60)
                     let face = (dx * dx / 1600 + dy * dy / 2500) < 1 ? 70 : 0
                     let o = (y * 112 + x) * 3

@@ -2,6 +2,7 @@ import ArgumentParser
 import Evaluation
 import Foundation
 import Tensor
+import Base
 
 /// `magfleet reduce STORE --out DIR`: the evaluation report (docs/metrics.md).
 struct Reduce: ParsableCommand {

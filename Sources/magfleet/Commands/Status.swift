@@ -3,6 +3,8 @@ import Cluster
 import Foundation
 import Wire
 import ZeroMQ
+import Base
+import ClusterCore
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Ask a running coordinator for workers, throughput and shards.")

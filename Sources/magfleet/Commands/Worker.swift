@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Foundation
 import ZeroMQ
+import ClusterCore
 
 struct Worker: ParsableCommand {
     static let configuration = CommandConfiguration(

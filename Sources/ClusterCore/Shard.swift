@@ -133,24 +133,9 @@ public struct ShardResult: Sendable, Equatable {
     }
 }
 
-/// Milliseconds on a monotonic clock. The state machines take `now` in these units.
+/// Milliseconds on a monotonic clock (`MonotonicClock` in Base). The state machines take `now`
+/// in these units; they never read a clock.
 public typealias Millis = Int64
-
-public enum MonotonicClock {
-    public static func now() -> Millis { Millis(clock_gettime_nsec_np_portable() / 1_000_000) }
-}
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-func clock_gettime_nsec_np_portable() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
 
 /// A log line's level, as the state machines return it (the loops own the loggers).
 public enum LogLevel: Sendable, Equatable {
@@ -162,4 +147,11 @@ public struct ProtocolViolation: Error, Sendable, Equatable, CustomStringConvert
     public var reason: String
     public init(_ reason: String) { self.reason = reason }
     public var description: String { reason }
+}
+
+/// Why an embedder could not embed a batch (every image of it fails with this reason).
+public struct EmbedderError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { "embedder: \(reason)" }
 }

@@ -3,6 +3,8 @@ import IResNet
 import Imaging
 import Testing
 @testable import Cluster
+import ClusterCore
+@testable import magfleet
 
 /// An insightface checkpoint through a worker's real image path (ImagingLoader with the
 /// `arcface` preset, IResNetEmbedder, flip fusion off and on) against insightface's inference in

@@ -1,12 +1,14 @@
 import Foundation
 import Imaging
+import Base
+import ClusterCore
 
 /// NOT A MODEL. A deterministic stand-in embedder for tests and coordinator benchmarks,
 /// selected with `--embedder test`. Every place that records a model records its
 /// ModelInfo, whose fields all say "not a model", so a store made with it cannot pass as real.
 ///
-/// embedding = normalize(W · x), x the 16 floats of `TestImageLoader`, W a fixed pseudo-random
-/// dim×16 matrix; summed in a fixed order, so equal inputs give bit-identical outputs.
+/// embedding = normalize(W · x), x the 16 floats of `TestImageLoader`, W a fixed dim×16 matrix
+/// from `SeededGenerator` (SplitMix64); summed in a fixed order, so equal inputs give bit-identical outputs.
 public final class TestEmbedder: FaceEmbedder {
     public static let inputLength = 16
     public let model: ModelInfo
@@ -24,13 +26,13 @@ public final class TestEmbedder: FaceEmbedder {
             dim: dim,
             preprocessing: preset,
             flip: flip)
-        var state: UInt64 = 0x6d61_6766_6c65_6574
-        weights = (0..<(dim * Self.inputLength)).map { _ in unitFloat(splitmix(&state)) }
+        var rng = SeededGenerator(seed: 0x6d61_6766_6c65_6574)
+        weights = (0..<(dim * Self.inputLength)).map { _ in unitFloat(rng.next()) }
     }
 
     public func embed(_ batch: [Float], count: Int) throws -> [Float] {
         guard batch.count == count * inputLength else {
-            throw ClusterError.embedder("batch holds \(batch.count) floats, expected \(count) x \(inputLength)")
+            throw EmbedderError("batch holds \(batch.count) floats, expected \(count) x \(inputLength)")
         }
         let dim = model.dim
         var out = [Float](repeating: 0, count: count * dim)
@@ -84,18 +86,9 @@ public final class TestImageLoader: ImageLoader {
         if bytes.starts(with: Array("MAGFLEET-TEST-CRASH".utf8)) { exit(86) }
         if bytes.starts(with: Array("MAGFLEET-TEST-FAIL".utf8)) { return .failure(RowFailure(category: "corrupt", reason: "test: image marked unreadable")) }
         if bytes.isEmpty { return .failure(RowFailure(category: "empty-file", reason: "empty file (0 bytes)")) }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a 64
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return .success((0..<TestEmbedder.inputLength).map { _ in unitFloat(splitmix(&h)) })
+        var rng = SeededGenerator(seed: FNV1a.hash(bytes))
+        return .success((0..<TestEmbedder.inputLength).map { _ in unitFloat(rng.next()) })
     }
-}
-
-func splitmix(_ state: inout UInt64) -> UInt64 {
-    state &+= 0x9e37_79b9_7f4a_7c15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-    return z ^ (z >> 31)
 }
 
 /// A float in [-1, 1) from the top 24 bits.

@@ -1,11 +1,11 @@
 import Foundation
 import Testing
 import Wire
-@testable import Cluster
+@testable import ClusterCore
 
 /// The coordinator state machine with injected time: no sockets, no sleeps.
 struct CoordinatorMachineTests {
-    static let model = TestEmbedder(dim: 4).model
+    static let model = ModelInfo(fingerprint: "sha256:f00d", architecture: "iresnet18", dim: 4, preprocessing: "magface")
 
     static func machine(maxLosses: UInt32 = 3, items: Int = 8, shardSize: Int = 4) -> CoordinatorMachine {
         var settings = CoordinatorMachine.Settings(model: model, runID: "t")
@@ -75,7 +75,8 @@ struct CoordinatorMachineTests {
 
     @Test func refusesAMismatchedModelAndSaysWhy() throws {
         var m = Self.machine()
-        let other = TestEmbedder(dim: 16).model
+        var other = Self.model
+        other.dim = 16
         let actions = m.receive(Self.hello(model: other), from: [1], now: 0)
         let refuse = try #require(Self.sent(actions).first)
         guard case let .refuse(r) = refuse.body else { Issue.record("expected Refuse, got \(refuse.kind)"); return }

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import ClusterCore
 
 /// The real `ImageLoader`: Imaging's decode (cv2.imread-exact), 112x112 crop (aligned from the
 /// item's landmarks, untouched, or resized) and preprocessing preset. It never parses list

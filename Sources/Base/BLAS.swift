@@ -18,21 +18,20 @@ public enum BLAS {
     /// The number of processors OpenBLAS sees.
     public static var processorCount: Int { Int(openblas_get_num_procs()) }
 
-    /// Sets the compute thread count: OpenBLAS's, and the engine's own (`Parallel.threadCount`).
-    /// A worker sharing a host with others gives each its own count so that cores are not
-    /// oversubscribed.
+    /// Sets OpenBLAS's thread count. The engine's own threads follow it through
+    /// `Parallel.setThreadCount` (Tensor), which calls this; a worker sharing a host with others
+    /// gives each its own count so that cores are not oversubscribed.
     public static func setThreadCount(_ count: Int) {
         precondition(count >= 1, "thread count must be at least 1")
         singleThreaded.withLock { state in
             state.threads = count
             if state.holders == 0 { openblas_set_num_threads(Int32(count)) }
         }
-        Parallel.setThreadCount(count)
     }
 
     /// Runs `body` with OpenBLAS held at one thread, so that the engine's parts
     /// (`Parallel.forEachPart`) can each call it on their own core without OpenBLAS's pool
-    /// nesting inside them. Nested and concurrent holders share one hold; the last to leave
+    /// nesting inside them (the engine's parts are `Parallel.forEachPart`, in Tensor). Nested and concurrent holders share one hold; the last to leave
     /// gives OpenBLAS its thread count back.
     public static func withSingleThreadedKernels<R>(_ body: () throws -> R) rethrows -> R {
         singleThreaded.withLock { state in

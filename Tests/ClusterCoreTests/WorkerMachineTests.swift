@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 import Wire
-@testable import Cluster
+@testable import ClusterCore
 
 /// The worker state machine with injected time.
 struct WorkerMachineTests {
     static func machine() -> WorkerMachine {
-        var s = WorkerMachine.Settings(workerID: "w", model: TestEmbedder(dim: 4).model)
+        var s = WorkerMachine.Settings(workerID: "w", model: ModelInfo(fingerprint: "sha256:f00d", architecture: "iresnet18", dim: 4, preprocessing: "magface"))
         s.prefetch = 2
         s.heartbeatInterval = 100
         s.heartbeatTimeout = 500

@@ -1,6 +1,7 @@
 import Foundation
 import IResNet
 import Imaging
+import ClusterCore
 
 /// The real `FaceEmbedder`: a MagFace / insightface iresnet (BatchNorms folded).
 /// Input NCHW float32: per image `[3, 112, 112]` as `ImagingLoader` writes it, followed by the
@@ -30,7 +31,7 @@ public final class IResNetEmbedder: FaceEmbedder {
 
     public func embed(_ batch: [Float], count: Int) throws -> [Float] {
         guard batch.count == count * inputLength else {
-            throw ClusterError.embedder("batch holds \(batch.count) floats, expected \(count) x \(inputLength)")
+            throw EmbedderError("batch holds \(batch.count) floats, expected \(count) x \(inputLength)")
         }
         guard preprocessing.flip else { return batch.withUnsafeBufferPointer { network.embed($0, count: count) } }
         // Image i and its mirror are images 2i and 2i+1 of the batch; fusion sums their embeddings.

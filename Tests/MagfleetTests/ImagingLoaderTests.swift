@@ -2,6 +2,8 @@ import Foundation
 import Imaging
 import Testing
 @testable import Cluster
+import ClusterCore
+@testable import magfleet
 
 /// The Imaging adapter behind the ImageLoader seam: files, shipped bytes, per-image errors.
 struct ImagingLoaderTests {
