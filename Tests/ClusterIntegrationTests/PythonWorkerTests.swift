@@ -7,161 +7,164 @@ import TestSupport
 /// Protocols/python/worker.py, a worker written from Protocols/ alone, against the real Swift
 /// coordinator (see ClusterHarness): its rows must be bit-identical to a Swift worker's.
 /// Needs a python with pyzmq, protobuf and numpy (`Deploy/install-deps.sh test` puts them in
-/// the peer venv, MAGFLEET_PEER_PYTHON) and protoc (Debian's protobuf-compiler).
-@Suite(.serialized, .enabled(if: PythonWorker.python != nil,
-                             "no python with pyzmq, protobuf and numpy: set MAGFLEET_PEER_PYTHON (Deploy/install-deps.sh test installs them)"))
-struct PythonWorkerTests {
-    /// The list: comments and a blank line (not rows), a labelled line, a line with 5
-    /// landmarks, a missing file, a malformed line (failed by the coordinator, never sent), a
-    /// `synthetic:` row, an empty file, a test-fail file, a directory, an absolute path (joined
-    /// to --root too), and plain rows; shards of 3 rows.
-    static let list = """
-        # rows for the Python worker test
-        img0.bin
-        img1.bin alice
+/// the peer venv, MAGFLEET_PEER_PYTHON) and protoc (Debian's protobuf-compiler). Nested in
+/// ClusterIntegrationTests so that it runs serialized with the other cluster tests.
+extension ClusterIntegrationTests {
+    @Suite(.enabled(if: PythonWorker.python != nil,
+                    "no python with pyzmq, protobuf and numpy: set MAGFLEET_PEER_PYTHON (Deploy/install-deps.sh test installs them)"))
+    struct PythonWorkerTests {
+        /// The list: comments and a blank line (not rows), a labelled line, a line with 5
+        /// landmarks, a missing file, a malformed line (failed by the coordinator, never sent), a
+        /// `synthetic:` row, an empty file, a test-fail file, a directory, an absolute path (joined
+        /// to --root too), and plain rows; shards of 3 rows.
+        static let list = """
+            # rows for the Python worker test
+            img0.bin
+            img1.bin alice
 
-        img2.bin bob 38.29 51.69 73.53 51.50 56.02 71.73 41.54 92.36 70.72 92.20
-        missing.bin
-        img3.bin one field too many
-        sub/synthetic:seven
-        empty.bin bob
-        fail.bin
-        adir
-        /img4.bin carol
-        \((5..<11).map { "img\($0).bin" }.joined(separator: "\n"))
+            img2.bin bob 38.29 51.69 73.53 51.50 56.02 71.73 41.54 92.36 70.72 92.20
+            missing.bin
+            img3.bin one field too many
+            sub/synthetic:seven
+            empty.bin bob
+            fail.bin
+            adir
+            /img4.bin carol
+            \((5..<11).map { "img\($0).bin" }.joined(separator: "\n"))
 
-        """
+            """
 
-    @Test func aPythonWorkerComputesTheListBitIdenticalToASwiftWorker() throws {
-        let h = try ClusterHarness()
-        defer { h.shutdown() }
-        let root = h.directory + "/faces"
-        try makeFaces(root)
-        try Self.list.write(toFile: h.listPath, atomically: true, encoding: .utf8)
-        let python = try PythonWorker(directory: h.directory)
+        @Test func aPythonWorkerComputesTheListBitIdenticalToASwiftWorker() throws {
+            let h = try ClusterHarness()
+            defer { h.shutdown() }
+            let root = h.directory + "/faces"
+            try makeFaces(root)
+            try Self.list.write(toFile: h.listPath, atomically: true, encoding: .utf8)
+            let python = try PythonWorker(directory: h.directory)
 
-        // The Python worker computes the whole list alone.
-        let pyStore = h.directory + "/python.h5"
-        let pyEndpoint = try startCoordinator(h, name: "coordinator-py", store: pyStore, run: "run-py", root: root)
-        try python.start(h, "python", ["--connect", pyEndpoint, "--root", root, "--prefetch", "2", "--batch-size", "2"])
-        #expect(try h.waitForExit("coordinator-py", seconds: 60) == 0, "\(h.allLogs)")
-        #expect(try h.waitForExit("python", seconds: 10) == 0, "\(h.log("python"))")
-        #expect(h.log("python").contains("welcomed by the coordinator"))
-        #expect(h.log("python").contains("the run is finished"))
-        #expect(h.log("coordinator-py").contains("worker joined"))
-        #expect(!h.log("coordinator-py").contains("invalid result"), "\(h.log("coordinator-py"))")
-        #expect(!h.log("coordinator-py").contains("lease handed back"), "\(h.log("coordinator-py"))")
+            // The Python worker computes the whole list alone.
+            let pyStore = h.directory + "/python.h5"
+            let pyEndpoint = try startCoordinator(h, name: "coordinator-py", store: pyStore, run: "run-py", root: root)
+            try python.start(h, "python", ["--connect", pyEndpoint, "--root", root, "--prefetch", "2", "--batch-size", "2"])
+            #expect(try h.waitForExit("coordinator-py", seconds: 60) == 0, "\(h.allLogs)")
+            #expect(try h.waitForExit("python", seconds: 10) == 0, "\(h.log("python"))")
+            #expect(h.log("python").contains("welcomed by the coordinator"))
+            #expect(h.log("python").contains("the run is finished"))
+            #expect(h.log("coordinator-py").contains("worker joined"))
+            #expect(!h.log("coordinator-py").contains("invalid result"), "\(h.log("coordinator-py"))")
+            #expect(!h.log("coordinator-py").contains("lease handed back"), "\(h.log("coordinator-py"))")
 
-        // The same list, the same coordinator settings, one Swift worker.
-        let swStore = h.directory + "/swift.h5"
-        let swEndpoint = try startCoordinator(h, name: "coordinator-swift", store: swStore, run: "run-swift", root: root)
-        try h.start("swift", ["worker", "--connect", swEndpoint, "--root", root, "--embedder", "test", "--prefetch", "2"]
-                    + ClusterHarness.timers)
-        #expect(try h.waitForExit("coordinator-swift", seconds: 60) == 0, "\(h.allLogs)")
+            // The same list, the same coordinator settings, one Swift worker.
+            let swStore = h.directory + "/swift.h5"
+            let swEndpoint = try startCoordinator(h, name: "coordinator-swift", store: swStore, run: "run-swift", root: root)
+            try h.start("swift", ["worker", "--connect", swEndpoint, "--root", root, "--embedder", "test", "--prefetch", "2"]
+                        + ClusterHarness.timers)
+            #expect(try h.waitForExit("coordinator-swift", seconds: 60) == 0, "\(h.allLogs)")
 
-        let (pyProvenance, pyRows) = try StoreReadback.rows(of: pyStore)
-        let (swProvenance, swRows) = try StoreReadback.rows(of: swStore)
-        #expect(pyProvenance.modelFingerprint == swProvenance.modelFingerprint)
-        try #require(pyRows.count == 16)
-        #expect(pyRows.map(\.index) == (0..<16).map { UInt64($0) })
-        // Row by row: path, label, and the outcome, embeddings compared bit for bit.
-        #expect(pyRows.count == swRows.count)
-        for (p, s) in zip(pyRows, swRows) {
-            #expect(p.index == s.index && p.path == s.path && p.label == s.label, "row \(p.index)")
-            switch (p.outcome, s.outcome) {
-            case let (.embedding(a), .embedding(b)):
-                #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "row \(p.index): \(a) != \(b)")
-            case let (.failure(a), .failure(b)):
-                #expect(a == b, "row \(p.index)")
-            default:
-                Issue.record("row \(p.index): python \(p.outcome) vs swift \(s.outcome)")
+            let (pyProvenance, pyRows) = try StoreReadback.rows(of: pyStore)
+            let (swProvenance, swRows) = try StoreReadback.rows(of: swStore)
+            #expect(pyProvenance.modelFingerprint == swProvenance.modelFingerprint)
+            try #require(pyRows.count == 16)
+            #expect(pyRows.map(\.index) == (0..<16).map { UInt64($0) })
+            // Row by row: path, label, and the outcome, embeddings compared bit for bit.
+            #expect(pyRows.count == swRows.count)
+            for (p, s) in zip(pyRows, swRows) {
+                #expect(p.index == s.index && p.path == s.path && p.label == s.label, "row \(p.index)")
+                switch (p.outcome, s.outcome) {
+                case let (.embedding(a), .embedding(b)):
+                    #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "row \(p.index): \(a) != \(b)")
+                case let (.failure(a), .failure(b)):
+                    #expect(a == b, "row \(p.index)")
+                default:
+                    Issue.record("row \(p.index): python \(p.outcome) vs swift \(s.outcome)")
+                }
             }
-        }
 
-        // And against this process's own test embedder, on the bytes each row stands for.
-        let embedder = TestEmbedder(dim: 8)
-        let failing: [UInt64: String] = [3: "missing-file", 4: "malformed-line", 6: "empty-file", 7: "corrupt", 8: "unreadable"]
-        for row in pyRows {
-            if let category = failing[row.index] {
-                #expect(row.failure?.category == category, "row \(row.index): \(row.outcome)")
-                continue
+            // And against this process's own test embedder, on the bytes each row stands for.
+            let embedder = TestEmbedder(dim: 8)
+            let failing: [UInt64: String] = [3: "missing-file", 4: "malformed-line", 6: "empty-file", 7: "corrupt", 8: "unreadable"]
+            for row in pyRows {
+                if let category = failing[row.index] {
+                    #expect(row.failure?.category == category, "row \(row.index): \(row.outcome)")
+                    continue
+                }
+                let bytes = row.path.contains("synthetic:")
+                    ? Array(row.path[row.path.range(of: "synthetic:")!.lowerBound...].utf8)
+                    : Array(try Data(contentsOf: URL(fileURLWithPath: ImageRoot.join(root, row.path))))
+                let expected = try embedder.embed(try TestImageLoader.features(of: bytes).get(), count: 1)
+                guard case let .embedding(v) = row.outcome else { Issue.record("row \(row.index) failed: \(row.outcome)"); continue }
+                #expect(v.map(\.bitPattern) == expected.map(\.bitPattern), "row \(row.index)")
             }
-            let bytes = row.path.contains("synthetic:")
-                ? Array(row.path[row.path.range(of: "synthetic:")!.lowerBound...].utf8)
-                : Array(try Data(contentsOf: URL(fileURLWithPath: ImageRoot.join(root, row.path))))
-            let expected = try embedder.embed(try TestImageLoader.features(of: bytes).get(), count: 1)
-            guard case let .embedding(v) = row.outcome else { Issue.record("row \(row.index) failed: \(row.outcome)"); continue }
-            #expect(v.map(\.bitPattern) == expected.map(\.bitPattern), "row \(row.index)")
+            #expect(pyRows[3].failure == RowFailure(category: "missing-file", reason: "\(root)/missing.bin: no such file"))
+            #expect(pyRows[1].label != -1 && pyRows[2].label != -1 && pyRows[0].label == -1)  // alice, bob; no label
+            #expect(pyRows[9].path == "/img4.bin" && pyRows[9].outcome != pyRows[10].outcome)
         }
-        #expect(pyRows[3].failure == RowFailure(category: "missing-file", reason: "\(root)/missing.bin: no such file"))
-        #expect(pyRows[1].label != -1 && pyRows[2].label != -1 && pyRows[0].label == -1)  // alice, bob; no label
-        #expect(pyRows[9].path == "/img4.bin" && pyRows[9].outcome != pyRows[10].outcome)
-    }
 
-    @Test func aPythonWorkerDrainsOnSIGTERMAndTheRunFinishesWithoutIt() throws {
-        let h = try ClusterHarness()
-        defer { h.shutdown() }
-        try h.makeImages(96)
-        let python = try PythonWorker(directory: h.directory)
-        try h.startCoordinator(["--heartbeat-timeout-ms", "5000"])
-        try python.start(h, "python", ["--connect", h.endpoint, "--prefetch", "2", "--test-delay-ms", "40",
-                                       "--heartbeat-timeout-ms", "5000"])
-        try h.wait(30, "the Python worker's first shards") { h.journaledShards >= 2 }
-        let worker = try #require(h.processes["python"])
-        kill(worker.processIdentifier, SIGTERM)
-        #expect(try h.waitForExit("python", seconds: 15) == 0, "\(h.log("python"))")
-        #expect(h.log("python").contains("drained after SIGTERM"), "\(h.log("python"))")
-        try h.wait(10, "the coordinator to log the drain and the leave") {
-            h.log("coordinator").contains("worker draining") && h.log("coordinator").contains("worker left")
+        @Test func aPythonWorkerDrainsOnSIGTERMAndTheRunFinishesWithoutIt() throws {
+            let h = try ClusterHarness()
+            defer { h.shutdown() }
+            try h.makeImages(96)
+            let python = try PythonWorker(directory: h.directory)
+            try h.startCoordinator(["--heartbeat-timeout-ms", "5000"])
+            try python.start(h, "python", ["--connect", h.endpoint, "--prefetch", "2", "--test-delay-ms", "40",
+                                           "--heartbeat-timeout-ms", "5000"])
+            try h.wait(30, "the Python worker's first shards") { h.journaledShards >= 2 }
+            let worker = try #require(h.processes["python"])
+            kill(worker.processIdentifier, SIGTERM)
+            #expect(try h.waitForExit("python", seconds: 15) == 0, "\(h.log("python"))")
+            #expect(h.log("python").contains("drained after SIGTERM"), "\(h.log("python"))")
+            try h.wait(10, "the coordinator to log the drain and the leave") {
+                h.log("coordinator").contains("worker draining") && h.log("coordinator").contains("worker left")
+            }
+            // Prefetch 2: the queued shard was handed back (Release) or there was none queued.
+            #expect(!h.log("coordinator").contains("invalid result"))
+            try h.startWorker("swift")
+            #expect(try h.waitForExit("coordinator", seconds: 40) == 0, "\(h.allLogs)")
+            try h.expectCompleteStore(count: 96)
         }
-        // Prefetch 2: the queued shard was handed back (Release) or there was none queued.
-        #expect(!h.log("coordinator").contains("invalid result"))
-        try h.startWorker("swift")
-        #expect(try h.waitForExit("coordinator", seconds: 40) == 0, "\(h.allLogs)")
-        try h.expectCompleteStore(count: 96)
-    }
 
-    @Test func aPythonWorkerWithAnotherModelIsRefused() throws {
-        let h = try ClusterHarness()
-        defer { h.shutdown() }
-        try h.makeImages(4)
-        let python = try PythonWorker(directory: h.directory)
-        try h.startCoordinator()
-        try python.start(h, "python", ["--connect", h.endpoint, "--test-dim", "16", "--flip"])
-        #expect(try h.waitForExit("python", seconds: 15) == 2)
-        #expect(h.log("python").contains("model mismatch (worker vs coordinator): dim 16 != 8; flip true != false"),
-                "\(h.log("python"))")
-        #expect(h.log("coordinator").contains("refused a worker"))
-        #expect(h.journaledShards == 0)
-    }
-
-    /// Starts a test-embedder coordinator on a port the kernel picks and returns its endpoint,
-    /// read back from its `coordinator serving` log line.
-    func startCoordinator(_ h: ClusterHarness, name: String, store: String, run: String, root: String) throws -> String {
-        try h.start(name, ["coordinator", "--list", h.listPath, "--out", store, "--run-dir", h.directory + "/" + run,
-                           "--bind", "tcp://127.0.0.1:*", "--embedder", "test", "--shard-size", "3", "--lease-ms", "20000",
-                           "--root", root, "--max-failures", "10", "--no-progress"] + ClusterHarness.timers)
-        var endpoint: String?
-        try h.wait(20, "\(name) to serve") {
-            let line = h.log(name).split(separator: "\n").first { $0.contains("coordinator serving") }
-            guard let line, let r = line.range(of: #"endpoint=tcp://[0-9.]+:[0-9]+"#, options: .regularExpression) else { return false }
-            endpoint = String(line[r].dropFirst("endpoint=".count))
-            return true
+        @Test func aPythonWorkerWithAnotherModelIsRefused() throws {
+            let h = try ClusterHarness()
+            defer { h.shutdown() }
+            try h.makeImages(4)
+            let python = try PythonWorker(directory: h.directory)
+            try h.startCoordinator()
+            try python.start(h, "python", ["--connect", h.endpoint, "--test-dim", "16", "--flip"])
+            #expect(try h.waitForExit("python", seconds: 15) == 2)
+            #expect(h.log("python").contains("model mismatch (worker vs coordinator): dim 16 != 8; flip true != false"),
+                    "\(h.log("python"))")
+            #expect(h.log("coordinator").contains("refused a worker"))
+            #expect(h.journaledShards == 0)
         }
-        return try #require(endpoint)
-    }
 
-    /// Writes the files the list names under `root`.
-    func makeFaces(_ root: String) throws {
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: root + "/adir", withIntermediateDirectories: true)
-        for i in 0..<11 {
-            // Distinct bytes of several lengths, some over 256 bytes.
-            let text = "face \(i) " + String(repeating: "\(i)x", count: i * 37)
-            try Data(text.utf8).write(to: URL(fileURLWithPath: root + "/img\(i).bin"))
+        /// Starts a test-embedder coordinator on a port the kernel picks and returns its endpoint,
+        /// read back from its `coordinator serving` log line.
+        func startCoordinator(_ h: ClusterHarness, name: String, store: String, run: String, root: String) throws -> String {
+            try h.start(name, ["coordinator", "--list", h.listPath, "--out", store, "--run-dir", h.directory + "/" + run,
+                               "--bind", "tcp://127.0.0.1:*", "--embedder", "test", "--shard-size", "3", "--lease-ms", "20000",
+                               "--root", root, "--max-failures", "10", "--no-progress"] + ClusterHarness.timers)
+            var endpoint: String?
+            try h.wait(20, "\(name) to serve") {
+                let line = h.log(name).split(separator: "\n").first { $0.contains("coordinator serving") }
+                guard let line, let r = line.range(of: #"endpoint=tcp://[0-9.]+:[0-9]+"#, options: .regularExpression) else { return false }
+                endpoint = String(line[r].dropFirst("endpoint=".count))
+                return true
+            }
+            return try #require(endpoint)
         }
-        try Data().write(to: URL(fileURLWithPath: root + "/empty.bin"))
-        try Data("MAGFLEET-TEST-FAIL and the rest".utf8).write(to: URL(fileURLWithPath: root + "/fail.bin"))
+
+        /// Writes the files the list names under `root`.
+        func makeFaces(_ root: String) throws {
+            let fm = FileManager.default
+            try fm.createDirectory(atPath: root + "/adir", withIntermediateDirectories: true)
+            for i in 0..<11 {
+                // Distinct bytes of several lengths, some over 256 bytes.
+                let text = "face \(i) " + String(repeating: "\(i)x", count: i * 37)
+                try Data(text.utf8).write(to: URL(fileURLWithPath: root + "/img\(i).bin"))
+            }
+            try Data().write(to: URL(fileURLWithPath: root + "/empty.bin"))
+            try Data("MAGFLEET-TEST-FAIL and the rest".utf8).write(to: URL(fileURLWithPath: root + "/fail.bin"))
+        }
     }
 }
 
