@@ -100,6 +100,48 @@ extension ClusterIntegrationTests {
             #expect(pyRows[9].path == "/img4.bin" && pyRows[9].outcome != pyRows[10].outcome)
         }
 
+        @Test func aPythonWorkerOverCurveComputesShippedImagesAndEchoesTheCoordinatorsFailures() throws {
+            let h = try ClusterHarness()
+            defer { h.shutdown() }
+            let root = h.directory + "/faces"
+            try makeFaces(root)
+            try Self.list.write(toFile: h.listPath, atomically: true, encoding: .utf8)
+            let python = try PythonWorker(directory: h.directory)
+            for name in ["server", "python"] { try MagfleetProcessRun(["keygen", "--out", h.directory + "/" + name]) }
+            let store = h.directory + "/shipped.h5"
+            let endpoint = try startCoordinator(h, name: "coordinator", store: store, run: "run", root: root, extra: [
+                "--ship-images", "--curve-key", h.directory + "/server.key", "--allow", h.directory + "/python.pub"])
+            // Its root does not exist: every byte it embeds was shipped.
+            try python.start(h, "python", ["--connect", endpoint, "--root", "/nonexistent", "--prefetch", "2",
+                                           "--curve-key", h.directory + "/python.key", "--server-key", h.directory + "/server.pub"])
+            #expect(try h.waitForExit("coordinator", seconds: 60) == 0, "\(h.allLogs)")
+            #expect(try h.waitForExit("python", seconds: 10) == 0, "\(h.log("python"))")
+            #expect(h.log("python").contains("ship_images=True"))
+            let (_, rows) = try StoreReadback.rows(of: store)
+            try #require(rows.count == 16)
+            let embedder = TestEmbedder(dim: 8)
+            // The coordinator could not read these to ship them; the worker reported its Failure as given.
+            let unshippable: [UInt64: String] = [3: "missing-file", 6: "empty-file", 8: "unreadable"]
+            for row in rows {
+                if let category = unshippable[row.index] {
+                    #expect(row.failure?.category == category, "row \(row.index): \(row.outcome)")
+                    #expect(row.failure?.reason.hasPrefix("the coordinator could not read it to ship it: \(root)/") == true,
+                            "row \(row.index): \(row.outcome)")
+                    continue
+                }
+                if row.index == 4 { #expect(row.failure?.category == "malformed-line"); continue }
+                if row.index == 7 { #expect(row.failure?.category == "corrupt"); continue }
+                if row.index == 5 {  // `synthetic:` is a path rule; shipped, its (missing) file is unreadable
+                    #expect(row.failure?.category == "missing-file", "\(row.outcome)")
+                    continue
+                }
+                let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: ImageRoot.join(root, row.path))))
+                let expected = try embedder.embed(try TestImageLoader.features(of: bytes).get(), count: 1)
+                guard case let .embedding(v) = row.outcome else { Issue.record("row \(row.index) failed: \(row.outcome)"); continue }
+                #expect(v.map(\.bitPattern) == expected.map(\.bitPattern), "row \(row.index)")
+            }
+        }
+
         @Test func aPythonWorkerDrainsOnSIGTERMAndTheRunFinishesWithoutIt() throws {
             let h = try ClusterHarness()
             defer { h.shutdown() }
@@ -139,10 +181,11 @@ extension ClusterIntegrationTests {
 
         /// Starts a test-embedder coordinator on a port the kernel picks and returns its endpoint,
         /// read back from its `coordinator serving` log line.
-        func startCoordinator(_ h: ClusterHarness, name: String, store: String, run: String, root: String) throws -> String {
+        func startCoordinator(_ h: ClusterHarness, name: String, store: String, run: String, root: String,
+                              extra: [String] = []) throws -> String {
             try h.start(name, ["coordinator", "--list", h.listPath, "--out", store, "--run-dir", h.directory + "/" + run,
                                "--bind", "tcp://127.0.0.1:*", "--embedder", "test", "--shard-size", "3", "--lease-ms", "20000",
-                               "--root", root, "--max-failures", "10", "--no-progress"] + ClusterHarness.timers)
+                               "--root", root, "--max-failures", "10", "--no-progress"] + ClusterHarness.timers + extra)
             var endpoint: String?
             try h.wait(20, "\(name) to serve") {
                 let line = h.log(name).split(separator: "\n").first { $0.contains("coordinator serving") }
