@@ -9,8 +9,9 @@ packages=(pkg-config libopenblas-dev libjpeg-dev libpng-dev libzmq3-dev libhdf5-
 if [[ $mode == test ]]; then
   # python3 (+ a venv with h5py/numpy, below) reads our stores as a real peer; chromium renders
   # the HTML report; iproute2 makes the network-namespace hosts of the cluster tests; the
-  # shell linter and PyYAML (venv) check Deploy/, whose SSH launcher runs against sshd hosts.
-  packages+=(python3 python3-venv chromium iproute2 shellcheck openssh-server openssh-client)
+  # shell linter and PyYAML (venv) check Deploy/, whose SSH launcher runs against sshd hosts;
+  # protoc generates the Python worker's protocol code (Protocols/python).
+  packages+=(python3 python3-venv chromium iproute2 shellcheck openssh-server openssh-client protobuf-compiler)
 fi
 
 missing=()
@@ -30,12 +31,14 @@ if ((${#missing[@]} > 0)); then
 fi
 
 # The tests' Python peer: h5py, numpy and PyYAML in a venv of our own (PyPI), so the system Python is
-# left alone. Tests find it through MAGFLEET_PEER_PYTHON (the Makefile exports it).
+# left alone; pyzmq and protobuf for the Python worker of Protocols/python (its protobuf runtime is
+# pinned to one that accepts the code Debian's protoc 3.21 generates). Tests find it through
+# MAGFLEET_PEER_PYTHON (the Makefile exports it).
 if [[ $mode == test ]]; then
   venv=${MAGFLEET_PEER_VENV:-.build/peers}
-  if ! "$venv/bin/python" -c "import h5py, numpy, yaml" 2>/dev/null; then
-    echo "install-deps: making the Python peer venv $venv (h5py, numpy, pyyaml)"
+  if ! "$venv/bin/python" -c "import h5py, numpy, yaml, zmq, google.protobuf" 2>/dev/null; then
+    echo "install-deps: making the Python peer venv $venv (h5py, numpy, pyyaml, pyzmq, protobuf)"
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check h5py numpy pyyaml
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check h5py numpy pyyaml pyzmq protobuf==4.21.12
   fi
 fi
