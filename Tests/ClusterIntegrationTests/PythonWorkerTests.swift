@@ -3,6 +3,8 @@ import Imaging
 import Testing
 import TestSupport
 @testable import Cluster
+import ClusterCore
+import TestEmbedding
 
 /// Protocols/python/worker.py, a worker written from Protocols/ alone, against the real Swift
 /// coordinator (see ClusterHarness): its rows must be bit-identical to a Swift worker's.
