@@ -2,8 +2,8 @@ import Foundation
 
 /// What the engine's kernels need from the processor. On x86-64 the Tensor target is compiled
 /// for AVX2 and FMA (Package.swift: `vectorized`), so a CPU without them would stop at the
-/// first kernel with SIGILL; the engine asks first. This file lives outside Tensor so that the
-/// check itself is compiled for the baseline instruction set.
+/// first kernel with SIGILL; the engine asks first. This file lives in Base, outside Tensor, so
+/// that the check itself is compiled for the baseline instruction set.
 public enum HostCPU {
     /// The instruction-set extensions the kernels are compiled for on this architecture.
     public static var required: [String] {
@@ -27,16 +27,22 @@ public enum HostCPU {
 
     /// The CPU's instruction-set extensions: the `flags` line of /proc/cpuinfo (`Features` on
     /// Arm); empty where it cannot be read.
-    public static let flags: Set<String> = {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return [] }
+    public static let flags: Set<String> = Set((cpuinfo(["flags", "Features"]) ?? "").split(separator: " ").map(String.init))
+
+    /// The CPU's model name (`model name` of /proc/cpuinfo, `Model` on Arm), or "unknown".
+    public static let modelName: String = cpuinfo(["model name", "Model"]) ?? "unknown"
+
+    /// The value of the first /proc/cpuinfo line whose key is one of `keys`: the one reader of
+    /// that file.
+    static func cpuinfo(_ keys: Set<String>) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            let key = parts[0].trimmingCharacters(in: .whitespaces)
-            if key == "flags" || key == "Features" { return Set(parts[1].split(separator: " ").map(String.init)) }
+            guard parts.count == 2, keys.contains(parts[0].trimmingCharacters(in: .whitespaces)) else { continue }
+            return parts[1].trimmingCharacters(in: .whitespaces)
         }
-        return []
-    }()
+        return nil
+    }
 
     /// The required extensions this CPU lacks (empty when the engine can run here). Reads the
     /// `flags` line of /proc/cpuinfo; where that cannot be read, nothing is reported missing.

@@ -279,8 +279,12 @@ public final class CoordinatorService {
         throw ClusterError.preflight(message)
     }
 
+    /// The Assign of a leased shard: its typed items, with the image bytes when shipping. A
+    /// shipped shard stays under the message limit: an image that would take it over fails
+    /// with the reason (a smaller --shard-size ships it), and never stalls the shard.
     func assign(_ shard: Shard, _ leaseMilliseconds: Millis) -> Assign {
-        Assign.with {
+        var budget = options.maxMessageBytes - (64 << 10)  // room for the envelope and paths
+        return Assign.with {
             $0.shardFirst = shard.key.first
             $0.shardCount = shard.key.count
             $0.attempt = shard.attempts
@@ -290,17 +294,22 @@ public final class CoordinatorService {
                     $0.index = item.index
                     $0.path = item.path
                     $0.landmarks = item.landmarks
-                    if settings.shipImages {
-                        do throws(ImagingError) {
-                            $0.data = Data(try ImageDecoder.readFile(ImageRoot.join(options.root, item.path), maxBytes: options.maxMessageBytes / 2))
-                        } catch {
-                            let failure = error
-                            $0.unreadable = Failure.with {
-                                $0.index = item.index
-                                $0.category = failure.kind.rawValue
-                                $0.reason = "the coordinator could not read it to ship it: \(failure)"
-                            }
-                        }
+                    guard settings.shipImages else { return }
+                    let index = item.index
+                    func unreadable(_ category: String, _ reason: String) -> Failure {
+                        Failure.with { $0.index = index; $0.category = category; $0.reason = reason }
+                    }
+                    do throws(ImagingError) {
+                        let bytes = try ImageDecoder.readFile(ImageRoot.join(options.root, item.path), maxBytes: max(0, budget))
+                        budget -= bytes.count + item.path.utf8.count + 32
+                        $0.data = Data(bytes)
+                    } catch let .fileTooLarge(path, size, _) {
+                        $0.unreadable = unreadable(ImagingError.Kind.tooLarge.rawValue, """
+                            \(path): \(size) bytes do not fit in the shipped shard (--max-message-bytes \(options.maxMessageBytes)); \
+                            use a smaller --shard-size
+                            """)
+                    } catch {
+                        $0.unreadable = unreadable(error.kind.rawValue, "the coordinator could not read it to ship it: \(error)")
                     }
                 }
             }

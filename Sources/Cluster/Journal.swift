@@ -1,3 +1,4 @@
+import Base
 import Foundation
 import ClusterCore
 
@@ -199,19 +200,14 @@ public final class Journal {
     }
 }
 
-/// fsync with errors reported (a full or failing disk must not pass silently).
+/// The journal's durable writes, on Base's one fsync (errors reported as ClusterError.journal).
 enum Durable {
     static func fsync(_ fd: Int32, path: String) throws {
-        guard Glibc.fsync(fd) == 0 else {
-            throw ClusterError.journal(path: path, reason: "fsync: \(String(cString: strerror(errno)))")
-        }
+        do { try FileSync.sync(fd, path: path) } catch { throw ClusterError.journal(path: path, reason: "\(error)") }
     }
 
     static func fsyncDirectory(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_DIRECTORY)
-        guard fd >= 0 else { throw ClusterError.journal(path: path, reason: "open: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        try fsync(fd, path: path)
+        do { try FileSync.sync(path: path, directory: true) } catch { throw ClusterError.journal(path: path, reason: "\(error)") }
     }
 
     /// Writes `data` to a new file at `path` and fsyncs it.

@@ -143,6 +143,9 @@ public struct WorkerMachine {
                 return []
             }
         case let .reset(r):
+            // Already greeting: this Reset answers a message sent before our Hello (heartbeats
+            // queued while the coordinator was down); the Welcome to that Hello is on its way.
+            if case .greeting = phase { return [] }
             held = [:]
             let note = Action.log(.warning, "coordinator reset this session; greeting again", ["reason": r.reason])
             if case .draining = phase { return [note, .cancelQueued] + leave("coordinator reset during drain", now: now) }

@@ -1,3 +1,4 @@
+import Base
 import Foundation
 
 /// A batch of rows, in the order they are written.
@@ -190,9 +191,6 @@ public final class FeatureStoreWriter {
     }
 
     static func fsync(_ path: String, directory: Bool) throws(FeatureStoreError) {
-        let fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDWR)
-        guard fd >= 0 else { throw .io(path: path, message: "cannot open for fsync: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard Foundation.fsync(fd) == 0 else { throw .io(path: path, message: "fsync failed: \(String(cString: strerror(errno)))") }
+        do { try FileSync.sync(path: path, directory: directory) } catch { throw .io(path: path, message: "\(error)") }
     }
 }

@@ -1,8 +1,7 @@
 import Foundation
-import IResNet
 import Base
 
-/// What the host's CPU is and can do, read from /proc/cpuinfo (Linux).
+/// What the host's CPU is and can do (HostCPU reads /proc/cpuinfo).
 struct HostInfo: Codable {
     var cpuModel: String
     var logicalCores: Int
@@ -15,22 +14,7 @@ struct HostInfo: Codable {
     ]
 
     static func current() -> HostInfo {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else {
-            return HostInfo(cpuModel: "unknown", logicalCores: cores, simdFeatures: [])
-        }
-        var model = "unknown"
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            let key = parts[0].trimmingCharacters(in: .whitespaces)
-            if key == "model name" || key == "Model" {
-                model = parts[1].trimmingCharacters(in: .whitespaces)
-                break
-            }
-        }
-        return HostInfo(
-            cpuModel: model, logicalCores: cores,
-            simdFeatures: reportedFeatures.filter(HostCPU.flags.contains))
+        HostInfo(cpuModel: HostCPU.modelName, logicalCores: ProcessInfo.processInfo.activeProcessorCount,
+                 simdFeatures: reportedFeatures.filter(HostCPU.flags.contains))
     }
 }

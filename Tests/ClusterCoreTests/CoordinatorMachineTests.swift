@@ -51,16 +51,16 @@ struct CoordinatorMachineTests {
         r.shardCount = shard.key.count
         r.attempt = attempt ?? shard.attempts
         r.dim = dim
-        var bytes: [UInt8] = []
+        var values: [Float] = []
         for item in shard.items {
             if item.index == failIndex {
                 r.failures.append(Failure.with { $0.index = item.index; $0.reason = "broken"; $0.category = "corrupt" })
                 continue
             }
             r.indices.append(item.index)
-            for j in 0..<Int(dim) { withUnsafeBytes(of: (Float(item.index) + Float(j) + 0.5).bitPattern.littleEndian) { bytes += $0 } }
+            values += (0..<Int(dim)).map { Float(item.index) + Float($0) + 0.5 }
         }
-        r.embeddings = Data(bytes)
+        r.setEmbeddings(values)  // Wire's one codec
         return WireCodec.envelope(.result(r))
     }
 

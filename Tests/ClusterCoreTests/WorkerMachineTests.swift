@@ -100,6 +100,9 @@ struct WorkerMachineTests {
         _ = m.receive(Self.assign(0), now: 0)
         #expect(Self.kinds(m.receive(WireCodec.envelope(.reset(Reset())), now: 5)) == ["cancel", "Hello"])
         #expect(m.held.isEmpty)
+        // More Resets while greeting answer messages sent before that Hello: no Hello storm.
+        for t in 6..<10 { #expect(Self.kinds(m.receive(WireCodec.envelope(.reset(Reset())), now: Millis(t))).isEmpty) }
+        #expect(m.phase == .greeting(since: 5))
         #expect(Self.kinds(m.receive(WireCodec.envelope(.refuse(Refuse.with { $0.reason = "dim" })), now: 6)) == ["exit2"])
     }
 }

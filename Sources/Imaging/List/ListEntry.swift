@@ -2,7 +2,7 @@
 ///
 /// Every line that is neither blank nor a `#` comment is a row: its `index` is its row in the
 /// store. A line that does not parse is still a row, with `problem` set; it becomes a failed
-/// row of the run (category `list`), never a silently dropped line.
+/// row of the run (category `malformed-line`), never a silently dropped line.
 public struct ListEntry: Sendable, Equatable {
     /// The row: 0-based count of the non-blank, non-comment lines before this one.
     public var index: Int
