@@ -79,6 +79,10 @@ public final class WorkerService {
                     guard let socket else { continue }
                     do { try socket.send([WireCodec.encode(envelope)]) } catch let e as ZeroMQError where e.isWouldBlock {
                         logger.debug("send dropped: not connected", metadata: ["kind": "\(envelope.kind)"])
+                        continue
+                    }
+                    if case let .result(r) = envelope.body {
+                        logger.debug("result sent", metadata: ["shard": "\(r.shardFirst)+\(r.shardCount)", "attempt": "\(r.attempt)"])
                     }
                 case let .compute(assignment):
                     jobs.push(Job(assignment: assignment, shipped: machine.shipImages))

@@ -160,18 +160,51 @@ struct CoordinatorMachineTests {
         #expect(rows[0].outcome != rows[1].outcome && rows[2].outcome != rows[1].outcome)
     }
 
-    @Test func releaseRequeuesWithoutCountingALoss() throws {
+    static func release(_ shard: Shard, attempt: UInt32? = nil) -> Envelope {
+        WireCodec.envelope(.release(Release.with {
+            $0.shardFirst = shard.key.first; $0.shardCount = shard.key.count; $0.attempt = attempt ?? shard.attempts
+        }))
+    }
+
+    @Test func byeRequeuesWithoutCountingALoss() throws {
         var m = Self.machine(items: 4)
         let (peer, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
         _ = m.receive(WireCodec.envelope(.bye(Bye())), from: [9], now: 0)  // unknown peer's Bye: ignored
-        let release = WireCodec.envelope(.release(Release.with {
-            $0.shardFirst = shard.key.first; $0.shardCount = shard.key.count; $0.attempt = shard.attempts
-        }))
         _ = m.receive(WireCodec.envelope(.bye(Bye())), from: peer, now: 1)
         #expect(m.pendingCount == 1)
-        _ = m.receive(release, from: peer, now: 2)  // after Bye: nothing held any more
+        _ = m.receive(Self.release(shard), from: peer, now: 2)  // after Bye: nothing held any more
+        #expect(m.pendingCount == 1)
         let (_, again) = try #require(Self.assigns(m.receive(Self.hello(), from: [2], now: 3)).first)
         #expect(again.losses == 0)
+    }
+
+    /// A Release from the lease's holder requeues the shard, no loss, and frees its credit; a
+    /// Release of another attempt or from another peer changes nothing.
+    @Test func releaseRequeuesWithoutCountingALoss() throws {
+        var m = Self.machine(items: 4)
+        let (peer, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
+        #expect(Self.assigns(m.receive(Self.release(shard, attempt: shard.attempts + 1), from: peer, now: 1)).isEmpty)
+        #expect(m.leaseCount == 1)
+        _ = m.receive(Self.hello(), from: [2], now: 2)  // a second worker, whose credit the lease is not
+        let stolen = m.receive(Self.release(shard), from: [2], now: 3)
+        #expect(Self.assigns(stolen).isEmpty && m.leaseCount == 1)
+        // The holder's Release: requeued and, its credit free again, assigned anew (attempt 2, no loss).
+        let actions = m.receive(Self.release(shard), from: peer, now: 4)
+        let again = try #require(Self.assigns(actions).first)
+        #expect(again.1.key == shard.key && again.1.attempts == 2 && again.1.losses == 0)
+        #expect(m.leaseCount == 1)
+    }
+
+    /// A draining worker gets no new work; the others do.
+    @Test func aDrainingWorkerGetsNoNewWork() throws {
+        var m = Self.machine(items: 12)
+        let (peer, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
+        _ = m.receive(WireCodec.envelope(.drain(Drain.with { $0.reason = "SIGTERM" })), from: peer, now: 1)
+        let done = m.receive(Self.result(for: shard), from: peer, now: 2)
+        #expect(Self.commits(done).count == 1 && Self.assigns(done).isEmpty)  // its credit is free, but it drains
+        #expect(m.status(now: 2).workers.first?.draining == true)
+        let other = m.receive(Self.hello(), from: [2], now: 3)
+        #expect(Self.assigns(other).map(\.0) == [[2]])
     }
 
     @Test func invalidResultIsDroppedAndTheShardRequeued() throws {

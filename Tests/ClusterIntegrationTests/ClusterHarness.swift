@@ -7,6 +7,7 @@ import TestEmbedding
 
 /// Real magfleet processes on loopback in a temporary directory; everything it starts is
 /// killed in `shutdown()` (call it in a defer). Timers are short so each test takes seconds.
+/// The port is one the kernel picked (`FreePort`), so a restarted coordinator can bind it again.
 final class ClusterHarness {
     let directory: String
     let port: Int
@@ -16,7 +17,7 @@ final class ClusterHarness {
     init() throws {
         directory = NSTemporaryDirectory() + "magfleet-it-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        port = 20_000 + Int.random(in: 0..<20_000)
+        port = try FreePort.pick()
     }
 
     var endpoint: String { "tcp://127.0.0.1:\(port)" }

@@ -70,7 +70,10 @@ struct ClusterIntegrationTests {
         try h.startWorker("rogue", curve("rogue"))
         try h.startWorker("plain")  // no CURVE at all
         try h.wait(15, "the ZAP refusal") { h.log("coordinator").contains("not in the allowlist") }
-        usleep(1_000_000)
+        // Both gave up waiting for a Welcome at least once: they were never admitted.
+        try h.wait(15, "the rogue and plain workers to time out their greeting") {
+            ["rogue", "plain"].allSatisfy { h.log($0).contains("no Welcome from the coordinator") }
+        }
         #expect(h.journaledShards == 0)
         #expect(!h.log("coordinator").contains("worker joined"))
         try h.startWorker("good", curve("good"))

@@ -28,7 +28,8 @@ struct NetworkNamespaceTests {
         try h.startWorker("w1", ["--test-delay-ms", "40"])
         try h.startWorker("w2", ["--test-delay-ms", "40"])
         try h.wait(20, "the isolated worker's lease to expire") { h.log("coordinator").contains("lease expired") }
-        usleep(1_200_000)  // the isolated worker finishes its shard; the Result waits in TCP
+        // The isolated worker finishes its shard; its Result waits in TCP behind the cut link.
+        try h.wait(20, "the isolated worker to send its Result") { h.log("isolated").contains("result sent") }
         try net.setLink(up: true)
         #expect(try h.waitForExit("coordinator", seconds: 40) == 0)
         let log = h.log("coordinator")

@@ -44,7 +44,7 @@ struct SSHLauncherTests {
         }
         let list = directory + "/list.txt", store = directory + "/store.h5"
         try (lines.joined(separator: "\n") + "\n").write(toFile: list, atomically: true, encoding: .utf8)
-        let port = 20_000 + Int.random(in: 0..<20_000)
+        let port = try FreePort.pick()
         let endpoint = "tcp://\(first.rootAddress):\(port)"
 
         let log = directory + "/coordinator.log"
