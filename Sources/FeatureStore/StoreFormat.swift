@@ -98,6 +98,14 @@ public struct StoreProvenance: Equatable, Sendable, Codable {
         self.labelNames = labelNames
     }
 
+    /// Refuses a model that did not make this store: distances between two models' features
+    /// mean nothing. `model` names it in the message.
+    public func checkModel(fingerprint: String, model: String) throws(FeatureStoreError) {
+        guard fingerprint == modelFingerprint else {
+            throw .badQuery("\(model) (fingerprint \(fingerprint)) is not the model that made this store (\(modelFingerprint))")
+        }
+    }
+
     /// The current time as ISO 8601 UTC with seconds.
     public static func now() -> String {
         let formatter = ISO8601DateFormatter()

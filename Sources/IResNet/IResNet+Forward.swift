@@ -36,6 +36,23 @@ extension IResNet {
         return out
     }
 
+    /// Embeds images with flip fusion (as insightface's and MagFace's evaluations do): the
+    /// embedding of each image plus that of its mirror image.
+    ///
+    /// - Parameters:
+    ///   - pairs: `count × 2 × 3 × 112 × 112` values: image i at 2i, its mirror at 2i + 1.
+    ///   - count: the number of images (half the number of inputs).
+    /// - Returns: `count × embeddingSize` raw fused embeddings.
+    public func embedFlipFused(_ pairs: UnsafeBufferPointer<Float>, count: Int) -> [Float] {
+        let both = embed(pairs, count: 2 * count)
+        let d = config.embeddingSize
+        var out = [Float](repeating: 0, count: count * d)
+        for i in 0..<count {
+            for j in 0..<d { out[i * d + j] = both[2 * i * d + j] + both[(2 * i + 1) * d + j] }
+        }
+        return out
+    }
+
     /// Convenience for arrays: `images.count` must be a multiple of `3 × 112 × 112`.
     public func embed(_ images: [Float]) -> [Float] {
         images.withUnsafeBufferPointer { embed($0, count: $0.count / (3 * IResNetConfig.inputSize * IResNetConfig.inputSize)) }

@@ -33,14 +33,9 @@ public final class IResNetEmbedder: FaceEmbedder {
         guard batch.count == count * inputLength else {
             throw EmbedderError("batch holds \(batch.count) floats, expected \(count) x \(inputLength)")
         }
-        guard preprocessing.flip else { return batch.withUnsafeBufferPointer { network.embed($0, count: count) } }
-        // Image i and its mirror are images 2i and 2i+1 of the batch; fusion sums their embeddings.
-        let both = batch.withUnsafeBufferPointer { network.embed($0, count: 2 * count) }
-        let d = network.config.embeddingSize
-        var out = [Float](repeating: 0, count: count * d)
-        for i in 0..<count {
-            for j in 0..<d { out[i * d + j] = both[2 * i * d + j] + both[(2 * i + 1) * d + j] }
+        // With flip fusion, image i and its mirror are images 2i and 2i+1 of the batch.
+        return batch.withUnsafeBufferPointer {
+            preprocessing.flip ? network.embedFlipFused($0, count: count) : network.embed($0, count: count)
         }
-        return out
     }
 }

@@ -66,118 +66,29 @@ struct Images: ParsableCommand {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         }
 
-        struct Failure: Codable {
-            var line: Int
-            var path: String
-            var kind: String
-            var reason: String
-        }
-
-        struct Report: Codable {
-            var list: String
-            var entries: Int
-            var ok: Int
-            /// Warnings that fail no row (a path listed twice is embedded twice).
-            var warnings: [String]
-            var failures: [Failure]
-            var failuresByKind: [String: Int]
-            var resized: Int
-            var aligned: Int
-            var seconds: Double
-        }
-
         func run() throws {
-            let start = DispatchTime.now()
-            let reader: ListReader
-            do { reader = try ListReader(path: list) } catch {
-                Console.error("images check: \(error)")
-                throw ExitCode.failure
-            }
-            let pipeline = ImagePipeline(options: decode.pipelineOptions)
-            var failures: [Failure] = [], warnings: [(Int, String)] = []
-            var resized = 0, aligned = 0, entries = 0
-            var firstLine: [UInt64: Int] = [:]  // FNV-1a of a path -> its first line
-            // The list streams through in chunks; each chunk is decoded on `threads` threads.
-            var chunk: [ListEntry] = []
-            func check() {
-                for (entry, result) in zip(chunk, Self.checkAll(chunk, pipeline: pipeline, threads: threads)) {
-                    switch result {
-                    case .success(let geometry):
-                        if geometry == .resized { resized += 1 }
-                        if geometry == .aligned { aligned += 1 }
-                    case .failure(let error):
-                        failures.append(Failure(line: entry.line, path: error.path, kind: error.kind.rawValue, reason: error.reason))
-                    }
-                }
-                chunk.removeAll(keepingCapacity: true)
-            }
+            let report: ListCheck.Report
             do {
-                while let entry = try reader.next() {
-                    entries += 1
-                    if entry.problem == nil {
-                        let key = FNV1a.hash(entry.path.utf8)
-                        if let first = firstLine[key] {
-                            warnings.append((entry.line, "duplicate of line \(first): \(entry.path) (it is embedded twice)"))
-                        } else {
-                            firstLine[key] = entry.line
-                        }
-                    }
-                    chunk.append(entry)
-                    if chunk.count == 4096 { check() }
-                }
-                check()
+                report = try ListCheck.run(list: list, pipeline: ImagePipeline(options: decode.pipelineOptions), threads: threads)
             } catch {
                 Console.error("images check: \(error)")
                 throw ExitCode.failure
             }
-            let report = Report(
-                list: list, entries: entries, ok: entries - failures.count,
-                warnings: warnings.map { "line \($0.0): \($0.1)" }, failures: failures,
-                failuresByKind: Dictionary(failures.map { ($0.kind, 1) }, uniquingKeysWith: +),
-                resized: resized, aligned: aligned,
-                seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
             } else {
                 // One line per problem, in list order: "LIST:LINE: what".
-                let lines = warnings.map { ($0.0, "warning: \($0.1)") } + failures.map { ($0.line, "\($0.path): \($0.reason)") }
-                for (line, text) in lines.sorted(by: { $0.0 < $1.0 }) { print("\(list):\(line): \(text)") }
+                for (line, text) in report.problemLines { print("\(list):\(line): \(text)") }
                 let kinds = report.failuresByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 print("""
-                    \(report.entries) images: \(report.ok) ok, \(failures.count) failed\(kinds.isEmpty ? "" : " (\(kinds))"); \
-                    \(resized) resized, \(aligned) aligned; \(warnings.count) warning(s); \
+                    \(report.entries) images: \(report.ok) ok, \(report.failures.count) failed\(kinds.isEmpty ? "" : " (\(kinds))"); \
+                    \(report.resized) resized, \(report.aligned) aligned; \(report.warnings.count) warning(s); \
                     \(String(format: "%.2f", report.seconds)) s
                     """)
             }
-            if !failures.isEmpty { throw ExitCode.failure }
-        }
-
-        /// Decodes every entry, in chunks of 256 spread over `threads` threads.
-        static func checkAll(_ list: [ListEntry], pipeline: ImagePipeline, threads: Int)
-            -> [Result<ImagePipeline.Geometry, ImagingError>] {
-            let results = ResultSlots(count: list.count)
-            let chunk = 256
-            let chunks = (list.count + chunk - 1) / chunk
-            let work: @Sendable (Int) -> Void = { c in
-                for i in (c * chunk)..<min(list.count, (c + 1) * chunk) {
-                    results.set(i, Result { () throws(ImagingError) in try pipeline.crop(list[i]).1.geometry })
-                }
-            }
-            if threads == 1 {
-                for c in 0..<chunks { work(c) }
-            } else {
-                let next = ResultSlots.Counter()
-                DispatchQueue.concurrentPerform(iterations: threads) { _ in
-                    while true {
-                        let c = next.increment()
-                        if c >= chunks { break }
-                        work(c)
-                    }
-                }
-            }
-            return results.values
+            if !report.failures.isEmpty { throw ExitCode.failure }
         }
     }
 
@@ -351,28 +262,5 @@ struct Images: ParsableCommand {
             }
             return (rate, parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespacesAndNewlines) : "cv2")
         }
-    }
-}
-
-/// One result slot per list entry, written by the decoding threads, each slot by exactly one.
-final class ResultSlots: @unchecked Sendable {  // @unchecked: every access holds `lock`.
-    private let lock = NSLock()
-    private var slots: [Result<ImagePipeline.Geometry, ImagingError>]
-
-    init(count: Int) {
-        slots = Array(repeating: .failure(.unreadable(path: "", reason: "not checked")), count: count)
-    }
-
-    func set(_ i: Int, _ value: Result<ImagePipeline.Geometry, ImagingError>) {
-        lock.withLock { slots[i] = value }
-    }
-
-    var values: [Result<ImagePipeline.Geometry, ImagingError>] { lock.withLock { slots } }
-
-    /// Hands out chunk numbers to the threads.
-    final class Counter: @unchecked Sendable {  // @unchecked: every access holds `lock`.
-        private let lock = NSLock()
-        private var value = 0
-        func increment() -> Int { lock.withLock { defer { value += 1 }; return value } }
     }
 }

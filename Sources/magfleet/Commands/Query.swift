@@ -3,6 +3,7 @@ import FeatureStore
 import IResNet
 import Imaging
 import Foundation
+import ClusterCore
 
 /// `magfleet query STORE ...`: exact cosine nearest neighbours in a feature store.
 struct Query: ParsableCommand {
@@ -116,47 +117,28 @@ struct Query: ParsableCommand {
         })
     }
 
-    /// The queries as (display names, `q x dim` vectors, the stored row each came from).
-    /// Decodes `path` with the preprocessing the store records, embeds it with `--model`, and
-    /// returns the raw embedding. Refuses a model whose fingerprint differs from the store's:
-    /// distances between two models' features mean nothing.
+    /// Decodes `path` with the preprocessing the store records (preset and flip), embeds it
+    /// with `--model` through the same adapters a worker uses, and returns the raw embedding.
+    /// Refuses a model that did not make the store.
     private func embedImage(_ path: String, reader: FeatureStoreReader) throws -> [Float] {
         guard let model else { throw FeatureStoreError.badQuery("--image needs --model, the checkpoint that made the store") }
         let recorded = reader.provenance
-        let presetName = recorded.preprocessingPreset.split(separator: "+").first.map(String.init) ?? ""
-        guard let preset = Preprocessing.Preset(rawValue: presetName) else {
+        guard let preset = Preprocessing.Preset(rawValue: recorded.preprocessingPreset) else {
             throw FeatureStoreError.badQuery("the store's preprocessing \(recorded.preprocessingPreset.debugDescription) is not one this build knows")
         }
         let network = try IResNet(checkpoint: URL(fileURLWithPath: model), mode: exact ? .exact : .fast)
-        guard network.fingerprint == recorded.modelFingerprint else {
-            throw FeatureStoreError.badQuery(
-                "\(model) (fingerprint \(network.fingerprint)) is not the model that made \(store) (\(recorded.modelFingerprint))")
-        }
-        let pipeline = ImagePipeline(options: .init(preprocessing: Preprocessing(preset: preset, flip: recorded.flip)))
-        let n = Preprocessing.floatsPerImage
-        var input = [Float](repeating: 0, count: 2 * n)
-        try input.withUnsafeMutableBufferPointer { buffer in
-            let main = UnsafeMutableBufferPointer(rebasing: buffer[0..<n])
-            let mirror = UnsafeMutableBufferPointer(rebasing: buffer[n..<(2 * n)])
-            _ = try pipeline.load(ListEntry(index: 0, line: 0, path: path), into: main, mirror: recorded.flip ? mirror : nil)
-        }
-        let count = recorded.flip ? 2 : 1
-        let out = input.withUnsafeBufferPointer { network.embed(UnsafeBufferPointer(rebasing: $0[0..<(count * n)]), count: count) }
-        let d = network.config.embeddingSize
-        // Flip fusion sums the two embeddings, as the extractor does.
-        return (0..<d).map { i in recorded.flip ? out[i] + out[d + i] : out[i] }
+        try recorded.checkModel(fingerprint: network.fingerprint, model: model)
+        let preprocessing = Preprocessing(preset: preset, flip: recorded.flip)
+        let input = try ImagingLoader(preprocessing: preprocessing).load(ImageInput(path: path)).get()
+        return try IResNetEmbedder(network: network, preprocessing: preprocessing).embed(input, count: 1)
     }
 
+    /// The queries as (display names, `q x dim` vectors, the stored row each came from).
     private func resolveQueries(reader: FeatureStoreReader, index: NearestNeighbors) throws -> ([String], [Float], [Int?]) {
         let d = index.dim
         func stored(position: Int?, _ what: String) throws -> ([Float], Int) {
             guard let position else { throw FeatureStoreError.badQuery("\(what) is not an ok row of \(store)") }
             return (index.unitEmbedding(at: position), index.row(at: position))
-        }
-        func parseVector(_ text: Substring) -> [Float]? {
-            let fields = text.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" })
-            let values = fields.compactMap { Float($0) }
-            return values.count == fields.count && values.count == d ? values : nil
         }
         if let path {
             let (v, row) = try stored(position: index.position(ofPath: path), "path \(path.debugDescription)")
@@ -170,7 +152,7 @@ struct Query: ParsableCommand {
             return (["image \(image)"], try embedImage(image, reader: reader), [nil])
         }
         if let vector {
-            guard let v = parseVector(Substring(vector)) else {
+            guard let v = QueryFile.vector(Substring(vector), dim: d) else {
                 throw FeatureStoreError.badQuery("--vector needs \(d) numbers separated by commas")
             }
             return (["vector"], v, [nil])
@@ -182,18 +164,16 @@ struct Query: ParsableCommand {
             return ((0..<matrix.rows).map { "\(file.lastPathComponent)[\($0)]" }, matrix.values, Array(repeating: nil, count: matrix.rows))
         }
         var names: [String] = [], vectors: [Float] = [], rows: [Int?] = []
-        let text = try String(contentsOf: file, encoding: .utf8)
-        for (n, line) in text.split(separator: "\n").enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            if let v = parseVector(Substring(trimmed)) {
-                names.append("\(file.lastPathComponent):\(n + 1)"); vectors += v; rows.append(nil)
-            } else if trimmed.hasPrefix("#"), let row = Int(trimmed.dropFirst()) {
-                let (v, r) = try stored(position: index.position(ofRow: row), "row \(row) (line \(n + 1))")
-                names.append(trimmed); vectors += v; rows.append(r)
-            } else {
-                let (v, r) = try stored(position: index.position(ofPath: trimmed), "path \(trimmed.debugDescription) (line \(n + 1))")
-                names.append(trimmed); vectors += v; rows.append(r)
+        for line in QueryFile.parse(try String(contentsOf: file, encoding: .utf8), dim: d) {
+            switch line.query {
+            case let .vector(v):
+                names.append("\(file.lastPathComponent):\(line.number)"); vectors += v; rows.append(nil)
+            case let .row(row):
+                let (v, r) = try stored(position: index.position(ofRow: row), "row \(row) (line \(line.number))")
+                names.append(line.text); vectors += v; rows.append(r)
+            case let .path(path):
+                let (v, r) = try stored(position: index.position(ofPath: path), "path \(path.debugDescription) (line \(line.number))")
+                names.append(line.text); vectors += v; rows.append(r)
             }
         }
         return (names, vectors, rows)
