@@ -3,6 +3,7 @@ import Cluster
 import FeatureStore
 import Foundation
 import Imaging
+import Logging
 import ZeroMQ
 import ClusterCore
 
@@ -25,9 +26,9 @@ struct Coordinator: ParsableCommand {
     @Option(help: "This coordinator's CURVE key file (from `magfleet keygen`); enables CURVE.") var curveKey: String?
     @Option(help: "Allowlist of worker public keys: a file (one per line) or a directory of .pub files.") var allow: String?
     @Flag(help: "Allow binding a non-loopback address without CURVE.") var insecure = false
-    @Option(help: "Lost leases before a shard is split into single images / an image fails.") var maxLosses: Int = 3
-    @Option(help: "Largest prefetch a worker may claim.") var maxPrefetch: Int = 16
-    @Option(help: "Largest inbound message, bytes; bigger ones are dropped.") var maxMessageBytes: Int = 64 << 20
+    @Option(help: "Lost leases before a shard is split into single images / an image fails.") var maxLosses = CoordinatorSetup.defaults.maxLosses
+    @Option(help: "Largest prefetch a worker may claim.") var maxPrefetch = CoordinatorSetup.defaults.maxPrefetch
+    @Option(help: "Largest inbound message, bytes; bigger ones are dropped.") var maxMessageBytes = CoordinatorSetup.defaults.maxMessageBytes
     @Flag(inversion: .prefixedNo, help: "Draw a progress line on a terminal.") var progress = true
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var model: EmbedderOptions
@@ -47,43 +48,19 @@ struct Coordinator: ParsableCommand {
     func run() throws {
         let logger = log.makeLogger("magfleet.coordinator")
         let (embedder, _) = try model.make()
-        let service = try makeService(embedder: embedder, logger: logger)
+        var setup = CoordinatorSetup(list: list, out: out, runDir: runDir, bind: bind, run: runOptions, timing: timing)
+        setup.root = root
+        setup.shipImages = shipImages
+        if let curveKey, let allow { setup.curve = (curveKey, allow) }
+        setup.maxLosses = maxLosses
+        setup.maxPrefetch = maxPrefetch
+        setup.maxMessageBytes = maxMessageBytes
+        setup.progress = progress
+        let service = try setup.makeService(embedder: embedder, logger: logger)
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM]), onBound: { endpoint in
             logger.info("bound", metadata: ["endpoint": "\(endpoint)"])
         })
         try Coordinator.report(outcome, limit: runOptions.maxFailures)
-    }
-
-    func makeService(embedder: FaceEmbedder, logger: Logging.Logger, bindOverride: String? = nil,
-                     localWorkers: Bool = false) throws -> CoordinatorService {
-        let info = embedder.model
-        var settings = CoordinatorMachine.Settings(model: info, runID: URL(fileURLWithPath: runDir).lastPathComponent)
-        settings.leaseMilliseconds = Millis(runOptions.leaseMs)
-        settings.heartbeatInterval = Millis(timing.heartbeatMs)
-        settings.heartbeatTimeout = Millis(timing.heartbeatTimeoutMs)
-        settings.maxLosses = UInt32(maxLosses)
-        settings.maxPrefetch = UInt32(maxPrefetch)
-        settings.shipImages = shipImages
-        var options = CoordinatorService.Options(bind: bindOverride ?? bind, listPath: list, runDirectory: runDir, output: out)
-        options.shardSize = runOptions.shardSize
-        options.root = root
-        options.rootIsAuthoritative = localWorkers || shipImages || root != nil
-        options.labelRule = LabelRule(fromFolders: runOptions.labelsFromDirs)
-        options.restart = runOptions.restart
-        options.retryFailed = runOptions.retryFailed
-        options.maxMessageBytes = maxMessageBytes
-        options.progress = progress && Console.isTerminal
-        if let curveKey, let allow {
-            options.curve = (try CurveKeyPair.read(secretFile: curveKey), try CurveKeyPair.readAllowlist(allow))
-        }
-        let provenance = Self.provenance(of: embedder)
-        let shards = runDir + "/shards"
-        return CoordinatorService(settings: settings, options: options, logger: logger) { summary in
-            var p = provenance
-            p.imageListSHA256 = summary.sha256
-            p.labelNames = summary.labels.names
-            return try FeatureStoreShardSink(directory: shards, provenance: p, totalRows: summary.count)
-        }
     }
 
     /// What the store records about how its features were made. The test embedder is not a
@@ -123,3 +100,55 @@ struct Coordinator: ParsableCommand {
 }
 
 import Logging
+
+/// Everything a coordinator run is made of, whichever command starts it (`coordinator`, or
+/// `extract` with its local workers): the one place that turns options into a service.
+struct CoordinatorSetup {
+    var list: String
+    var out: String
+    var runDir: String
+    var bind: String
+    var run: RunOptions
+    var timing: TimingOptions
+    var root: String?
+    var shipImages = false
+    /// The workers are local processes of this command: they see the files as it does.
+    var localWorkers = false
+    var curve: (key: String, allow: String)?
+    var maxLosses = defaults.maxLosses
+    var maxPrefetch = defaults.maxPrefetch
+    var maxMessageBytes = defaults.maxMessageBytes
+    var progress = true
+
+    static let defaults = (maxLosses: 3, maxPrefetch: 16, maxMessageBytes: 64 << 20)
+
+    func makeService(embedder: FaceEmbedder, logger: Logging.Logger) throws -> CoordinatorService {
+        var settings = CoordinatorMachine.Settings(model: embedder.model, runID: URL(fileURLWithPath: runDir).lastPathComponent)
+        settings.leaseMilliseconds = Millis(run.leaseMs)
+        settings.heartbeatInterval = Millis(timing.heartbeatMs)
+        settings.heartbeatTimeout = Millis(timing.heartbeatTimeoutMs)
+        settings.maxLosses = UInt32(maxLosses)
+        settings.maxPrefetch = UInt32(maxPrefetch)
+        settings.shipImages = shipImages
+        var options = CoordinatorService.Options(bind: bind, listPath: list, runDirectory: runDir, output: out)
+        options.shardSize = run.shardSize
+        options.root = root
+        options.rootIsAuthoritative = localWorkers || shipImages || root != nil
+        options.labelRule = LabelRule(fromFolders: run.labelsFromDirs)
+        options.restart = run.restart
+        options.retryFailed = run.retryFailed
+        options.maxMessageBytes = maxMessageBytes
+        options.progress = progress && Console.isTerminal
+        if let curve {
+            options.curve = (try CurveKeyPair.read(secretFile: curve.key), try CurveKeyPair.readAllowlist(curve.allow))
+        }
+        let provenance = Coordinator.provenance(of: embedder)
+        let shards = runDir + "/shards"
+        return CoordinatorService(settings: settings, options: options, logger: logger) { summary in
+            var p = provenance
+            p.imageListSHA256 = summary.sha256
+            p.labelNames = summary.labels.names
+            return try FeatureStoreShardSink(directory: shards, provenance: p, totalRows: summary.count)
+        }
+    }
+}

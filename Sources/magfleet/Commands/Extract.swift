@@ -30,14 +30,11 @@ struct Extract: ParsableCommand {
     func run() throws {
         let logger = log.makeLogger("magfleet.extract")
         let (embedder, _) = try model.make()
-        // A coordinator with this command's parsed options (the option groups are shared).
-        var coordinator = try Coordinator.parse(["--list", list, "--out", out, "--run-dir", runDir ?? out + ".run"] + model.workerArguments)
-        coordinator.root = root
-        coordinator.runOptions = runOptions
-        coordinator.model = model
-        coordinator.timing = timing
-        coordinator.log = log
-        let service = try coordinator.makeService(embedder: embedder, logger: logger, bindOverride: "tcp://127.0.0.1:*", localWorkers: true)
+        var setup = CoordinatorSetup(list: list, out: out, runDir: runDir ?? out + ".run", bind: "tcp://127.0.0.1:*",
+                                     run: runOptions, timing: timing)
+        setup.root = root
+        setup.localWorkers = true
+        let service = try setup.makeService(embedder: embedder, logger: logger)
         let supervisor = LocalWorkers(count: workers, logger: logger)
         defer { supervisor.stop() }
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM])) { endpoint in
