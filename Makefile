@@ -2,7 +2,7 @@
 # packages first (Deploy/install-deps.sh), then builds.
 SWIFT ?= swift
 
-.PHONY: all build release deps test-deps test demo clean
+.PHONY: all build release deps test-deps test demo clean proto proto-check proto-plugin
 
 all: build
 
@@ -27,6 +27,27 @@ test: test-deps
 # The main job end to end on the built-in demo (see README.md and Deploy/demo.sh).
 demo: release
 	Deploy/demo.sh demo
+
+# Regenerates Sources/Wire/magfleet.pb.swift after a change to Protocols/magfleet.proto: protoc
+# from Debian's protobuf-compiler, the plugin built from the swift-protobuf this package
+# resolves. `make proto-check` (in CI) fails when the committed file is not what they generate.
+PROTOC_GEN_SWIFT = .build/protoc-gen-swift/release/protoc-gen-swift
+PROTOC = protoc --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) --swift_opt=Visibility=Public -I Protocols
+
+proto-plugin: test-deps
+	$(SWIFT) package resolve
+	$(SWIFT) build -c release --product protoc-gen-swift --package-path .build/checkouts/swift-protobuf \
+		--scratch-path .build/protoc-gen-swift
+
+proto: proto-plugin
+	$(PROTOC) --swift_out=Sources/Wire Protocols/magfleet.proto
+
+proto-check: proto-plugin
+	@rm -rf .build/proto-check && mkdir -p .build/proto-check
+	$(PROTOC) --swift_out=.build/proto-check Protocols/magfleet.proto
+	@diff -u Sources/Wire/magfleet.pb.swift .build/proto-check/magfleet.pb.swift \
+		|| { echo "Sources/Wire/magfleet.pb.swift is stale: run make proto" >&2; exit 1; }
+	@echo "proto-check: Sources/Wire/magfleet.pb.swift is current"
 
 clean:
 	rm -rf .build
