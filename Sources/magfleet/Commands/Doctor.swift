@@ -37,9 +37,7 @@ struct Doctor: ParsableCommand {
     func run() throws {
         let report = Report(version: magfleetVersion, host: HostInfo.current(), checks: Self.checks())
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try Console.printJSON(report)
         } else {
             print(Self.render(report))
         }

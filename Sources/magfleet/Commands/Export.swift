@@ -48,8 +48,7 @@ struct Export: ParsableCommand {
                 print("wrote train \(s.train), test \(s.test), \(s.neighbors) neighbours (angular) to \(out)")
             }
         } catch let error as FeatureStoreError {
-            Console.error("export: \(error)")
-            throw ExitCode.failure
+            throw CommandFailure("export: \(error)")
         }
     }
 }

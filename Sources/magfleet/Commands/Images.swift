@@ -71,13 +71,10 @@ struct Images: ParsableCommand {
             do {
                 report = try ListCheck.run(list: list, pipeline: ImagePipeline(options: decode.pipelineOptions), threads: threads)
             } catch {
-                Console.error("images check: \(error)")
-                throw ExitCode.failure
+                throw CommandFailure("images check: \(error)")
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                try Console.printJSON(report)
             } else {
                 // One line per problem, in list order: "LIST:LINE: what".
                 for (line, text) in report.problemLines { print("\(list):\(line): \(text)") }

@@ -74,8 +74,7 @@ struct Import: ParsableCommand {
             }
             print("imported \(rows) rows into \(out)")
         } catch let error as FeatureStoreError {
-            Console.error("import: \(error)")
-            throw ExitCode.failure
+            throw CommandFailure("import: \(error)")
         }
     }
 }

@@ -61,15 +61,12 @@ struct Info: ParsableCommand {
                 norms: quantiles, normMean: okNorms.isEmpty ? nil : okNorms.reduce(0.0) { $0 + Double($1) } / Double(okNorms.count),
                 failureReasons: reasons, failedPaths: failedPaths)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                try Console.printJSON(report)
             } else {
                 print(Self.render(report))
             }
         } catch let error as FeatureStoreError {
-            Console.error("info: \(error)")
-            throw ExitCode.failure
+            throw CommandFailure("info: \(error)")
         }
     }
 

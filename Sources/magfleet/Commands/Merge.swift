@@ -31,8 +31,7 @@ struct Merge: ParsableCommand {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
             print("merged \(summary.shards) shards: \(summary.rows) rows (\(summary.okRows) ok) into \(out) in \(String(format: "%.2f", seconds)) s")
         } catch {  // typed: FeatureStoreError (an `as` pattern here crashes swiftc 6.3)
-            Console.error("merge: \(error)")
-            throw ExitCode.failure
+            throw CommandFailure("merge: \(error)")
         }
     }
 }

@@ -52,11 +52,9 @@ struct Model: ParsableCommand {
                 print("fingerprint:   \(net.fingerprint)")
                 print("peak RSS:      \(ProcessMemory.peakDescription)")
             } catch let error as CheckpointError {
-                Console.error("model inspect: \(error)")
-                throw ExitCode.failure
+                throw CommandFailure("model inspect: \(error)")
             } catch let error as IResNetError {
-                Console.error("model inspect: \(url.path): \(error)")
-                throw ExitCode.failure
+                throw CommandFailure("model inspect: \(url.path): \(error)")
             }
         }
     }
@@ -90,8 +88,7 @@ struct Model: ParsableCommand {
                     ("version", .string(magfleetVersion)),
                 ], to: url)
             } catch {
-                Console.error("model random: \(error)")
-                throw ExitCode.failure
+                throw CommandFailure("model random: \(error)")
             }
             let net = IResNet.random(config: config, seed: seed)
             print("wrote \(url.path): \(config) RANDOM WEIGHTS seed \(seed), fingerprint \(net.fingerprint)")

@@ -101,10 +101,9 @@ struct Query: ParsableCommand {
                     answers.append(Answer(query: name, neighbors: result[0]))
                 }
             }
-            print(json ? try renderJSON(answers) : renderTable(answers))
+            if json { try Console.printJSON(answers) } else { print(renderTable(answers)) }
         } catch let error as FeatureStoreError {
-            Console.error("query: \(error)")
-            throw ExitCode.failure
+            throw CommandFailure("query: \(error)")
         }
     }
 
@@ -177,12 +176,6 @@ struct Query: ParsableCommand {
             }
         }
         return (names, vectors, rows)
-    }
-
-    private func renderJSON(_ answers: [Answer]) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try encoder.encode(answers), as: UTF8.self)
     }
 
     private func renderTable(_ answers: [Answer]) -> String {
