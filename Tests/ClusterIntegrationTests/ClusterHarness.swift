@@ -12,7 +12,10 @@ final class ClusterHarness {
     let directory: String
     let port: Int
     var processes: [String: Process] = [:]
-    static let timers = ["--heartbeat-ms", "100", "--heartbeat-timeout-ms", "800"]
+    /// Heartbeats every 100 ms; a peer is gone after 2 s of silence: short enough that the
+    /// tests of a vanished worker take seconds, long enough that a loaded 2-core machine's
+    /// scheduling delays never look like a death where the timer is not what is tested.
+    static let timers = ["--heartbeat-ms", "100", "--heartbeat-timeout-ms", "2000"]
 
     init() throws {
         directory = NSTemporaryDirectory() + "magfleet-it-\(UUID().uuidString.prefix(8))"

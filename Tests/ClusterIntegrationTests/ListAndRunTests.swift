@@ -177,6 +177,25 @@ import TestSupport
         #expect(failed.stdout.contains("merged 5 rows (0 embedded, 5 failed)") && failed.stderr.contains("every row failed"))
     }
 
+    /// A FIFO among the images fails its row ("not a regular file: fifo") in `images check` and
+    /// in a run, at once: nothing blocks on it.
+    @Test func aFifoAmongTheImagesFailsItsRowAndBlocksNothing() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = h.directory + "/images"
+        let lines = try Self.makeDataset(h, root: root, identities: 2, per: 3, distractors: 2)
+        let fifo = root + "/" + lines[2].split(separator: " ")[0]
+        try FileManager.default.removeItem(atPath: fifo)
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let check = try Self.run(["images", "check", h.listPath, "--root", root])
+        #expect(check.status == 1 && check.stdout.contains("not a regular file: fifo"), "\(check.stdout)")
+        let run = try Self.extract(h, root: root, ["--max-failures", "1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("merged 8 rows (7 embedded, 1 failed)") && run.stdout.contains("unreadable 1"))
+        let (_, rows) = try StoreReadback.rows(of: h.storePath)
+        #expect(rows[2].failure?.reason.contains("not a regular file: fifo") == true)
+    }
+
     /// One coordinator per run directory: a second one is refused, naming the holder.
     @Test func aSecondCoordinatorOnTheSameRunDirectoryIsRefused() throws {
         let h = try ClusterHarness()
