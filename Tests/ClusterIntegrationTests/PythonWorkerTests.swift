@@ -39,10 +39,7 @@ extension ClusterIntegrationTests {
         @Test func aPythonWorkerComputesTheListBitIdenticalToASwiftWorker() throws {
             let h = try ClusterHarness()
             defer { h.shutdown() }
-            let root = h.directory + "/faces"
-            try makeFaces(root)
-            try Self.list.write(toFile: h.listPath, atomically: true, encoding: .utf8)
-            let python = try PythonWorker(directory: h.directory)
+            let (root, python) = try prepare(h)
 
             // The Python worker computes the whole list alone.
             let pyStore = h.directory + "/python.h5"
@@ -105,10 +102,7 @@ extension ClusterIntegrationTests {
         @Test func aPythonWorkerOverCurveComputesShippedImagesAndEchoesTheCoordinatorsFailures() throws {
             let h = try ClusterHarness()
             defer { h.shutdown() }
-            let root = h.directory + "/faces"
-            try makeFaces(root)
-            try Self.list.write(toFile: h.listPath, atomically: true, encoding: .utf8)
-            let python = try PythonWorker(directory: h.directory)
+            let (root, python) = try prepare(h)
             for name in ["server", "python"] { try MagfleetProcessRun(["keygen", "--out", h.directory + "/" + name]) }
             let store = h.directory + "/shipped.h5"
             let endpoint = try startCoordinator(h, name: "coordinator", store: store, run: "run", root: root, extra: [
@@ -179,6 +173,14 @@ extension ClusterIntegrationTests {
                     "\(h.log("python"))")
             #expect(h.log("coordinator").contains("refused a worker"))
             #expect(h.journaledShards == 0)
+        }
+
+        /// The faces under `h.directory/faces`, the list, and the Python worker.
+        func prepare(_ h: ClusterHarness) throws -> (root: String, python: PythonWorker) {
+            let root = h.directory + "/faces"
+            try makeFaces(root)
+            try Self.list.write(toFile: h.listPath, atomically: true, encoding: .utf8)
+            return (root, try PythonWorker(directory: h.directory))
         }
 
         /// Starts a test-embedder coordinator on a port the kernel picks and returns its endpoint,
