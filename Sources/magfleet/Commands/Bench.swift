@@ -49,11 +49,8 @@ struct Bench: ParsableCommand {
         fflush(nil)
         let size = IResNetConfig.inputSize
         for n in batches {
-            var rng = UInt64(n)
-            let images: [Float] = (0..<(n * 3 * size * size)).map { _ in
-                rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                return Float(Int(rng >> 40) % 2001 - 1000) / 1000
-            }
+            var rng = SeededGenerator(seed: UInt64(n))
+            let images: [Float] = (0..<(n * 3 * size * size)).map { _ in Float(rng.uniform(-1, 1)) }
             func pass() -> Double {
                 let start = DispatchTime.now().uptimeNanoseconds
                 let e = images.withUnsafeBufferPointer { net.embed($0, count: n) }

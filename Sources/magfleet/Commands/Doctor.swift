@@ -104,11 +104,8 @@ struct Doctor: ParsableCommand {
     /// picked a kernel this CPU runs wrongly. Tolerance: 1e-4 relative to the row's magnitude.
     static func blasSelfTest() -> Bool {
         let m = 37, n = 29, k = 41
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func next() -> Float {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(Int(state >> 40) % 2001 - 1000) / 1000
-        }
+        var rng = SeededGenerator(seed: 0x9E37_79B9_7F4A_7C15)
+        func next() -> Float { Float(rng.uniform(-1, 1)) }
         let a = (0..<(m * k)).map { _ in next() }
         let b = (0..<(k * n)).map { _ in next() }
         var c = [Float](repeating: 0, count: m * n)
