@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Cluster
+import TestEmbedding
 
 /// Issue "One image list, one run identity": each seam a new user hit, run as they ran it, with
 /// real processes. Images are small files the test embedder hashes; paths are relative to a root.
@@ -87,6 +88,33 @@ import TestSupport
         // --retry-failed on a run with nothing failed computes nothing.
         let again = try Self.extract(h, root: full, ["--retry-failed"])
         #expect(again.status == 0 && again.stdout.contains("this run: 0 images"))
+    }
+
+    /// --retry-failed recomputes exactly the failed rows of a finished run (here: the files were
+    /// restored in place), patching their shard files; a malformed line fails again at once.
+    @Test func retryFailedRecomputesOnlyTheFailedRows() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = h.directory + "/images"
+        var lines = try Self.makeDataset(h, root: root)
+        lines.append("ids/person_0/x.bin person_0 1 2")  // malformed
+        try (lines.joined(separator: "\n") + "\n").write(toFile: h.listPath, atomically: true, encoding: .utf8)
+        let hidden = [1, 6, 13].map { root + "/" + lines[$0].split(separator: " ")[0] }
+        for path in hidden { try FileManager.default.moveItem(atPath: path, toPath: path + ".away") }
+        let first = try Self.extract(h, root: root, ["--max-failures", "10"])
+        #expect(first.status == 0 && first.stdout.contains("merged 17 rows (13 embedded, 4 failed)"), "\(first.stderr)")
+        for path in hidden { try FileManager.default.moveItem(atPath: path + ".away", toPath: path) }
+        let again = try Self.extract(h, root: root, ["--max-failures", "10"])
+        #expect(again.stdout.contains("this run: 0 images"))  // no retry unless asked (same root)
+        let retried = try Self.extract(h, root: root, ["--retry-failed", "--max-failures", "1"])
+        #expect(retried.status == 0, "\(retried.stderr)")
+        #expect(retried.stdout.contains("merged 17 rows (16 embedded, 1 failed)"))
+        #expect(retried.stdout.contains("this run: 3 images") && retried.stdout.contains("malformed-line 1"))
+        let (_, rows) = try StoreReadback.rows(of: h.storePath)
+        #expect(rows.filter { $0.failure != nil }.map(\.index) == [16])
+        let expected = try Data(contentsOf: URL(fileURLWithPath: hidden[0]))
+        let embedder = TestEmbedder(dim: 8)
+        #expect(rows[1].outcome == .embedding(try embedder.embed(try TestImageLoader.features(of: Array(expected)).get(), count: 1)))
     }
 
     /// An edited list is another run: refused with the field and both values; --restart starts
