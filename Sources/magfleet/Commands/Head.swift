@@ -19,7 +19,7 @@ struct Head: ParsableCommand {
             let w = head.weights
             let table = try FeatureTable.load(store: URL(fileURLWithPath: store))
             guard table.dimension == w.inputDimension else {
-                throw ValidationError("the store has dimension \(table.dimension), the head expects \(w.inputDimension)")
+                throw CommandFailure("the store has dimension \(table.dimension), the head expects \(w.inputDimension)")
             }
             let predictions = HeadTrainer.predict(w, table: table)
             try Head.writePredictions(predictions, to: URL(fileURLWithPath: out))

@@ -255,7 +255,7 @@ struct Images: ParsableCommand {
             process.waitUntilExit()
             let parts = output.split(separator: " ", maxSplits: 1)
             guard process.terminationStatus == 0, let rate = parts.first.flatMap({ Double($0) }) else {
-                throw ValidationError("peer python failed (status \(process.terminationStatus)): \(output)")
+                throw CommandFailure("peer python failed (status \(process.terminationStatus)): \(output)")
             }
             return (rate, parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespacesAndNewlines) : "cv2")
         }
