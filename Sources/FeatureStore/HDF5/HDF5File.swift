@@ -29,7 +29,16 @@ final class HDF5File {
             _ = HDF5.takeErrorStack()
             throw .notHDF5(path: path)
         }
-        let id = H5Fopen(path, magfleet_H5F_ACC_RDONLY(), magfleet_H5P_DEFAULT())
+        // Without HDF5's file lock (an flock): magfleet's files appear complete (written under a
+        // temporary name, then renamed), so a reader never races a writer, and a lock still held
+        // on the file by someone else must not fail the read. One suite run in ten under load
+        // failed a read of a just-written store with "unable to lock file, errno = 11"; which
+        // holder it was (Foundation's Process does not leak descriptors to children) is not
+        // pinned down.
+        let access = H5Pcreate(magfleet_H5P_FILE_ACCESS())
+        defer { if access >= 0 { H5Pclose(access) } }
+        if access >= 0 { _ = H5Pset_file_locking(access, false, true) }
+        let id = H5Fopen(path, magfleet_H5F_ACC_RDONLY(), access >= 0 ? access : magfleet_H5P_DEFAULT())
         if id < 0 { throw .unreadable(path: path, stack: HDF5.takeErrorStack()) }
         return HDF5File(id: id, path: path)
     }
