@@ -40,8 +40,10 @@ public struct LabelRule: Sendable, Equatable {
 /// are appended to a list, unless the appended lines turn an all-integer list into named one.
 public struct LabelTable: Sendable, Equatable {
     /// The name of label i at position i (a store's /label_names).
-    public private(set) var names: [String] = []
+    public var names: [String] { integers ? integerNames : firstSeen }
     private var firstSeen: [String] = []
+    /// "0" ... "max" while every name is an integer.
+    private var integerNames: [String] = []
     private var seen: [String: Int] = [:]
     private var integers = true
 
@@ -58,10 +60,10 @@ public struct LabelTable: Sendable, Equatable {
         seen[name] = firstSeen.count
         firstSeen.append(name)
         if integers, let v = Self.nonNegativeInteger(name) {
-            if v >= names.count { names += (names.count...v).map(String.init) }
-        } else {
+            if v >= integerNames.count { integerNames += (integerNames.count...v).map(String.init) }
+        } else if integers {
             integers = false
-            names = firstSeen
+            integerNames = []
         }
     }
 
@@ -70,8 +72,6 @@ public struct LabelTable: Sendable, Equatable {
         guard let name, let first = seen[name] else { return -1 }
         return integers ? Int64(Self.nonNegativeInteger(name)!) : Int64(first)
     }
-
-    public var isEmpty: Bool { firstSeen.isEmpty }
 
     /// A canonical decimal integer below 2^24 ("007" is a name, not 7; a larger one is a name too).
     static func nonNegativeInteger(_ s: String) -> Int? {

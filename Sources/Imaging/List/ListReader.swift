@@ -25,8 +25,6 @@ public final class ListReader {
     private var hasher = SHA256()
     /// Bytes read so far (all of the list once `next()` returned nil).
     public private(set) var bytesRead = 0
-    /// Whether the last byte read was a newline (or nothing was read).
-    public private(set) var endsWithNewline = true
 
     /// Opens the list file at `path`. Refuses what is not a regular file (a FIFO would block).
     /// - Throws: `ImagingError.listUnreadable`.
@@ -53,7 +51,6 @@ public final class ListReader {
         atEnd = true
         hasher.update(data: buffer)
         bytesRead = buffer.count
-        endsWithNewline = buffer.last.map { $0 == 0x0A } ?? true
     }
 
     public convenience init(text: String, source: String = "<memory>") {
@@ -113,7 +110,6 @@ public final class ListReader {
         if n == 0 { atEnd = true; return }
         buffer[old..<(old + n)].withUnsafeBytes { hasher.update(bufferPointer: $0) }
         bytesRead += n
-        endsWithNewline = buffer[old + n - 1] == 0x0A
     }
 }
 

@@ -9,7 +9,6 @@ public struct ListSummary: Sendable {
     /// SHA-256 (hex) of the list file's bytes: the list's identity in a run and in the store.
     public var sha256: String
     public var byteCount: Int
-    public var endsWithNewline: Bool
     /// Rows (non-blank, non-comment lines).
     public var count: Int
     /// Rows that do not parse (they become failed rows).
@@ -45,7 +44,7 @@ public struct ListSummary: Sendable {
                 if j < sampleSize - head { samples[head + j] = entry }
             }
         }
-        return ListSummary(sha256: reader.sha256, byteCount: reader.bytesRead, endsWithNewline: reader.endsWithNewline,
+        return ListSummary(sha256: reader.sha256, byteCount: reader.bytesRead,
                            count: count, problems: problems, rule: rule, labels: labels, samples: samples)
     }
 
