@@ -7,7 +7,13 @@ public struct CoordinatorMachine {
     public struct Settings: Sendable {
         public var model: ModelInfo
         public var runID: String
+        /// A lease is lost when nothing renews it for this long. A worker's Heartbeat renews
+        /// every lease it lists as held, and a Progress renews its lease (README 4.5).
         public var leaseMilliseconds: Millis = 600_000
+        /// A worker whose compute thread stays in one step (one image read, one batch
+        /// embedded) longer than this is stalled: its leases are lost and it gets no work
+        /// until the thread moves again. 0: never.
+        public var stallMilliseconds: Millis = 600_000
         public var heartbeatInterval: Millis = 1_000
         public var heartbeatTimeout: Millis = 5_000
         /// Lost leases (expiry, vanished worker) after which a shard is split into single images,
@@ -18,6 +24,8 @@ public struct CoordinatorMachine {
         /// Largest prefetch a worker may claim.
         public var maxPrefetch: UInt32 = 16
         public var shipImages = false
+        /// Plain TCP on an address that is not loopback (`--insecure`): said in status.
+        public var insecure = false
         public init(model: ModelInfo, runID: String) {
             self.model = model
             self.runID = runID
@@ -39,6 +47,16 @@ public struct CoordinatorMachine {
 
     public typealias PeerID = [UInt8]
 
+    /// A lease as both sides name it: the shard and the attempt.
+    struct JobKey: Hashable {
+        var key: ShardKey
+        var attempt: UInt32
+        init(_ key: ShardKey, _ attempt: UInt32) {
+            self.key = key
+            self.attempt = attempt
+        }
+    }
+
     struct Worker {
         var id: String
         var hostname: String
@@ -49,12 +67,25 @@ public struct CoordinatorMachine {
         var imagesDone: UInt64 = 0
         /// The worker said Drain: it gets no new work.
         var draining = false
+        /// Its compute thread is in one step past the stall timeout: it gets no new work.
+        var stalled = false
+        /// It handed a lease back as not taken (prefetch full): no offers until its next
+        /// Heartbeat says what it holds.
+        var holdingOff = false
+        /// From its latest Heartbeat: the shards it holds or computes (never offered to it
+        /// again while there), and how long its compute thread has been in one step.
+        var reported: Set<ShardKey> = []
+        var stepMilliseconds: Millis = 0
+        /// Assigns sent to this session (Heartbeat.assigns_received counts them back).
+        var assignsSent: UInt64 = 0
     }
 
     struct Lease {
         var shard: Shard
         var peer: PeerID
         var deadline: Millis
+        /// The Assign's number among those sent to this peer's session.
+        var sequence: UInt64
         /// Rows the worker reported finished (Progress).
         var rowsDone: UInt32 = 0
     }
@@ -81,6 +112,8 @@ public struct CoordinatorMachine {
     public var totalImages: UInt64 = 0
     /// Recent images per second, kept up to date by the loop for StatusReply.
     public var throughput: Double = 0
+    /// What happened to leases in this incarnation (StatusReply.leases).
+    public private(set) var counters = LeaseCounters()
 
     public init(settings: Settings) {
         self.settings = settings
@@ -143,9 +176,17 @@ public struct CoordinatorMachine {
         }
     }
 
-    mutating func popPending() -> Shard? {
-        if let s = retry.popLast() { return s }
+    /// The next shard to lease that is not in `excluded` (shards the worker still holds or
+    /// computes): requeued ones first, newest first, then fresh ones in list order.
+    mutating func popPending(excluding excluded: Set<ShardKey> = []) -> Shard? {
+        if let i = retry.lastIndex(where: { !excluded.contains($0.key) }) { return retry.remove(at: i) }
         guard freshHead < fresh.count else { return nil }
+        if excluded.contains(fresh[freshHead].key) {
+            // Rare (a restarted coordinator offering what a worker computes from before): take
+            // the next fresh shard that is not excluded, keeping the order of the others.
+            guard let i = fresh[freshHead...].firstIndex(where: { !excluded.contains($0.key) }) else { return nil }
+            return fresh.remove(at: i)
+        }
         let s = fresh[freshHead]
         freshHead += 1
         if freshHead > 64, freshHead * 2 > fresh.count {
@@ -164,8 +205,12 @@ public struct CoordinatorMachine {
         switch envelope.body {
         case let .hello(hello):
             handleHello(hello, version: envelope.protocolVersion, from: peer, now: now, into: &actions)
-        case .heartbeat:
-            if workers[peer] == nil { reset(peer, "unknown peer (coordinator restarted?); send Hello", into: &actions) }
+        case let .heartbeat(heartbeat):
+            guard workers[peer] != nil else {
+                reset(peer, "unknown peer (coordinator restarted?); send Hello", into: &actions)
+                break
+            }
+            handleHeartbeat(heartbeat, from: peer, now: now, into: &actions)
         case let .result(result):
             handleResult(result, from: peer, now: now, into: &actions)
         case let .release(release):
@@ -173,7 +218,20 @@ public struct CoordinatorMachine {
             if let lease = leases[key], lease.peer == peer, lease.shard.attempts == release.attempt {
                 log(.info, "lease handed back", ["shard": "\(key)", "worker": workers[peer]?.id ?? "?", "reason": release.reason])
                 endLease(key)
-                retry.append(lease.shard)
+                counters.released += 1
+                switch release.kind {
+                case .malformed:
+                    // The same Assign would be refused again: count it, so it fails in the end.
+                    lose(lease.shard, .refused, into: &actions)
+                case .shuttingDown:
+                    retry.append(lease.shard)
+                case .prefetchFull, .unspecified, .UNRECOGNIZED:
+                    if release.kind == .prefetchFull { counters.refusedFull += 1 }
+                    // The two sides disagree on what the worker holds: offer it nothing until its
+                    // next Heartbeat says (never the same shard at once, again and again).
+                    workers[peer]?.holdingOff = true
+                    retry.append(lease.shard)
+                }
             } else if workers[peer] == nil {
                 reset(peer, "unknown peer", into: &actions)
             }
@@ -188,6 +246,7 @@ public struct CoordinatorMachine {
             let key = ShardKey(first: p.shardFirst, count: p.shardCount)
             if let lease = leases[key], lease.peer == peer, lease.shard.attempts == p.attempt {
                 leases[key]!.rowsDone = min(p.rowsDone, UInt32(lease.shard.items.count))
+                leases[key]!.deadline = now + settings.leaseMilliseconds
             }
         case let .bye(bye):
             if let worker = workers[peer] {
@@ -196,7 +255,7 @@ public struct CoordinatorMachine {
             }
         case .statusRequest:
             actions.append(.send(peer, WireCodec.envelope(.statusReply(status(now: now)))))
-        case .welcome, .refuse, .assign, .reset, .finished, .statusReply, nil:
+        case .welcome, .refuse, .assign, .reset, .finished, .statusReply, .revoke, nil:
             log(.warning, "dropped a message a coordinator never accepts", ["kind": envelope.kind])
         }
         assignWork(now: now, into: &actions)
@@ -212,10 +271,12 @@ public struct CoordinatorMachine {
             ])
             removeWorker(peer, lost: true, into: &actions)
         }
-        for (key, lease) in leases where lease.deadline <= now {
-            log(.warning, "lease expired", ["shard": "\(key)", "attempt": "\(lease.shard.attempts)", "worker": workers[lease.peer]?.id ?? "?"])
-            endLease(key)
-            lose(lease.shard, into: &actions)
+        for (key, lease) in leases.sorted(by: { $0.key < $1.key }) where lease.deadline <= now {
+            log(.warning, "lease expired: nothing renewed it", ["shard": "\(key)", "attempt": "\(lease.shard.attempts)",
+                                                              "worker": workers[lease.peer]?.id ?? "?", "leaseMs": "\(settings.leaseMilliseconds)"])
+            revoke(key, "not renewed for \(settings.leaseMilliseconds) ms", now: now, into: &actions)
+            counters.lostExpired += 1
+            lose(lease.shard, .expired, into: &actions)
         }
         for (peer, worker) in workers where now - worker.lastSent >= settings.heartbeatInterval {
             send(peer, .heartbeat(Heartbeat()), now: now, into: &actions)
@@ -250,6 +311,8 @@ public struct CoordinatorMachine {
             $0.heartbeatIntervalMs = UInt32(settings.heartbeatInterval)
             $0.heartbeatTimeoutMs = UInt32(settings.heartbeatTimeout)
             $0.shipImages = settings.shipImages
+            $0.session = hello.session
+            $0.stallMs = UInt32(clamping: settings.stallMilliseconds)
         }
         send(peer, .welcome(welcome), now: now, into: &actions)
     }
@@ -260,19 +323,120 @@ public struct CoordinatorMachine {
             log(.info, "dropped a result from an unknown peer", ["shard": "\(key)"])
             return reset(peer, "unknown peer (coordinator restarted?); send Hello", into: &actions)
         }
+        workers[peer]!.holdingOff = false
         guard let lease = leases[key], lease.peer == peer, lease.shard.attempts == result.attempt else {
-            log(.info, "dropped a late or duplicate result", ["shard": "\(key)", "attempt": "\(result.attempt)"])
-            return
+            return acceptLate(result, key: key, from: peer, now: now, into: &actions)
         }
         endLease(key)
         switch Self.rows(of: result, for: lease.shard, dim: settings.model.dim) {
         case let .failure(reason):
-            log(.error, "dropped an invalid result; shard requeued", ["shard": "\(key)", "reason": "\(reason)"])
-            lose(lease.shard, into: &actions)
+            log(.error, "dropped an invalid result; shard requeued", ["shard": "\(key)", "reason": "\(reason)", "worker": workers[peer]!.id])
+            lose(lease.shard, .invalidResult, into: &actions)
         case let .success(rows):
-            let shardResult = ShardResult(key: key, dim: settings.model.dim, rows: rows, patches: lease.shard.patches)
-            complete(shardResult, into: &actions)
-            workers[peer]?.imagesDone += UInt64(rows.count)
+            counters.completed += 1
+            accept(rows, of: lease.shard, from: peer, into: &actions)
+        }
+    }
+
+    /// A Result for a lease this peer no longer holds (revoked after a stall or an expiry, or
+    /// from before a Reset). Rows are a pure function of the list and the model, so it is as
+    /// good as any while the shard is still unfinished: taken if the shard waits in the retry
+    /// queue or is leased to someone else (whose lease is then revoked), dropped otherwise.
+    mutating func acceptLate(_ result: ShardResultMessage, key: ShardKey, from peer: PeerID, now: Millis, into actions: inout [Action]) {
+        let shard: Shard
+        var holder: Lease?
+        if let i = retry.lastIndex(where: { $0.key == key }) {
+            shard = retry[i]
+        } else if let other = leases[key] {
+            shard = other.shard
+            holder = other
+        } else {
+            log(.info, "dropped a late or duplicate result", ["shard": "\(key)", "attempt": "\(result.attempt)", "worker": workers[peer]!.id])
+            return
+        }
+        guard case let .success(rows) = Self.rows(of: result, for: shard, dim: settings.model.dim) else {
+            log(.info, "dropped a late result that does not fit the shard as it is now", ["shard": "\(key)", "worker": workers[peer]!.id])
+            return
+        }
+        if holder != nil {
+            revoke(key, "another worker's late Result finished the shard", now: now, into: &actions)
+        } else {
+            retry.removeAll { $0.key == key }
+        }
+        log(.info, "accepted a late result", ["shard": "\(key)", "attempt": "\(result.attempt)", "worker": workers[peer]!.id])
+        counters.lateResults += 1
+        accept(rows, of: shard, from: peer, into: &actions)
+    }
+
+    mutating func accept(_ rows: [ShardRow], of shard: Shard, from peer: PeerID, into actions: inout [Action]) {
+        var rows = rows
+        var nonFinite = 0
+        for i in rows.indices {
+            guard case let .embedding(v) = rows[i].outcome, !v.allSatisfy(\.isFinite) else { continue }
+            nonFinite += 1
+            rows[i].outcome = .failure(RowFailure(category: RowFailure.Category.nonFinite,
+                                                  reason: "the worker sent a non-finite embedding (NaN or infinity)"))
+        }
+        if nonFinite > 0 {
+            log(.error, "a Result carried non-finite embeddings; those rows fail", ["shard": "\(shard.key)", "rows": "\(nonFinite)",
+                                                                                    "worker": workers[peer]?.id ?? "?"])
+        }
+        complete(ShardResult(key: shard.key, dim: settings.model.dim, rows: rows, patches: shard.patches), into: &actions)
+        workers[peer]?.imagesDone += UInt64(rows.count)
+    }
+
+    /// A worker's Heartbeat: renews the leases it lists, reconciles both sides' views of what
+    /// it holds (README 4.4), and marks it stalled or moving (README 4.5).
+    mutating func handleHeartbeat(_ heartbeat: Heartbeat, from peer: PeerID, now: Millis, into actions: inout [Action]) {
+        guard var worker = workers[peer] else { return }
+        let listed = Set(heartbeat.held.map { JobKey(ShardKey(first: $0.shardFirst, count: $0.shardCount), $0.attempt) })
+        // A lease the worker does not list although it had received its Assign: it does not
+        // hold it (an Assign lost, or dropped across a reconnection). Requeue it, no loss.
+        for key in worker.leases.sorted() {
+            guard let lease = leases[key] else { continue }
+            if listed.contains(JobKey(key, lease.shard.attempts)) {
+                leases[key]!.deadline = now + settings.leaseMilliseconds
+            } else if heartbeat.assignsReceived > 0, lease.sequence <= heartbeat.assignsReceived {
+                log(.warning, "reconciled a lease the worker does not hold; requeued", ["shard": "\(key)", "worker": worker.id])
+                endLease(key)
+                counters.reconciled += 1
+                retry.append(lease.shard)
+            }
+        }
+        // A lease the worker lists that is not its own here: tell it to drop it.
+        for job in listed.sorted(by: { $0.key < $1.key }) {
+            guard let lease = leases[job.key], lease.peer == peer, lease.shard.attempts == job.attempt else {
+                send(peer, .revoke(Revoke.with {
+                    $0.shardFirst = job.key.first
+                    $0.shardCount = job.key.count
+                    $0.attempt = job.attempt
+                    $0.reason = "this coordinator does not count it as yours"
+                }), now: now, into: &actions)
+                counters.revoked += 1
+                continue
+            }
+        }
+        worker = workers[peer]!
+        worker.holdingOff = false
+        worker.stepMilliseconds = Millis(heartbeat.stepMs)
+        worker.reported = Set(listed.map(\.key))
+        if heartbeat.hasComputing { worker.reported.insert(ShardKey(first: heartbeat.computing.shardFirst, count: heartbeat.computing.shardCount)) }
+        let stuck = settings.stallMilliseconds > 0 && worker.stepMilliseconds > settings.stallMilliseconds
+        workers[peer] = worker
+        if stuck, !worker.stalled {
+            workers[peer]!.stalled = true
+            log(.warning, "worker stalled: its compute thread is in one step past the stall timeout; its leases go to others", [
+                "worker": worker.id, "stepMs": "\(worker.stepMilliseconds)", "stallMs": "\(settings.stallMilliseconds)",
+                "leases": "\(worker.leases.count)"])
+            for key in worker.leases.sorted() {
+                guard let lease = leases[key] else { continue }
+                revoke(key, "your compute thread stalled (\(worker.stepMilliseconds) ms in one step)", now: now, into: &actions)
+                counters.lostStalled += 1
+                lose(lease.shard, .stalled, into: &actions)
+            }
+        } else if !stuck, worker.stalled {
+            workers[peer]!.stalled = false
+            log(.info, "stalled worker is moving again", ["worker": worker.id])
         }
     }
 
@@ -324,16 +488,18 @@ public struct CoordinatorMachine {
     }
 
     /// A lease was lost (not handed back): count it; split or fail the shard past the limit.
-    mutating func lose(_ shard: Shard, into actions: inout [Action]) {
+    mutating func lose(_ shard: Shard, _ cause: LossCause, into actions: inout [Action]) {
         var s = shard
-        s.losses += 1
+        s.lossCauses.append(cause)
         guard s.losses >= settings.maxLosses else { return retry.append(s) }
         let computable = s.computable
         if computable.count > 1 {
             log(.warning, "shard lost too often; trying its images one at a time", ["shard": "\(s.key)", "losses": "\(s.losses)"])
             // Each row becomes a single-row shard; the malformed ones fail at once.
             for item in computable.reversed() {
-                retry.append(Shard(key: ShardKey(first: item.index, count: 1), items: [item], patches: s.patches))
+                var single = Shard(key: ShardKey(first: item.index, count: 1), items: [item], patches: s.patches)
+                single.lossCauses = []
+                retry.append(single)
             }
             for item in s.items where item.problem != nil {
                 complete(ShardResult(key: ShardKey(first: item.index, count: 1), dim: settings.model.dim,
@@ -341,12 +507,44 @@ public struct CoordinatorMachine {
             }
         } else {
             let item = computable.first ?? s.items[0]
-            let reason = "lost \(s.losses) times: its worker died or its lease expired each time (poison image?)"
+            let reason = Self.lossReason(s.lossCauses)
             log(.error, "image failed alone", ["index": "\(item.index)", "path": item.path, "reason": reason])
             let rows = s.items.map { $0.index == item.index
                 ? ShardRow(item, .failure(RowFailure(category: RowFailure.Category.lost, reason: reason))) : Self.listFailure($0) }
             complete(ShardResult(key: s.key, dim: settings.model.dim, rows: rows, patches: s.patches), into: &actions)
         }
+    }
+
+    /// The recorded reason of an image that failed alone, saying what happened each time.
+    static func lossReason(_ causes: [LossCause]) -> String {
+        let counts = LossCause.allCases.compactMap { cause -> (LossCause, Int)? in
+            let n = causes.filter { $0 == cause }.count
+            return n > 0 ? (cause, n) : nil
+        }
+        let what: [LossCause: String] = [
+            .vanished: "its worker died or went silent", .stalled: "its worker stalled on it (one step past --stall-ms)",
+            .expired: "nothing renewed its lease within --lease-ms", .refused: "the worker refused its Assign as malformed",
+            .invalidResult: "its worker sent a Result that breaks the protocol",
+        ]
+        if counts.count == 1, let (cause, n) = counts.first {
+            let hint = cause == .vanished ? " (poison image?)" : cause == .stalled ? " (stalled storage, or an image that hangs the decoder?)" : ""
+            return "lost \(n) times: \(what[cause]!) each time\(hint)"
+        }
+        return "lost \(causes.count) times: " + counts.map { "\(what[$0.0]!) \($0.1)x" }.joined(separator: ", ")
+    }
+
+    /// Tells the holder of `key`'s lease that it no longer holds it, and ends the lease.
+    mutating func revoke(_ key: ShardKey, _ reason: String, now: Millis, into actions: inout [Action]) {
+        guard let lease = leases[key] else { return }
+        endLease(key)
+        guard workers[lease.peer] != nil else { return }
+        counters.revoked += 1
+        send(lease.peer, .revoke(Revoke.with {
+            $0.shardFirst = key.first
+            $0.shardCount = key.count
+            $0.attempt = lease.shard.attempts
+            $0.reason = reason
+        }), now: now, into: &actions)
     }
 
     mutating func endLease(_ key: ShardKey) {
@@ -358,7 +556,12 @@ public struct CoordinatorMachine {
         workerOrder.removeAll { $0 == peer }
         for key in worker.leases.sorted(by: >) {
             guard let lease = leases.removeValue(forKey: key) else { continue }
-            if lost { lose(lease.shard, into: &actions) } else { retry.append(lease.shard) }
+            if lost {
+                counters.lostVanished += 1
+                lose(lease.shard, .vanished, into: &actions)
+            } else {
+                retry.append(lease.shard)
+            }
         }
     }
 
@@ -379,12 +582,16 @@ public struct CoordinatorMachine {
             for _ in 0..<workerOrder.count {
                 nextWorker = (nextWorker + 1) % workerOrder.count
                 let peer = workerOrder[nextWorker]
-                guard let worker = workers[peer], !worker.draining, worker.leases.count < Int(worker.prefetch) else { continue }
-                guard var shard = popPending() else { break }
+                guard let worker = workers[peer], !worker.draining, !worker.stalled, !worker.holdingOff,
+                      worker.leases.count < Int(worker.prefetch) else { continue }
+                guard var shard = popPending(excluding: worker.reported) else { continue }
                 shard.attempts += 1
-                leases[shard.key] = Lease(shard: shard, peer: peer, deadline: now + settings.leaseMilliseconds)
+                workers[peer]!.assignsSent += 1
+                leases[shard.key] = Lease(shard: shard, peer: peer, deadline: now + settings.leaseMilliseconds,
+                                          sequence: workers[peer]!.assignsSent)
                 workers[peer]!.leases.insert(shard.key)
                 workers[peer]!.lastSent = now
+                counters.granted += 1
                 actions.append(.assign(peer, shard, leaseMilliseconds: settings.leaseMilliseconds))
                 progress = true
             }
@@ -411,6 +618,10 @@ public struct CoordinatorMachine {
             $0.imagesPerSecond = throughput
             $0.imagesInProgress = leases.values.reduce(0) { $0 + UInt64($1.rowsDone) }
             $0.failuresByCategory = failuresByCategory
+            $0.leases = counters
+            $0.insecure = settings.insecure
+            $0.leaseMs = UInt64(settings.leaseMilliseconds)
+            $0.stallMs = UInt64(settings.stallMilliseconds)
             $0.workers = workerOrder.compactMap { peer in
                 guard let w = workers[peer] else { return nil }
                 return WorkerStatus.with {
@@ -420,6 +631,8 @@ public struct CoordinatorMachine {
                     $0.imagesDone = w.imagesDone
                     $0.secondsSinceSeen = UInt32(max(0, now - w.lastHeard) / 1000)
                     $0.draining = w.draining
+                    $0.stalled = w.stalled
+                    $0.stepMs = UInt32(clamping: w.stepMilliseconds)
                 }
             }
         }

@@ -44,8 +44,10 @@ public struct Shard: Sendable {
     public var patches: ShardKey?
     /// Leases issued so far (the next Assign carries attempts + 1).
     public var attempts: UInt32 = 0
-    /// Leases lost to an expired deadline or a vanished worker.
-    public var losses: UInt32 = 0
+    /// Why each lost lease was lost, oldest first (a handed-back lease is not lost).
+    public var lossCauses: [LossCause] = []
+    /// Leases lost so far.
+    public var losses: UInt32 { UInt32(lossCauses.count) }
 
     /// A shard of consecutive rows.
     public init(items: [ShardItem]) {
@@ -66,6 +68,21 @@ public struct Shard: Sendable {
     public var computable: [ShardItem] { items.filter { $0.problem == nil } }
 }
 
+/// Why a lease was lost: the coordinator tells these apart, so the reason recorded for an
+/// image that failed alone says what happened (Protocols/README.md, section 4.5).
+public enum LossCause: String, Sendable, Equatable, CaseIterable {
+    /// Its worker went silent past the heartbeat timeout (died, hung, partitioned).
+    case vanished
+    /// Its worker was alive but its compute thread sat in one step past the stall timeout.
+    case stalled
+    /// Nothing renewed the lease for the lease time (a worker that never reports it).
+    case expired
+    /// The worker refused the Assign as malformed.
+    case refused
+    /// The worker's Result broke the protocol (dropped).
+    case invalidResult = "invalid-result"
+}
+
 /// Why one row has no embedding: a category (Protocols/README.md, section 7.4) and a reason.
 public struct RowFailure: Sendable, Equatable, CustomStringConvertible {
     public var category: String
@@ -80,8 +97,10 @@ public struct RowFailure: Sendable, Equatable, CustomStringConvertible {
     public enum Category {
         /// The list line does not parse.
         public static let malformedLine = "malformed-line"
-        /// The image's leases were lost `max-losses` times (its worker died or hung: a poison image).
+        /// The image's leases were lost `max-losses` times (its worker died or stalled on it).
         public static let lost = "lost"
+        /// The model gave a NaN or infinite embedding (the worker's check, or the coordinator's).
+        public static let nonFinite = "non-finite"
         /// The embedder failed on the batch.
         public static let embedding = "embedding"
         /// A worker reported a failure without a category.

@@ -5,10 +5,25 @@ public struct Assignment: Sendable, Equatable {
     public var key: ShardKey
     public var attempt: UInt32
     public var items: [Item]
-    public init(key: ShardKey, attempt: UInt32, items: [Item]) {
+    /// The worker's session the lease belongs to (a Result of an older session is dropped).
+    public var session: UInt32
+    public init(key: ShardKey, attempt: UInt32, items: [Item], session: UInt32 = 0) {
         self.key = key
         self.attempt = attempt
         self.items = items
+        self.session = session
+    }
+}
+
+/// What the compute thread is doing, as the loop tells the machine before each event: the
+/// lease it computes and how long it has been in its current step (one image read, or one
+/// batch embedded). The machine reports both in its heartbeats.
+public struct ComputeState: Sendable, Equatable {
+    public var lease: LeaseRef?
+    public var stepMilliseconds: Millis
+    public init(lease: LeaseRef? = nil, stepMilliseconds: Millis = 0) {
+        self.lease = lease
+        self.stepMilliseconds = stepMilliseconds
     }
 }
 
@@ -55,6 +70,9 @@ public struct WorkerMachine {
         /// Drop every queued shard that has not started (results of a running one will arrive
         /// and be dropped by `computed`).
         case cancelQueued
+        /// Drop this queued shard if it has not started (a revoked lease); report it back with
+        /// `dropped`.
+        case cancel(ShardKey)
         /// Exit the process with this status after flushing sends.
         case exit(code: Int32, reason: String)
     }
@@ -63,6 +81,15 @@ public struct WorkerMachine {
     public private(set) var phase: Phase = .disconnected(retryAt: 0)
     /// Leases held: queued or computing, by shard, with their attempt.
     public private(set) var held: [ShardKey: UInt32] = [:]
+    /// Revoked leases whose Result is still sent if the compute thread finishes them (the
+    /// coordinator may take a late Result): by shard, with their attempt.
+    public private(set) var revoked: [ShardKey: UInt32] = [:]
+    /// Greetings so far; the current session is the latest (Hello.session, Welcome.session).
+    public private(set) var session: UInt32 = 0
+    /// Assigns received since the session's Welcome (Heartbeat.assigns_received).
+    public private(set) var assignsReceived: UInt64 = 0
+    /// Set by the loop before each event.
+    public var compute = ComputeState()
     var interval: Millis
     var timeout: Millis
     var backoff: Millis
@@ -95,7 +122,7 @@ public struct WorkerMachine {
             if now >= deadline || now - lastHeard > timeout {
                 var actions: [Action] = []
                 for (key, attempt) in held.sorted(by: { $0.key < $1.key }) {
-                    actions.append(.send(WireCodec.envelope(.release(release(key, attempt, "worker shutting down (drain timeout)")))))
+                    actions.append(.send(WireCodec.envelope(.release(release(key, attempt, "worker shutting down (drain timeout)", .shuttingDown)))))
                 }
                 held = [:]
                 return actions + leave("handed back unfinished shards after SIGTERM", now: now)
@@ -113,7 +140,13 @@ public struct WorkerMachine {
         switch envelope.body {
         case let .welcome(w):
             guard case .greeting = phase else { return [] }
+            // A Welcome to an earlier Hello of this process (its session was reset before the
+            // Welcome came): the Welcome to the latest Hello follows.
+            guard w.session == 0 || w.session == session else {
+                return [.log(.debug, "ignored the Welcome of an earlier session", ["session": "\(w.session)", "current": "\(session)"])]
+            }
             phase = .working
+            assignsReceived = 0
             backoff = settings.backoffInitial
             if w.heartbeatIntervalMs > 0 { interval = Millis(w.heartbeatIntervalMs) }
             if w.heartbeatTimeoutMs > 0 { timeout = Millis(w.heartbeatTimeoutMs) }
@@ -127,26 +160,37 @@ public struct WorkerMachine {
             let key = ShardKey(first: a.shardFirst, count: a.shardCount)
             switch phase {
             case .working:
+                assignsReceived += 1
                 if let why = Self.malformed(a) {
                     return [.log(.warning, "malformed Assign; handing it back", ["shard": "\(key)", "reason": why]),
-                            send(.release(release(key, a.attempt, "malformed Assign: \(why)")), now: now)]
+                            send(.release(release(key, a.attempt, "malformed Assign: \(why)", .malformed)), now: now)]
                 }
                 guard held.count < Int(settings.prefetch), held[key] == nil else {
                     return [.log(.warning, "Assign beyond prefetch; handing it back", ["shard": "\(key)", "held": "\(held.count)"]),
-                            send(.release(release(key, a.attempt, "worker cannot take it (prefetch full)")), now: now)]
+                            send(.release(release(key, a.attempt, "worker cannot take it (prefetch full)", .prefetchFull)), now: now)]
                 }
                 held[key] = a.attempt
-                return [.compute(Assignment(key: key, attempt: a.attempt, items: a.items))]
+                return [.compute(Assignment(key: key, attempt: a.attempt, items: a.items, session: session))]
             case .draining:
-                return [send(.release(release(key, a.attempt, "worker shutting down")), now: now)]
+                assignsReceived += 1
+                return [send(.release(release(key, a.attempt, "worker shutting down", .shuttingDown)), now: now)]
             default:
                 return []
             }
+        case let .revoke(r):
+            let key = ShardKey(first: r.shardFirst, count: r.shardCount)
+            guard held[key] == r.attempt else { return [] }
+            held[key] = nil
+            revoked[key] = r.attempt
+            var actions: [Action] = [.log(.info, "lease revoked by the coordinator", ["shard": "\(key)", "reason": r.reason]), .cancel(key)]
+            if case .draining = phase, held.isEmpty { actions += leave("drained after SIGTERM", now: now) }
+            return actions
         case let .reset(r):
             // Already greeting: this Reset answers a message sent before our Hello (heartbeats
             // queued while the coordinator was down); the Welcome to that Hello is on its way.
             if case .greeting = phase { return [] }
             held = [:]
+            revoked = [:]
             let note = Action.log(.warning, "coordinator reset this session; greeting again", ["reason": r.reason])
             if case .draining = phase { return [note, .cancelQueued] + leave("coordinator reset during drain", now: now) }
             return [note, .cancelQueued] + greet(now: now, connect: false)
@@ -160,13 +204,20 @@ public struct WorkerMachine {
         }
     }
 
-    /// The compute thread finished a shard.
-    public mutating func computed(_ result: ShardResultMessage, now: Millis) -> [Action] {
+    /// The compute thread finished a shard of `session`.
+    public mutating func computed(_ result: ShardResultMessage, session: UInt32, now: Millis) -> [Action] {
         let key = ShardKey(first: result.shardFirst, count: result.shardCount)
-        guard held[key] == result.attempt else {
+        guard session == self.session else {
+            return [.log(.info, "dropped the result of a lease from an earlier session", ["shard": "\(key)"])]
+        }
+        if held[key] == result.attempt {
+            held[key] = nil
+        } else if revoked[key] == result.attempt {
+            // Revoked while it ran: the coordinator takes it if nobody finished the shard since.
+            revoked[key] = nil
+        } else {
             return [.log(.info, "dropped the result of a lease no longer held", ["shard": "\(key)"])]
         }
-        held[key] = nil
         switch phase {
         case .working, .draining:
             var actions = [send(.result(result), now: now)]
@@ -207,12 +258,13 @@ public struct WorkerMachine {
         }
     }
 
-    /// The loop cancelled these queued shards; hand them back.
+    /// The loop cancelled these queued shards; hand back the held ones.
     public mutating func cancelled(_ keys: [ShardKey], now: Millis) -> [Action] {
         var actions: [Action] = []
         for key in keys {
+            revoked[key] = nil
             guard let attempt = held.removeValue(forKey: key) else { continue }
-            actions.append(send(.release(release(key, attempt, "worker shutting down")), now: now))
+            actions.append(send(.release(release(key, attempt, "worker shutting down", .shuttingDown)), now: now))
         }
         if case .draining = phase, held.isEmpty { actions += leave("drained after SIGTERM", now: now) }
         return actions
@@ -222,7 +274,10 @@ public struct WorkerMachine {
 
     mutating func greet(now: Millis, connect: Bool) -> [Action] {
         phase = .greeting(since: now)
+        session += 1
+        let session = session
         let hello = Hello.with {
+            $0.session = session
             $0.workerID = settings.workerID
             $0.model = settings.model.wire
             $0.prefetch = settings.prefetch
@@ -235,6 +290,7 @@ public struct WorkerMachine {
 
     mutating func disconnect(now: Millis) -> [Action] {
         held = [:]
+        revoked = [:]
         phase = .disconnected(retryAt: now + backoff)
         backoff = min(backoff * 2, settings.backoffMax)
         return [.cancelQueued]
@@ -246,8 +302,19 @@ public struct WorkerMachine {
     }
 
     mutating func heartbeatIfDue(now: Millis) -> [Action] {
-        now - lastSent >= interval ? [send(.heartbeat(Heartbeat()), now: now)] : []
+        now - lastSent >= interval ? [send(.heartbeat(heartbeat()), now: now)] : []
     }
+
+    /// What this worker holds and how its compute thread is doing (README 4.4, 4.5).
+    func heartbeat() -> Heartbeat {
+        Heartbeat.with {
+            $0.held = held.sorted { $0.key < $1.key }.map { LeaseRef(first: $0.key.first, count: $0.key.count, attempt: $0.value) }
+            $0.assignsReceived = assignsReceived
+            $0.stepMs = UInt32(clamping: compute.stepMilliseconds)
+            if let lease = compute.lease { $0.computing = lease }
+        }
+    }
+
 
     mutating func send(_ body: Envelope.OneOf_Body, now: Millis) -> Action {
         lastSent = now
@@ -273,12 +340,13 @@ public struct WorkerMachine {
         return nil
     }
 
-    func release(_ key: ShardKey, _ attempt: UInt32, _ reason: String) -> Release {
+    func release(_ key: ShardKey, _ attempt: UInt32, _ reason: String, _ kind: ReleaseKind) -> Release {
         Release.with {
             $0.shardFirst = key.first
             $0.shardCount = key.count
             $0.attempt = attempt
             $0.reason = reason
+            $0.kind = kind
         }
     }
 }

@@ -21,6 +21,10 @@ public typealias WorkerStatus = Magfleet_Wire_V2_WorkerStatus
 public typealias WireModelInfo = Magfleet_Wire_V2_ModelInfo
 public typealias Drain = Magfleet_Wire_V2_Drain
 public typealias Progress = Magfleet_Wire_V2_Progress
+public typealias Revoke = Magfleet_Wire_V2_Revoke
+public typealias LeaseRef = Magfleet_Wire_V2_LeaseRef
+public typealias LeaseCounters = Magfleet_Wire_V2_LeaseCounters
+public typealias ReleaseKind = Magfleet_Wire_V2_ReleaseKind
 
 /// Why a frame was not a message this side accepts.
 public enum WireError: Error, CustomStringConvertible, Equatable {
@@ -125,7 +129,18 @@ extension Envelope {
         case .statusReply: return "StatusReply"
         case .drain: return "Drain"
         case .progress: return "Progress"
+        case .revoke: return "Revoke"
         case nil: return "Empty"
         }
     }
 }
+
+extension LeaseRef {
+    public init(first: UInt64, count: UInt32, attempt: UInt32) {
+        self.init()
+        shardFirst = first
+        shardCount = count
+        self.attempt = attempt
+    }
+}
+

@@ -69,6 +69,55 @@ public nonisolated enum Magfleet_Wire_V2_ProtocolVersion: SwiftProtobuf.Enum, Sw
 
 }
 
+/// Why a worker gives a lease back.
+public nonisolated enum Magfleet_Wire_V2_ReleaseKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// draining (SIGTERM) or its drain timed out
+  case shuttingDown // = 1
+
+  /// the worker already holds `prefetch` leases
+  case prefetchFull // = 2
+
+  /// the Assign breaks the protocol (README 2, Assign)
+  case malformed // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .shuttingDown
+    case 2: self = .prefetchFull
+    case 3: self = .malformed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .shuttingDown: return 1
+    case .prefetchFull: return 2
+    case .malformed: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Magfleet_Wire_V2_ReleaseKind] = [
+    .unspecified,
+    .shuttingDown,
+    .prefetchFull,
+    .malformed,
+  ]
+
+}
+
 public nonisolated struct Magfleet_Wire_V2_Envelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -193,6 +242,14 @@ public nonisolated struct Magfleet_Wire_V2_Envelope: Sendable {
     set {body = .statusReply(newValue)}
   }
 
+  public var revoke: Magfleet_Wire_V2_Revoke {
+    get {
+      if case .revoke(let v)? = body {return v}
+      return Magfleet_Wire_V2_Revoke()
+    }
+    set {body = .revoke(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -212,6 +269,7 @@ public nonisolated struct Magfleet_Wire_V2_Envelope: Sendable {
     case reset(Magfleet_Wire_V2_Reset)
     case finished(Magfleet_Wire_V2_Finished)
     case statusReply(Magfleet_Wire_V2_StatusReply)
+    case revoke(Magfleet_Wire_V2_Revoke)
 
   }
 
@@ -273,6 +331,9 @@ public nonisolated struct Magfleet_Wire_V2_Hello: Sendable {
   /// e.g. "magfleet 0.1.0"
   public var software: String = String()
 
+  /// this process's greetings so far, from 1; Welcome echoes it
+  public var session: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -280,15 +341,55 @@ public nonisolated struct Magfleet_Wire_V2_Hello: Sendable {
   fileprivate var _model: Magfleet_Wire_V2_ModelInfo? = nil
 }
 
-/// Both directions. Carries nothing; any message counts as a sign of life.
+/// Names one lease: a shard and the attempt that leased it.
+public nonisolated struct Magfleet_Wire_V2_LeaseRef: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardFirst: UInt64 = 0
+
+  public var shardCount: UInt32 = 0
+
+  public var attempt: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Both directions; any message counts as a sign of life. From a coordinator it carries
+/// nothing. From a worker it says what the worker holds, so that the two sides' counts of
+/// held leases reconcile (README 4.4), and how long its compute thread has been in one step.
 public nonisolated struct Magfleet_Wire_V2_Heartbeat: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// every lease the worker holds, queued or computing
+  public var held: [Magfleet_Wire_V2_LeaseRef] = []
+
+  /// Assigns received in this session (after its Welcome)
+  public var assignsReceived: UInt64 = 0
+
+  /// how long the compute thread has been in its current step
+  public var stepMs: UInt32 = 0
+
+  /// (reading one image, or embedding one batch); 0 when idle
+  public var computing: Magfleet_Wire_V2_LeaseRef {
+    get {_computing ?? Magfleet_Wire_V2_LeaseRef()}
+    set {_computing = newValue}
+  }
+  /// Returns true if `computing` has been explicitly set.
+  public var hasComputing: Bool {self._computing != nil}
+  /// Clears the value of `computing`. Subsequent reads from it will return its default value.
+  public mutating func clearComputing() {self._computing = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _computing: Magfleet_Wire_V2_LeaseRef? = nil
 }
 
 /// Coordinator -> worker, answer to an accepted Hello.
@@ -305,6 +406,12 @@ public nonisolated struct Magfleet_Wire_V2_Welcome: Sendable {
 
   /// whether Assign items carry the image bytes
   public var shipImages: Bool = false
+
+  /// the session of the Hello this Welcome answers
+  public var session: UInt32 = 0
+
+  /// a step longer than this makes the worker stalled (README 4.5)
+  public var stallMs: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -374,7 +481,7 @@ public nonisolated struct Magfleet_Wire_V2_Assign: Sendable {
   /// 1, 2, ... per shard and coordinator incarnation
   public var attempt: UInt32 = 0
 
-  /// the lease runs out this long after it was sent
+  /// the lease runs out this long after its last renewal (README 4.5)
   public var leaseMs: UInt32 = 0
 
   /// the rows to compute, a subset of the shard's, in index order
@@ -444,6 +551,8 @@ public nonisolated struct Magfleet_Wire_V2_Release: Sendable {
   public var attempt: UInt32 = 0
 
   public var reason: String = String()
+
+  public var kind: Magfleet_Wire_V2_ReleaseKind = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -522,6 +631,27 @@ public nonisolated struct Magfleet_Wire_V2_Finished: Sendable {
   public init() {}
 }
 
+/// Coordinator -> worker: the coordinator no longer counts this lease as the worker's (it
+/// stalled, or was not renewed). The worker MUST drop it from what it holds; it SHOULD cancel
+/// it if not started, and MAY send the Result of one it is computing (README 4.5).
+public nonisolated struct Magfleet_Wire_V2_Revoke: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardFirst: UInt64 = 0
+
+  public var shardCount: UInt32 = 0
+
+  public var attempt: UInt32 = 0
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// Any client -> coordinator, no Hello needed.
 public nonisolated struct Magfleet_Wire_V2_StatusRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -550,46 +680,156 @@ public nonisolated struct Magfleet_Wire_V2_WorkerStatus: Sendable {
 
   public var draining: Bool = false
 
+  /// its compute thread is in one step longer than the stall timeout
+  public var stalled: Bool = false
+
+  /// from its last Heartbeat
+  public var stepMs: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Magfleet_Wire_V2_StatusReply: Sendable {
+/// What happened to leases since this coordinator started (README 4.6).
+public nonisolated struct Magfleet_Wire_V2_LeaseCounters: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var runID: String = String()
+  /// Assigns sent
+  public var granted: UInt64 = 0
 
-  /// 0 while unknown
-  public var totalImages: UInt64 = 0
+  /// Results accepted on a held lease
+  public var completed: UInt64 = 0
 
-  public var imagesDone: UInt64 = 0
+  /// Results accepted after their lease had ended
+  public var lateResults: UInt64 = 0
 
-  public var imagesFailed: UInt64 = 0
+  /// Releases taken back (any kind)
+  public var released: UInt64 = 0
 
-  public var shardsDone: UInt64 = 0
+  /// of those, RELEASE_KIND_PREFETCH_FULL
+  public var refusedFull: UInt64 = 0
 
-  public var shardsLeased: UInt64 = 0
+  /// Revokes sent
+  public var revoked: UInt64 = 0
 
-  /// queued in memory (read from the list, not yet leased)
-  public var shardsPending: UInt64 = 0
+  /// leases a worker's Heartbeat showed it did not hold
+  public var reconciled: UInt64 = 0
 
-  public var imagesPerSecond: Double = 0
+  /// lost to a worker that went silent
+  public var lostVanished: UInt64 = 0
 
-  public var workers: [Magfleet_Wire_V2_WorkerStatus] = []
+  /// lost to a stalled worker
+  public var lostStalled: UInt64 = 0
 
-  public var listExhausted: Bool = false
-
-  /// rows of leased shards reported done by Progress
-  public var imagesInProgress: UInt64 = 0
-
-  public var failuresByCategory: Dictionary<String,UInt64> = [:]
+  /// lost because nothing renewed them for lease_ms
+  public var lostExpired: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+public nonisolated struct Magfleet_Wire_V2_StatusReply: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var runID: String {
+    get {_storage._runID}
+    set {_uniqueStorage()._runID = newValue}
+  }
+
+  /// 0 while unknown
+  public var totalImages: UInt64 {
+    get {_storage._totalImages}
+    set {_uniqueStorage()._totalImages = newValue}
+  }
+
+  public var imagesDone: UInt64 {
+    get {_storage._imagesDone}
+    set {_uniqueStorage()._imagesDone = newValue}
+  }
+
+  public var imagesFailed: UInt64 {
+    get {_storage._imagesFailed}
+    set {_uniqueStorage()._imagesFailed = newValue}
+  }
+
+  public var shardsDone: UInt64 {
+    get {_storage._shardsDone}
+    set {_uniqueStorage()._shardsDone = newValue}
+  }
+
+  public var shardsLeased: UInt64 {
+    get {_storage._shardsLeased}
+    set {_uniqueStorage()._shardsLeased = newValue}
+  }
+
+  /// queued in memory (read from the list, not yet leased)
+  public var shardsPending: UInt64 {
+    get {_storage._shardsPending}
+    set {_uniqueStorage()._shardsPending = newValue}
+  }
+
+  public var imagesPerSecond: Double {
+    get {_storage._imagesPerSecond}
+    set {_uniqueStorage()._imagesPerSecond = newValue}
+  }
+
+  public var workers: [Magfleet_Wire_V2_WorkerStatus] {
+    get {_storage._workers}
+    set {_uniqueStorage()._workers = newValue}
+  }
+
+  public var listExhausted: Bool {
+    get {_storage._listExhausted}
+    set {_uniqueStorage()._listExhausted = newValue}
+  }
+
+  /// rows of leased shards reported done by Progress
+  public var imagesInProgress: UInt64 {
+    get {_storage._imagesInProgress}
+    set {_uniqueStorage()._imagesInProgress = newValue}
+  }
+
+  public var failuresByCategory: Dictionary<String,UInt64> {
+    get {_storage._failuresByCategory}
+    set {_uniqueStorage()._failuresByCategory = newValue}
+  }
+
+  public var leases: Magfleet_Wire_V2_LeaseCounters {
+    get {_storage._leases ?? Magfleet_Wire_V2_LeaseCounters()}
+    set {_uniqueStorage()._leases = newValue}
+  }
+  /// Returns true if `leases` has been explicitly set.
+  public var hasLeases: Bool {_storage._leases != nil}
+  /// Clears the value of `leases`. Subsequent reads from it will return its default value.
+  public mutating func clearLeases() {_uniqueStorage()._leases = nil}
+
+  /// plain TCP on an address that is not loopback (--insecure)
+  public var insecure: Bool {
+    get {_storage._insecure}
+    set {_uniqueStorage()._insecure = newValue}
+  }
+
+  public var leaseMs: UInt64 {
+    get {_storage._leaseMs}
+    set {_uniqueStorage()._leaseMs = newValue}
+  }
+
+  public var stallMs: UInt64 {
+    get {_storage._stallMs}
+    set {_uniqueStorage()._stallMs = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -600,9 +840,13 @@ nonisolated extension Magfleet_Wire_V2_ProtocolVersion: SwiftProtobuf._ProtoName
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PROTOCOL_VERSION_UNSPECIFIED\0\u{2}\u{2}PROTOCOL_VERSION_CURRENT\0")
 }
 
+nonisolated extension Magfleet_Wire_V2_ReleaseKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RELEASE_KIND_UNSPECIFIED\0\u{1}RELEASE_KIND_SHUTTING_DOWN\0\u{1}RELEASE_KIND_PREFETCH_FULL\0\u{1}RELEASE_KIND_MALFORMED\0")
+}
+
 nonisolated extension Magfleet_Wire_V2_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{2}\u{9}hello\0\u{1}heartbeat\0\u{1}result\0\u{1}release\0\u{1}bye\0\u{3}status_request\0\u{1}drain\0\u{1}progress\0\u{2}\u{3}welcome\0\u{1}refuse\0\u{1}assign\0\u{1}reset\0\u{1}finished\0\u{3}status_reply\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{2}\u{9}hello\0\u{1}heartbeat\0\u{1}result\0\u{1}release\0\u{1}bye\0\u{3}status_request\0\u{1}drain\0\u{1}progress\0\u{2}\u{3}welcome\0\u{1}refuse\0\u{1}assign\0\u{1}reset\0\u{1}finished\0\u{3}status_reply\0\u{1}revoke\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -793,6 +1037,19 @@ nonisolated extension Magfleet_Wire_V2_Envelope: SwiftProtobuf.Message, SwiftPro
           self.body = .statusReply(v)
         }
       }()
+      case 26: try {
+        var v: Magfleet_Wire_V2_Revoke?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .revoke(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .revoke(v)
+        }
+      }()
       default: break
       }
     }
@@ -863,6 +1120,10 @@ nonisolated extension Magfleet_Wire_V2_Envelope: SwiftProtobuf.Message, SwiftPro
       guard case .statusReply(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
     }()
+    case .revoke?: try {
+      guard case .revoke(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -928,7 +1189,7 @@ nonisolated extension Magfleet_Wire_V2_ModelInfo: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Magfleet_Wire_V2_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}model\0\u{1}prefetch\0\u{1}hostname\0\u{1}pid\0\u{1}software\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}model\0\u{1}prefetch\0\u{1}hostname\0\u{1}pid\0\u{1}software\0\u{1}session\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -942,6 +1203,7 @@ nonisolated extension Magfleet_Wire_V2_Hello: SwiftProtobuf.Message, SwiftProtob
       case 4: try { try decoder.decodeSingularStringField(value: &self.hostname) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.pid) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.software) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.session) }()
       default: break
       }
     }
@@ -970,6 +1232,9 @@ nonisolated extension Magfleet_Wire_V2_Hello: SwiftProtobuf.Message, SwiftProtob
     if !self.software.isEmpty {
       try visitor.visitSingularStringField(value: self.software, fieldNumber: 6)
     }
+    if self.session != 0 {
+      try visitor.visitSingularUInt32Field(value: self.session, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -980,6 +1245,47 @@ nonisolated extension Magfleet_Wire_V2_Hello: SwiftProtobuf.Message, SwiftProtob
     if lhs.hostname != rhs.hostname {return false}
     if lhs.pid != rhs.pid {return false}
     if lhs.software != rhs.software {return false}
+    if lhs.session != rhs.session {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Magfleet_Wire_V2_LeaseRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LeaseRef"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_first\0\u{3}shard_count\0\u{1}attempt\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.shardFirst) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shardCount) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardFirst != 0 {
+      try visitor.visitSingularUInt64Field(value: self.shardFirst, fieldNumber: 1)
+    }
+    if self.shardCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardCount, fieldNumber: 2)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Magfleet_Wire_V2_LeaseRef, rhs: Magfleet_Wire_V2_LeaseRef) -> Bool {
+    if lhs.shardFirst != rhs.shardFirst {return false}
+    if lhs.shardCount != rhs.shardCount {return false}
+    if lhs.attempt != rhs.attempt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -987,18 +1293,48 @@ nonisolated extension Magfleet_Wire_V2_Hello: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Magfleet_Wire_V2_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Heartbeat"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}held\0\u{3}assigns_received\0\u{3}step_ms\0\u{1}computing\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.held) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.assignsReceived) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.stepMs) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._computing) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.held.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.held, fieldNumber: 1)
+    }
+    if self.assignsReceived != 0 {
+      try visitor.visitSingularUInt64Field(value: self.assignsReceived, fieldNumber: 2)
+    }
+    if self.stepMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.stepMs, fieldNumber: 3)
+    }
+    try { if let v = self._computing {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Magfleet_Wire_V2_Heartbeat, rhs: Magfleet_Wire_V2_Heartbeat) -> Bool {
+    if lhs.held != rhs.held {return false}
+    if lhs.assignsReceived != rhs.assignsReceived {return false}
+    if lhs.stepMs != rhs.stepMs {return false}
+    if lhs._computing != rhs._computing {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1006,7 +1342,7 @@ nonisolated extension Magfleet_Wire_V2_Heartbeat: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Magfleet_Wire_V2_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0\u{3}heartbeat_interval_ms\0\u{3}heartbeat_timeout_ms\0\u{3}ship_images\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0\u{3}heartbeat_interval_ms\0\u{3}heartbeat_timeout_ms\0\u{3}ship_images\0\u{1}session\0\u{3}stall_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1018,6 +1354,8 @@ nonisolated extension Magfleet_Wire_V2_Welcome: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatIntervalMs) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatTimeoutMs) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.shipImages) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.session) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.stallMs) }()
       default: break
       }
     }
@@ -1036,6 +1374,12 @@ nonisolated extension Magfleet_Wire_V2_Welcome: SwiftProtobuf.Message, SwiftProt
     if self.shipImages != false {
       try visitor.visitSingularBoolField(value: self.shipImages, fieldNumber: 4)
     }
+    if self.session != 0 {
+      try visitor.visitSingularUInt32Field(value: self.session, fieldNumber: 5)
+    }
+    if self.stallMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.stallMs, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1044,6 +1388,8 @@ nonisolated extension Magfleet_Wire_V2_Welcome: SwiftProtobuf.Message, SwiftProt
     if lhs.heartbeatIntervalMs != rhs.heartbeatIntervalMs {return false}
     if lhs.heartbeatTimeoutMs != rhs.heartbeatTimeoutMs {return false}
     if lhs.shipImages != rhs.shipImages {return false}
+    if lhs.session != rhs.session {return false}
+    if lhs.stallMs != rhs.stallMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1285,7 +1631,7 @@ nonisolated extension Magfleet_Wire_V2_Result: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Magfleet_Wire_V2_Release: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Release"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_first\0\u{3}shard_count\0\u{1}attempt\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_first\0\u{3}shard_count\0\u{1}attempt\0\u{1}reason\0\u{1}kind\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1297,6 +1643,7 @@ nonisolated extension Magfleet_Wire_V2_Release: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shardCount) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       default: break
       }
     }
@@ -1315,6 +1662,9 @@ nonisolated extension Magfleet_Wire_V2_Release: SwiftProtobuf.Message, SwiftProt
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
     }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1323,6 +1673,7 @@ nonisolated extension Magfleet_Wire_V2_Release: SwiftProtobuf.Message, SwiftProt
     if lhs.shardCount != rhs.shardCount {return false}
     if lhs.attempt != rhs.attempt {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.kind != rhs.kind {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1482,6 +1833,51 @@ nonisolated extension Magfleet_Wire_V2_Finished: SwiftProtobuf.Message, SwiftPro
   }
 }
 
+nonisolated extension Magfleet_Wire_V2_Revoke: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Revoke"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_first\0\u{3}shard_count\0\u{1}attempt\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.shardFirst) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shardCount) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardFirst != 0 {
+      try visitor.visitSingularUInt64Field(value: self.shardFirst, fieldNumber: 1)
+    }
+    if self.shardCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardCount, fieldNumber: 2)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 3)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Magfleet_Wire_V2_Revoke, rhs: Magfleet_Wire_V2_Revoke) -> Bool {
+    if lhs.shardFirst != rhs.shardFirst {return false}
+    if lhs.shardCount != rhs.shardCount {return false}
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Magfleet_Wire_V2_StatusRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
@@ -1503,7 +1899,7 @@ nonisolated extension Magfleet_Wire_V2_StatusRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Magfleet_Wire_V2_WorkerStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}hostname\0\u{1}leases\0\u{3}images_done\0\u{3}seconds_since_seen\0\u{1}draining\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}hostname\0\u{1}leases\0\u{3}images_done\0\u{3}seconds_since_seen\0\u{1}draining\0\u{1}stalled\0\u{3}step_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1517,6 +1913,8 @@ nonisolated extension Magfleet_Wire_V2_WorkerStatus: SwiftProtobuf.Message, Swif
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.imagesDone) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.secondsSinceSeen) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.stalled) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.stepMs) }()
       default: break
       }
     }
@@ -1541,6 +1939,12 @@ nonisolated extension Magfleet_Wire_V2_WorkerStatus: SwiftProtobuf.Message, Swif
     if self.draining != false {
       try visitor.visitSingularBoolField(value: self.draining, fieldNumber: 6)
     }
+    if self.stalled != false {
+      try visitor.visitSingularBoolField(value: self.stalled, fieldNumber: 7)
+    }
+    if self.stepMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.stepMs, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1551,14 +1955,16 @@ nonisolated extension Magfleet_Wire_V2_WorkerStatus: SwiftProtobuf.Message, Swif
     if lhs.imagesDone != rhs.imagesDone {return false}
     if lhs.secondsSinceSeen != rhs.secondsSinceSeen {return false}
     if lhs.draining != rhs.draining {return false}
+    if lhs.stalled != rhs.stalled {return false}
+    if lhs.stepMs != rhs.stepMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Magfleet_Wire_V2_StatusReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".StatusReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0\u{3}total_images\0\u{3}images_done\0\u{3}images_failed\0\u{3}shards_done\0\u{3}shards_leased\0\u{3}shards_pending\0\u{3}images_per_second\0\u{1}workers\0\u{3}list_exhausted\0\u{3}images_in_progress\0\u{3}failures_by_category\0")
+nonisolated extension Magfleet_Wire_V2_LeaseCounters: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LeaseCounters"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}granted\0\u{1}completed\0\u{3}late_results\0\u{1}released\0\u{3}refused_full\0\u{1}revoked\0\u{1}reconciled\0\u{3}lost_vanished\0\u{3}lost_stalled\0\u{3}lost_expired\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1566,76 +1972,241 @@ nonisolated extension Magfleet_Wire_V2_StatusReply: SwiftProtobuf.Message, Swift
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.runID) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.totalImages) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.imagesDone) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.imagesFailed) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.shardsDone) }()
-      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.shardsLeased) }()
-      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.shardsPending) }()
-      case 8: try { try decoder.decodeSingularDoubleField(value: &self.imagesPerSecond) }()
-      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.workers) }()
-      case 10: try { try decoder.decodeSingularBoolField(value: &self.listExhausted) }()
-      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.imagesInProgress) }()
-      case 12: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.failuresByCategory) }()
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.granted) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.completed) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.lateResults) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.released) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.refusedFull) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.revoked) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.reconciled) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.lostVanished) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.lostStalled) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.lostExpired) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.runID.isEmpty {
-      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 1)
+    if self.granted != 0 {
+      try visitor.visitSingularUInt64Field(value: self.granted, fieldNumber: 1)
     }
-    if self.totalImages != 0 {
-      try visitor.visitSingularUInt64Field(value: self.totalImages, fieldNumber: 2)
+    if self.completed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.completed, fieldNumber: 2)
     }
-    if self.imagesDone != 0 {
-      try visitor.visitSingularUInt64Field(value: self.imagesDone, fieldNumber: 3)
+    if self.lateResults != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lateResults, fieldNumber: 3)
     }
-    if self.imagesFailed != 0 {
-      try visitor.visitSingularUInt64Field(value: self.imagesFailed, fieldNumber: 4)
+    if self.released != 0 {
+      try visitor.visitSingularUInt64Field(value: self.released, fieldNumber: 4)
     }
-    if self.shardsDone != 0 {
-      try visitor.visitSingularUInt64Field(value: self.shardsDone, fieldNumber: 5)
+    if self.refusedFull != 0 {
+      try visitor.visitSingularUInt64Field(value: self.refusedFull, fieldNumber: 5)
     }
-    if self.shardsLeased != 0 {
-      try visitor.visitSingularUInt64Field(value: self.shardsLeased, fieldNumber: 6)
+    if self.revoked != 0 {
+      try visitor.visitSingularUInt64Field(value: self.revoked, fieldNumber: 6)
     }
-    if self.shardsPending != 0 {
-      try visitor.visitSingularUInt64Field(value: self.shardsPending, fieldNumber: 7)
+    if self.reconciled != 0 {
+      try visitor.visitSingularUInt64Field(value: self.reconciled, fieldNumber: 7)
     }
-    if self.imagesPerSecond.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.imagesPerSecond, fieldNumber: 8)
+    if self.lostVanished != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lostVanished, fieldNumber: 8)
     }
-    if !self.workers.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.workers, fieldNumber: 9)
+    if self.lostStalled != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lostStalled, fieldNumber: 9)
     }
-    if self.listExhausted != false {
-      try visitor.visitSingularBoolField(value: self.listExhausted, fieldNumber: 10)
+    if self.lostExpired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lostExpired, fieldNumber: 10)
     }
-    if self.imagesInProgress != 0 {
-      try visitor.visitSingularUInt64Field(value: self.imagesInProgress, fieldNumber: 11)
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Magfleet_Wire_V2_LeaseCounters, rhs: Magfleet_Wire_V2_LeaseCounters) -> Bool {
+    if lhs.granted != rhs.granted {return false}
+    if lhs.completed != rhs.completed {return false}
+    if lhs.lateResults != rhs.lateResults {return false}
+    if lhs.released != rhs.released {return false}
+    if lhs.refusedFull != rhs.refusedFull {return false}
+    if lhs.revoked != rhs.revoked {return false}
+    if lhs.reconciled != rhs.reconciled {return false}
+    if lhs.lostVanished != rhs.lostVanished {return false}
+    if lhs.lostStalled != rhs.lostStalled {return false}
+    if lhs.lostExpired != rhs.lostExpired {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Magfleet_Wire_V2_StatusReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StatusReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0\u{3}total_images\0\u{3}images_done\0\u{3}images_failed\0\u{3}shards_done\0\u{3}shards_leased\0\u{3}shards_pending\0\u{3}images_per_second\0\u{1}workers\0\u{3}list_exhausted\0\u{3}images_in_progress\0\u{3}failures_by_category\0\u{1}leases\0\u{1}insecure\0\u{3}lease_ms\0\u{3}stall_ms\0")
+
+  fileprivate class _StorageClass {
+    var _runID: String = String()
+    var _totalImages: UInt64 = 0
+    var _imagesDone: UInt64 = 0
+    var _imagesFailed: UInt64 = 0
+    var _shardsDone: UInt64 = 0
+    var _shardsLeased: UInt64 = 0
+    var _shardsPending: UInt64 = 0
+    var _imagesPerSecond: Double = 0
+    var _workers: [Magfleet_Wire_V2_WorkerStatus] = []
+    var _listExhausted: Bool = false
+    var _imagesInProgress: UInt64 = 0
+    var _failuresByCategory: Dictionary<String,UInt64> = [:]
+    var _leases: Magfleet_Wire_V2_LeaseCounters? = nil
+    var _insecure: Bool = false
+    var _leaseMs: UInt64 = 0
+    var _stallMs: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _runID = source._runID
+      _totalImages = source._totalImages
+      _imagesDone = source._imagesDone
+      _imagesFailed = source._imagesFailed
+      _shardsDone = source._shardsDone
+      _shardsLeased = source._shardsLeased
+      _shardsPending = source._shardsPending
+      _imagesPerSecond = source._imagesPerSecond
+      _workers = source._workers
+      _listExhausted = source._listExhausted
+      _imagesInProgress = source._imagesInProgress
+      _failuresByCategory = source._failuresByCategory
+      _leases = source._leases
+      _insecure = source._insecure
+      _leaseMs = source._leaseMs
+      _stallMs = source._stallMs
     }
-    if !self.failuresByCategory.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.failuresByCategory, fieldNumber: 12)
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._runID) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._totalImages) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._imagesDone) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._imagesFailed) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._shardsDone) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._shardsLeased) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._shardsPending) }()
+        case 8: try { try decoder.decodeSingularDoubleField(value: &_storage._imagesPerSecond) }()
+        case 9: try { try decoder.decodeRepeatedMessageField(value: &_storage._workers) }()
+        case 10: try { try decoder.decodeSingularBoolField(value: &_storage._listExhausted) }()
+        case 11: try { try decoder.decodeSingularUInt64Field(value: &_storage._imagesInProgress) }()
+        case 12: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &_storage._failuresByCategory) }()
+        case 13: try { try decoder.decodeSingularMessageField(value: &_storage._leases) }()
+        case 14: try { try decoder.decodeSingularBoolField(value: &_storage._insecure) }()
+        case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._leaseMs) }()
+        case 16: try { try decoder.decodeSingularUInt64Field(value: &_storage._stallMs) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._runID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._runID, fieldNumber: 1)
+      }
+      if _storage._totalImages != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._totalImages, fieldNumber: 2)
+      }
+      if _storage._imagesDone != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._imagesDone, fieldNumber: 3)
+      }
+      if _storage._imagesFailed != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._imagesFailed, fieldNumber: 4)
+      }
+      if _storage._shardsDone != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._shardsDone, fieldNumber: 5)
+      }
+      if _storage._shardsLeased != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._shardsLeased, fieldNumber: 6)
+      }
+      if _storage._shardsPending != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._shardsPending, fieldNumber: 7)
+      }
+      if _storage._imagesPerSecond.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._imagesPerSecond, fieldNumber: 8)
+      }
+      if !_storage._workers.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._workers, fieldNumber: 9)
+      }
+      if _storage._listExhausted != false {
+        try visitor.visitSingularBoolField(value: _storage._listExhausted, fieldNumber: 10)
+      }
+      if _storage._imagesInProgress != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._imagesInProgress, fieldNumber: 11)
+      }
+      if !_storage._failuresByCategory.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: _storage._failuresByCategory, fieldNumber: 12)
+      }
+      try { if let v = _storage._leases {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      } }()
+      if _storage._insecure != false {
+        try visitor.visitSingularBoolField(value: _storage._insecure, fieldNumber: 14)
+      }
+      if _storage._leaseMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._leaseMs, fieldNumber: 15)
+      }
+      if _storage._stallMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._stallMs, fieldNumber: 16)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Magfleet_Wire_V2_StatusReply, rhs: Magfleet_Wire_V2_StatusReply) -> Bool {
-    if lhs.runID != rhs.runID {return false}
-    if lhs.totalImages != rhs.totalImages {return false}
-    if lhs.imagesDone != rhs.imagesDone {return false}
-    if lhs.imagesFailed != rhs.imagesFailed {return false}
-    if lhs.shardsDone != rhs.shardsDone {return false}
-    if lhs.shardsLeased != rhs.shardsLeased {return false}
-    if lhs.shardsPending != rhs.shardsPending {return false}
-    if lhs.imagesPerSecond != rhs.imagesPerSecond {return false}
-    if lhs.workers != rhs.workers {return false}
-    if lhs.listExhausted != rhs.listExhausted {return false}
-    if lhs.imagesInProgress != rhs.imagesInProgress {return false}
-    if lhs.failuresByCategory != rhs.failuresByCategory {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._runID != rhs_storage._runID {return false}
+        if _storage._totalImages != rhs_storage._totalImages {return false}
+        if _storage._imagesDone != rhs_storage._imagesDone {return false}
+        if _storage._imagesFailed != rhs_storage._imagesFailed {return false}
+        if _storage._shardsDone != rhs_storage._shardsDone {return false}
+        if _storage._shardsLeased != rhs_storage._shardsLeased {return false}
+        if _storage._shardsPending != rhs_storage._shardsPending {return false}
+        if _storage._imagesPerSecond != rhs_storage._imagesPerSecond {return false}
+        if _storage._workers != rhs_storage._workers {return false}
+        if _storage._listExhausted != rhs_storage._listExhausted {return false}
+        if _storage._imagesInProgress != rhs_storage._imagesInProgress {return false}
+        if _storage._failuresByCategory != rhs_storage._failuresByCategory {return false}
+        if _storage._leases != rhs_storage._leases {return false}
+        if _storage._insecure != rhs_storage._insecure {return false}
+        if _storage._leaseMs != rhs_storage._leaseMs {return false}
+        if _storage._stallMs != rhs_storage._stallMs {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -106,20 +106,152 @@ struct CoordinatorMachineTests {
         #expect(m.shardsDone == 1)
     }
 
-    @Test func expiredLeaseIsReassignedAndTheLateResultDropped() throws {
+    /// A lease nothing renews (its worker lists it in no Heartbeat) expires: revoked and
+    /// reassigned. Rows are a pure function of the image, so the first Result wins: the
+    /// late one from the first holder finishes the shard, and the second holder is revoked.
+    @Test func expiredLeaseIsReassignedAndTheFirstResultWins() throws {
         var m = Self.machine(items: 4)
         let (a, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
         _ = m.receive(Self.hello(), from: [2], now: 0)
-        // Keep both workers alive with heartbeats; only the lease runs out.
+        // Both workers alive, but their Heartbeats list nothing: only the lease runs out.
         _ = m.receive(WireCodec.envelope(.heartbeat(Heartbeat())), from: [1], now: 900)
         _ = m.receive(WireCodec.envelope(.heartbeat(Heartbeat())), from: [2], now: 900)
         let expiry = m.tick(now: 1_001)
+        #expect(Self.revokes(expiry).map(\.0) == [a])
         let (b, again) = try #require(Self.assigns(expiry).first)
-        #expect(again.key == shard.key)
-        #expect(again.attempts == 2)
-        #expect(Self.commits(m.receive(Self.result(for: shard, attempt: 1), from: a, now: 1_002)).isEmpty)
-        #expect(Self.commits(m.receive(Self.result(for: again), from: b, now: 1_003)).count == 1)
+        #expect(again.key == shard.key && again.attempts == 2 && again.lossCauses == [.expired])
+        let late = m.receive(Self.result(for: shard, attempt: 1), from: a, now: 1_002)
+        #expect(Self.commits(late).count == 1)
+        #expect(Self.revokes(late).map(\.0) == [b])
+        #expect(Self.commits(m.receive(Self.result(for: again), from: b, now: 1_003)).isEmpty)
         #expect(m.isFinished)
+        #expect(m.counters.lateResults == 1 && m.counters.lostExpired == 1)
+    }
+
+    static func revokes(_ actions: [CoordinatorMachine.Action]) -> [(CoordinatorMachine.PeerID, Revoke)] {
+        actions.compactMap { if case let .send(p, e) = $0, case let .revoke(r) = e.body { return (p, r) } else { return nil } }
+    }
+
+    static func heartbeat(held: [Shard] = [], assignsReceived: UInt64 = 0, stepMs: UInt32 = 0, computing: Shard? = nil) -> Envelope {
+        WireCodec.envelope(.heartbeat(Heartbeat.with {
+            $0.held = held.map { LeaseRef(first: $0.key.first, count: $0.key.count, attempt: $0.attempts) }
+            $0.assignsReceived = assignsReceived
+            $0.stepMs = stepMs
+            if let computing { $0.computing = LeaseRef(first: computing.key.first, count: computing.key.count, attempt: computing.attempts) }
+        }))
+    }
+
+    /// A live worker that lists its lease in its Heartbeats keeps it, however long the shard
+    /// takes (a slow, healthy image is not a lost lease).
+    @Test func aLiveWorkerKeepsItsLeaseHoweverLongTheShardTakes() throws {
+        var m = Self.machine(items: 4)
+        let (peer, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
+        var now: Millis = 0
+        for _ in 0..<50 {  // 20 lease times, one step all along
+            now += 100
+            _ = m.receive(Self.heartbeat(held: [shard], assignsReceived: 1, stepMs: UInt32(now), computing: shard), from: peer, now: now)
+            now += 300
+            #expect(Self.revokes(m.tick(now: now)).isEmpty)
+        }
+        #expect(m.leaseCount == 1 && m.counters.lostExpired == 0)
+        #expect(Self.commits(m.receive(Self.result(for: shard), from: peer, now: now)).count == 1)
+    }
+
+    /// A worker whose compute thread sits in one step past the stall timeout loses its leases
+    /// (revoked, a stall counted) and gets no work until the thread moves; then it gets work,
+    /// but never the shard it is still computing.
+    @Test func aStalledWorkerLosesItsLeasesAndGetsNoWorkUntilItMoves() throws {
+        var settings = Self.machine().settings
+        settings.stallMilliseconds = 2_000
+        var m = CoordinatorMachine(settings: settings)
+        m.enqueue(Shard(items: (0..<4).map { ShardItem(index: UInt64($0), path: "p\($0)") }))
+        m.enqueue(Shard(items: (4..<8).map { ShardItem(index: UInt64($0), path: "p\($0)") }))
+        m.markListExhausted()
+        let (peer, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
+        let stalled = m.receive(Self.heartbeat(held: [shard], assignsReceived: 1, stepMs: 2_001, computing: shard), from: peer, now: 2_001)
+        #expect(Self.revokes(stalled).map(\.1.shardFirst) == [shard.key.first])
+        #expect(Self.assigns(stalled).isEmpty)
+        #expect(m.status(now: 2_001).workers.first?.stalled == true)
+        #expect(m.counters.lostStalled == 1)
+        // Still in the same step, holding nothing now: still no work.
+        #expect(Self.assigns(m.receive(Self.heartbeat(stepMs: 2_100, computing: shard), from: peer, now: 2_100)).isEmpty)
+        // The thread moved on (a new step), still on the revoked shard: the other shard, not that one.
+        let moving = m.receive(Self.heartbeat(stepMs: 10, computing: shard), from: peer, now: 2_200)
+        #expect(Self.assigns(moving).map(\.1.key) == [ShardKey(first: 4, count: 4)])
+        // A second worker takes the revoked shard; the stalled loss is on its record.
+        let (_, again) = try #require(Self.assigns(m.receive(Self.hello(), from: [2], now: 2_300)).first)
+        #expect(again.key == shard.key && again.lossCauses == [.stalled])
+    }
+
+    /// A Release saying the worker is full never starts a ping-pong: the worker gets no offer
+    /// until its next Heartbeat says what it holds.
+    @Test func aRefusalAsFullHoldsOffOffersUntilTheNextHeartbeat() throws {
+        var m = Self.machine(items: 8)
+        let (peer, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
+        let full = WireCodec.envelope(.release(Release.with {
+            $0.shardFirst = shard.key.first; $0.shardCount = shard.key.count; $0.attempt = shard.attempts; $0.kind = .prefetchFull
+        }))
+        #expect(Self.assigns(m.receive(full, from: peer, now: 1)).isEmpty)
+        #expect(Self.assigns(m.tick(now: 2)).isEmpty)
+        #expect(m.counters.refusedFull == 1)
+        let offered = m.receive(Self.heartbeat(assignsReceived: 1), from: peer, now: 50)
+        #expect(Self.assigns(offered).count == 1)
+    }
+
+    /// The two sides' views of what a worker holds reconcile through its Heartbeats: a lease
+    /// it does not list although it had the Assign is requeued (no loss); one it lists that is
+    /// not its own here is revoked.
+    @Test func heartbeatsReconcileWhatTheWorkerHolds() throws {
+        var m = Self.machine(items: 8)
+        let (peer, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
+        // The Assign is still on its way: a Heartbeat that has not seen it changes nothing.
+        _ = m.receive(Self.heartbeat(assignsReceived: 0), from: peer, now: 10)
+        #expect(m.leaseCount == 1)
+        let stranger = Shard(key: ShardKey(first: 100, count: 4), items: [ShardItem(index: 100, path: "x")])
+        let actions = m.receive(Self.heartbeat(held: [stranger], assignsReceived: 1), from: peer, now: 20)
+        #expect(m.counters.reconciled == 1)
+        #expect(Self.revokes(actions).map(\.1.shardFirst) == [100])
+        let (_, again) = try #require(Self.assigns(actions).first)
+        #expect(again.key == shard.key && again.losses == 0)
+    }
+
+    /// A Release of a malformed Assign counts as a loss, so the same refusal cannot repeat forever.
+    @Test func aMalformedRefusalIsALoss() throws {
+        var m = Self.machine(maxLosses: 2, items: 1, shardSize: 1)
+        var committed: [ShardResult] = []
+        var actions = m.receive(Self.hello(), from: [1], now: 0)
+        for t in 1...10 where !m.isFinished {
+            let (peer, shard) = try #require(Self.assigns(actions).first)
+            actions = m.receive(WireCodec.envelope(.release(Release.with {
+                $0.shardFirst = shard.key.first; $0.shardCount = shard.key.count; $0.attempt = shard.attempts; $0.kind = .malformed
+            })), from: peer, now: Millis(t))
+            committed += Self.commits(actions)
+        }
+        #expect(m.isFinished && m.counters.granted == 2)
+        #expect(committed.first?.rows.first?.failure?.reason.contains("refused its Assign as malformed") == true)
+    }
+
+    /// A row with a NaN or infinite value is never stored as an embedding: it fails, with the reason.
+    @Test func nonFiniteEmbeddingsFailTheirRows() throws {
+        var m = Self.machine(items: 4)
+        let (peer, shard) = try #require(Self.assigns(m.receive(Self.hello(), from: [1], now: 0)).first)
+        var reply = Self.result(for: shard)
+        guard case var .result(r) = reply.body else { return }
+        var values = r.embeddingRows(dim: 4)!.flatMap { $0 }
+        values[5] = .nan
+        values[12] = -.infinity
+        r.setEmbeddings(values)
+        reply.body = .result(r)
+        let commit = try #require(Self.commits(m.receive(reply, from: peer, now: 1)).first)
+        #expect(commit.rows.map { $0.failure?.category } == [nil, RowFailure.Category.nonFinite, nil, RowFailure.Category.nonFinite])
+        #expect(m.failuresByCategory == [RowFailure.Category.nonFinite: 2])
+    }
+
+    @Test func theLossReasonSaysWhatHappened() {
+        #expect(CoordinatorMachine.lossReason([.vanished, .vanished, .vanished]).contains("died or went silent each time (poison image?)"))
+        #expect(CoordinatorMachine.lossReason([.stalled, .stalled]).contains("stalled on it"))
+        let mixed = CoordinatorMachine.lossReason([.vanished, .stalled, .stalled])
+        #expect(mixed.contains("lost 3 times") && mixed.contains("went silent 1x") && mixed.contains("stalled on it (one step past --stall-ms) 2x"))
     }
 
     @Test func vanishedWorkerShardGoesToAnotherWorker() throws {
