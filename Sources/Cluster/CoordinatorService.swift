@@ -52,6 +52,8 @@ public final class CoordinatorService {
         /// Rows computed (embedded or failed) by this run, not resumed ones.
         public var imagesThisRun: UInt64
         public var failuresByCategory: [String: UInt64]
+        /// What happened to this incarnation's leases.
+        public var leases: LeaseCounters
     }
 
     public enum Outcome: Sendable {
@@ -145,6 +147,9 @@ public final class CoordinatorService {
         if let curve = options.curve { try router.makeCurveServer(secret: curve.keys, zapDomain: "magfleet") }
         try router.bind(options.bind)
         onBound(router.lastEndpoint)
+        if settings.insecure {
+            logger.warning("serving plain TCP on an address that is not loopback (--insecure): anyone who reaches it can take work, send results and read status; use CURVE (docs/operations.md, section 2)", metadata: ["endpoint": "\(router.lastEndpoint)"])
+        }
         logger.info("coordinator serving", metadata: [
             "endpoint": "\(router.lastEndpoint)", "curve": "\(options.curve != nil)", "images": "\(machine.totalImages)",
             "identities": "\(summary.labels.names.count)", "model": "\(settings.model)",
@@ -152,7 +157,12 @@ public final class CoordinatorService {
 
         let started = MonotonicClock.now()
         var progress = ProgressLine(enabled: options.progress, started: started, resumed: resumedImages)
+        var throttle = LogThrottle()
         let poller = Poller()
+        func write(_ line: LogThrottle.Line) {
+            progress.clear()
+            logger.log(level: line.level.logging, "\(line.message)", metadata: line.metadata.mapValues { .string($0) })
+        }
 
         // Shards finished in one loop iteration are journaled with one write and one fsync.
         // A shard is journaled only after its file is durable; a crash before that just redoes it.
@@ -169,8 +179,7 @@ public final class CoordinatorService {
             for action in actions {
                 switch action {
                 case let .log(level, message, metadata):
-                    progress.clear()
-                    logger.log(level: level.logging, "\(message)", metadata: metadata.mapValues { .string($0) })
+                    for line in throttle.admit(.init(level, message, metadata), now: MonotonicClock.now()) { write(line) }
                 case let .send(peer, envelope):
                     try? router.send([peer, WireCodec.encode(envelope)])
                 case let .assign(peer, shard, leaseMilliseconds):
@@ -200,6 +209,7 @@ public final class CoordinatorService {
             }
             if stop.isSet {
                 try flushCommits()
+                for line in throttle.flush(now: MonotonicClock.now()) { write(line) }
                 progress.clear()
                 logger.info("stopping on signal; the run directory keeps what is done (run again to resume)")
                 return .stopped
@@ -222,11 +232,13 @@ public final class CoordinatorService {
                 }
             }
             let now = MonotonicClock.now()
+            for line in throttle.due(now: now) { write(line) }
             if try perform(machine.tick(now: now)) { finished = true }
             try flushCommits()
             machine.throughput = progress.update(now: now, machine: machine)
         }
         try flushCommits()
+        for line in throttle.flush(now: MonotonicClock.now()) { write(line) }
         progress.clear()
         try router.setLinger(1_000)  // let Finished reach the workers
         let keys = journal.entries.keys.sorted()
@@ -234,7 +246,7 @@ public final class CoordinatorService {
         let seconds = Double(MonotonicClock.now() - started) / 1000
         return .finished(Report(merge: merged, seconds: seconds,
                                 imagesThisRun: machine.rowsCompleted,
-                                failuresByCategory: machine.failuresByCategory))
+                                failuresByCategory: machine.failuresByCategory, leases: machine.counters))
     }
 
     /// `--restart`: the journal and the shard files go; the lock stays held.

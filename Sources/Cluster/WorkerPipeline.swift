@@ -20,8 +20,12 @@ public final class WorkerPipeline {
         self.batchSize = batchSize
     }
 
-    /// - Parameter progress: called after each batch with the rows finished so far.
-    public func run(_ assignment: Assignment, shipped: Bool, progress: (Int) -> Void = { _ in }) -> ShardResultMessage {
+    /// - Parameters:
+    ///   - step: called as each step begins: reading one image, or embedding one batch (the
+    ///     worker reports how long its compute thread sits in one step: README 4.5).
+    ///   - progress: called after each batch with the rows finished so far.
+    public func run(_ assignment: Assignment, shipped: Bool, step: () -> Void = {},
+                    progress: (Int) -> Void = { _ in }) -> ShardResultMessage {
         let dim = embedder.model.dim
         var result = ShardResultMessage()
         result.shardFirst = assignment.key.first
@@ -38,13 +42,23 @@ public final class WorkerPipeline {
         }
         func flush() {
             guard !batchIndices.isEmpty else { return }
+            step()
             do {
                 let out = try embedder.embed(batch, count: batchIndices.count)
                 guard out.count == batchIndices.count * dim else {
                     throw EmbedderError("returned \(out.count) floats for \(batchIndices.count) x \(dim)")
                 }
-                result.indices += batchIndices
-                embeddings += out
+                // A non-finite embedding is never sent as one: it fails its row, with the reason.
+                for (r, index) in batchIndices.enumerated() {
+                    let row = out[(r * dim)..<((r + 1) * dim)]
+                    if row.allSatisfy(\.isFinite) {
+                        result.indices.append(index)
+                        embeddings += row
+                    } else {
+                        fail(index, RowFailure(category: RowFailure.Category.nonFinite,
+                                               reason: "the model gave a non-finite embedding (NaN or infinity)"))
+                    }
+                }
             } catch {
                 for index in batchIndices { fail(index, RowFailure(category: RowFailure.Category.embedding, reason: "embedding failed: \(error)")) }
             }
@@ -58,6 +72,7 @@ public final class WorkerPipeline {
                 fail(item.index, RowFailure(category: item.unreadable.category, reason: item.unreadable.reason))
                 continue
             }
+            step()
             let input = ImageInput(path: shipped ? item.path : ImageRoot.join(root, item.path),
                                    bytes: shipped ? [UInt8](item.data) : nil, landmarks: item.landmarks)
             switch loader.load(input) {

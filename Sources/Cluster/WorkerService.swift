@@ -48,6 +48,7 @@ public final class WorkerService {
         }
 
         var machine = WorkerMachine(settings: settings)
+        var throttle = LogThrottle()
         var socket: Socket?
         var connections = 0
         var stopping = false
@@ -66,13 +67,17 @@ public final class WorkerService {
             logger.info("connecting", metadata: ["endpoint": "\(options.endpoint)", "attempt": "\(connections)"])
         }
 
+        func write(_ line: LogThrottle.Line) {
+            logger.log(level: line.level.logging, "\(line.message)", metadata: line.metadata.mapValues { .string($0) })
+        }
+
         // Returns an exit status when the machine says to exit.
         func perform(_ actions: [WorkerMachine.Action]) throws -> Int32? {
             var pending = actions[...]
             while let action = pending.popFirst() {
                 switch action {
                 case let .log(level, message, metadata):
-                    logger.log(level: level.logging, "\(message)", metadata: metadata.mapValues { .string($0) })
+                    for line in throttle.admit(.init(level, message, metadata), now: MonotonicClock.now()) { write(line) }
                 case .connect:
                     try connect()
                 case let .send(envelope):
@@ -89,7 +94,10 @@ public final class WorkerService {
                 case .cancelQueued:
                     let keys = jobs.removeAll()
                     pending.append(contentsOf: machine.cancelled(keys, now: MonotonicClock.now()))
+                case let .cancel(key):
+                    if jobs.remove(key) { pending.append(contentsOf: machine.cancelled([key], now: MonotonicClock.now())) }
                 case let .exit(code, reason):
+                    for line in throttle.flush(now: MonotonicClock.now()) { write(line) }
                     logger.info("worker exiting", metadata: ["reason": "\(reason)", "status": "\(code)"])
                     if code != 0 { FileHandle.standardError.write(Data("magfleet worker: \(reason)\n".utf8)) }
                     try socket?.setLinger(1_000)  // let Result/Release/Bye leave before the context closes
@@ -110,11 +118,12 @@ public final class WorkerService {
             }
             if ready[0] { while (try? wake.receive()) ?? nil != nil {} }
             let (results, progress) = compute.take()
+            machine.compute = compute.state(now: MonotonicClock.now())
             for (job, rows) in progress.sorted(by: { $0.key.key < $1.key.key }) {
                 if let code = try perform(machine.progressed(job.key, attempt: job.attempt, rows: rows, now: MonotonicClock.now())) { return code }
             }
-            for result in results {
-                if let code = try perform(machine.computed(result, now: MonotonicClock.now())) { return code }
+            for (result, session) in results {
+                if let code = try perform(machine.computed(result, session: session, now: MonotonicClock.now())) { return code }
             }
             if ready.count > 1, ready[1], let s = socket {
                 var budget = 256
@@ -133,6 +142,7 @@ public final class WorkerService {
                     if socket !== s { break }  // a Reset may have reconnected
                 }
             }
+            for line in throttle.due(now: MonotonicClock.now()) { write(line) }
             if let code = try perform(machine.tick(now: MonotonicClock.now())) { return code }
         }
     }
@@ -153,6 +163,15 @@ final class JobQueue: @unchecked Sendable {  // @unchecked: every field is guard
         condition.withLock {
             jobs.append(job)
             condition.signal()
+        }
+    }
+
+    /// Removes the queued job of `key`; false when it is not queued (started, or gone).
+    func remove(_ key: ShardKey) -> Bool {
+        condition.withLock {
+            guard let i = jobs.firstIndex(where: { $0.assignment.key == key }) else { return false }
+            jobs.remove(at: i)
+            return true
         }
     }
 
@@ -191,12 +210,15 @@ struct JobID: Hashable, Sendable {
     var attempt: UInt32
 }
 
-final class ComputeThread: @unchecked Sendable {  // @unchecked: `results`, `progress` and `context` are guarded by `lock`; the rest is immutable.
+final class ComputeThread: @unchecked Sendable {  // @unchecked: `results`, `progress`, `current`, `stepStarted` and `context` are guarded by `lock`; the rest is immutable.
     let endpoint: String
     let jobs: JobQueue
     let pipeline: PipelineBox
     private let lock = NSLock()
-    private var results: [ShardResultMessage] = []
+    private var results: [(ShardResultMessage, session: UInt32)] = []
+    /// The job being computed, and when its current step (an image read, a batch) began.
+    private var current: JobID?
+    private var stepStarted: Millis = 0
     /// The latest rows-finished count of each shard in progress, until the loop takes it.
     private var progress: [JobID: Int] = [:]
     /// The thread's hold on the context, for its wake-up sockets; dropped when it stops.
@@ -215,12 +237,20 @@ final class ComputeThread: @unchecked Sendable {  // @unchecked: `results`, `pro
             while let job = jobs.pop() {
                 let id = JobID(key: job.assignment.key, attempt: job.assignment.attempt)
                 let total = job.assignment.items.count
-                let result = pipeline.pipeline.run(job.assignment, shipped: job.shipped) { rows in
-                    if rows < total { self.lock.withLock { self.progress[id] = rows } }
-                }
                 lock.withLock {
+                    current = id
+                    stepStarted = MonotonicClock.now()
+                }
+                let result = pipeline.pipeline.run(job.assignment, shipped: job.shipped, step: {
+                    let now = MonotonicClock.now()
+                    self.lock.withLock { self.stepStarted = now }
+                }, progress: { rows in
+                    if rows < total { self.lock.withLock { self.progress[id] = rows } }
+                })
+                lock.withLock {
+                    current = nil
                     progress[id] = nil
-                    results.append(result)
+                    results.append((result, session: job.assignment.session))
                 }
                 // A socket per wake-up: holding none while computing lets the context close
                 // (and the process exit) without waiting for a shard in progress.
@@ -244,8 +274,17 @@ final class ComputeThread: @unchecked Sendable {  // @unchecked: `results`, `pro
         return stopped.wait(timeout: .now() + timeout) == .success
     }
 
-    /// The finished shards and the latest progress of the others, since the last call.
-    func take() -> (results: [ShardResultMessage], progress: [JobID: Int]) {
+    /// The lease being computed and how long its current step has lasted.
+    func state(now: Millis) -> ComputeState {
+        lock.withLock {
+            guard let current else { return ComputeState() }
+            return ComputeState(lease: LeaseRef(first: current.key.first, count: current.key.count, attempt: current.attempt),
+                                stepMilliseconds: max(0, now - stepStarted))
+        }
+    }
+
+    /// The finished shards (with their session) and the latest progress of the others, since the last call.
+    func take() -> (results: [(ShardResultMessage, session: UInt32)], progress: [JobID: Int]) {
         lock.withLock {
             defer {
                 results.removeAll()

@@ -60,6 +60,10 @@ public final class TestEmbedder: FaceEmbedder {
 ///   root does not change it) stands for the bytes;
 /// - bytes beginning `MAGFLEET-TEST-FAIL` fail with a per-image error;
 /// - bytes beginning `MAGFLEET-TEST-CRASH` kill the process (exit 86), a poison image;
+/// - bytes beginning `MAGFLEET-TEST-STALL N` sleep N milliseconds in the read (a stalled
+///   read), then hash as usual;
+/// - bytes beginning `MAGFLEET-TEST-NAN` give NaN features, so the embedding is NaN (a model
+///   that produces a non-finite embedding);
 /// - `delayMilliseconds` sleeps per image to make shards take time.
 public final class TestImageLoader: ImageLoader {
     let delayMilliseconds: Int
@@ -78,6 +82,10 @@ public final class TestImageLoader: ImageLoader {
                 return .failure(RowFailure(category: error.kind.rawValue, reason: error.description))
             }
         }
+        let stall = Array("MAGFLEET-TEST-STALL ".utf8)
+        if bytes.starts(with: stall), let ms = UInt32(String(decoding: bytes[stall.count...].prefix { $0 >= 0x30 && $0 <= 0x39 }, as: UTF8.self)) {
+            usleep(ms * 1000)
+        }
         return Self.features(of: bytes)
     }
 
@@ -86,6 +94,7 @@ public final class TestImageLoader: ImageLoader {
         if bytes.starts(with: Array("MAGFLEET-TEST-CRASH".utf8)) { exit(86) }
         if bytes.starts(with: Array("MAGFLEET-TEST-FAIL".utf8)) { return .failure(RowFailure(category: "corrupt", reason: "test: image marked unreadable")) }
         if bytes.isEmpty { return .failure(RowFailure(category: "empty-file", reason: "empty file (0 bytes)")) }
+        if bytes.starts(with: Array("MAGFLEET-TEST-NAN".utf8)) { return .success([Float](repeating: .nan, count: TestEmbedder.inputLength)) }
         var rng = SeededGenerator(seed: FNV1a.hash(bytes))
         return .success((0..<TestEmbedder.inputLength).map { _ in unitFloat(rng.next()) })
     }

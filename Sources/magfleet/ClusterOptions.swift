@@ -59,10 +59,16 @@ struct RunOptions: ParsableArguments {
     var retryFailed = false
     @Option(help: "Failed rows a run may have and exit 0: a count or a percentage. A run whose every row failed exits 3 always.")
     var maxFailures = FailureLimit(argument: "1%")!
-    @Option(help: "A lease runs out this long after it was granted, milliseconds.") var leaseMs: Int = 600_000
+    @Option(help: ArgumentHelp("A lease is lost when nothing renews it for this long, milliseconds.",
+                               discussion: "A live worker renews its leases with every heartbeat, however long a shard takes."))
+    var leaseMs: Int = 600_000
+    @Option(help: ArgumentHelp("A worker whose compute thread stays this long in one step (one image read, one batch) is stalled, milliseconds; 0: never.",
+                               discussion: "A stalled worker's leases go to other workers, and it gets no work until it moves again."))
+    var stallMs: Int = 600_000
 
     func validate() throws {
         guard shardSize >= 1, leaseMs >= 1 else { throw ValidationError("--shard-size and --lease-ms must be positive") }
+        guard stallMs >= 0 else { throw ValidationError("--stall-ms must be 0 (never) or positive") }
     }
 }
 

@@ -138,6 +138,32 @@ extension ClusterIntegrationTests {
             }
         }
 
+        /// The Python worker keeps the amended lease rules of version 2: its Heartbeats list what
+        /// it holds, so shards that outlive `--lease-ms` are renewed, never stormed; an image
+        /// whose read stalls makes it stalled (its `step_ms`), and the image fails alone saying
+        /// so; a NaN embedding is failed as `non-finite`, never sent.
+        @Test func aPythonWorkerRenewsItsLeasesAndReportsItsStalls() throws {
+            let h = try ClusterHarness()
+            defer { h.shutdown() }
+            try h.makeImages(12)
+            try Data("MAGFLEET-TEST-STALL 3000".utf8).write(to: URL(fileURLWithPath: h.directory + "/img9.bin"))
+            try Data("MAGFLEET-TEST-NAN".utf8).write(to: URL(fileURLWithPath: h.directory + "/img2.bin"))
+            let python = try PythonWorker(directory: h.directory)
+            try h.startCoordinator(["--lease-ms", "300", "--stall-ms", "800", "--max-losses", "1", "--max-failures", "2"])
+            try python.start(h, "python", ["--connect", h.endpoint, "--prefetch", "1", "--test-delay-ms", "120"])
+            try h.startWorker("swift")  // takes the rest once the Python worker stalls
+            #expect(try h.waitForExit("coordinator", seconds: 60) == 0, "\(h.allLogs)")
+            let summary = h.log("coordinator")
+            // The shard holding the stalling image, then that image alone: two stalls, nothing else lost.
+            #expect(summary.contains("2 lost (0 vanished, 2 stalled, 0 expired)"), "\(h.allLogs)")
+            #expect(!summary.contains("lease expired"), "\(summary)")
+            #expect(!h.log("python").contains("handing it back"))
+            try h.expectCompleteStore(count: 12, failing: [2, 9])
+            let (_, rows) = try StoreReadback.rows(of: h.storePath)
+            #expect(rows[2].failure?.category == RowFailure.Category.nonFinite)
+            #expect(rows[9].failure?.reason.contains("stalled on it") == true, "\(rows[9])")
+        }
+
         @Test func aPythonWorkerDrainsOnSIGTERMAndTheRunFinishesWithoutIt() throws {
             let h = try ClusterHarness()
             defer { h.shutdown() }

@@ -88,6 +88,10 @@ struct Coordinator: ParsableCommand {
                       + " (magfleet info \(summary.destination) lists them)")
             }
             print(String(format: "this run: %llu images in %.2f s (%.0f images/s)", report.imagesThisRun, report.seconds, rate))
+            let l = report.leases
+            let lost = l.lostVanished + l.lostStalled + l.lostExpired
+            print("leases: \(l.granted) granted, \(l.released) handed back, \(l.revoked) revoked, \(lost) lost"
+                  + (lost > 0 ? " (\(l.lostVanished) vanished, \(l.lostStalled) stalled, \(l.lostExpired) expired)" : ""))
             if !limit.allows(failed: summary.failed, of: summary.rows) {
                 let why = summary.failed == summary.rows ? "every row failed" : "\(summary.failed) failed rows exceed --max-failures \(limit)"
                 throw CommandFailure("\(why); the store is written, with each failure's reason (run again with --retry-failed once the cause is fixed)", code: 3)
@@ -125,6 +129,8 @@ struct CoordinatorSetup {
     func makeService(embedder: FaceEmbedder, logger: Logging.Logger) throws -> CoordinatorService {
         var settings = CoordinatorMachine.Settings(model: embedder.model, runID: URL(fileURLWithPath: runDir).lastPathComponent)
         settings.leaseMilliseconds = Millis(run.leaseMs)
+        settings.stallMilliseconds = Millis(run.stallMs)
+        settings.insecure = curve == nil && !isLoopback(bind)
         settings.heartbeatInterval = Millis(timing.heartbeatMs)
         settings.heartbeatTimeout = Millis(timing.heartbeatTimeoutMs)
         settings.maxLosses = UInt32(maxLosses)

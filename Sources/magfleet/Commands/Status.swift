@@ -13,6 +13,8 @@ struct Status: ParsableCommand {
     @Option(help: "A CURVE key file in the coordinator's allowlist.") var curveKey: String?
     @Option(help: "The coordinator's public key.") var serverKey: String?
     @Option(help: "Give up after this many milliseconds.") var timeoutMs: Int = 3_000
+    @Flag(help: "Print the reply as JSON (the StatusReply message of Protocols/magfleet.proto, in protobuf's JSON mapping).")
+    var json = false
 
     func run() throws {
         let context = try Context()
@@ -26,19 +28,43 @@ struct Status: ParsableCommand {
         while MonotonicClock.now() < deadline {
             guard try Poller().readable([socket], timeoutMilliseconds: 100)[0], let frames = try socket.receive(), frames.count == 1,
                   let envelope = try? WireCodec.decode(frames[0]), case let .statusReply(s) = envelope.body else { continue }
-            print("run \(s.runID): \(s.imagesDone + s.imagesFailed)/\(s.totalImages) images (\(s.imagesFailed) failed), "
-                  + "\(s.imagesInProgress) in leased shards, \(String(format: "%.0f", s.imagesPerSecond)) images/s")
-            if !s.failuresByCategory.isEmpty {
-                print("failed by category: " + s.failuresByCategory.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            if json {
+                print(try s.jsonString())
+                return
             }
-            print("shards: \(s.shardsDone) done, \(s.shardsLeased) leased, \(s.shardsPending) pending\(s.listExhausted ? "" : " (list still being read)")")
-            print("workers: \(s.workers.count)")
-            for w in s.workers {
-                print("  \(w.workerID) on \(w.hostname): \(w.leases) leases, \(w.imagesDone) images, seen \(w.secondsSinceSeen) s ago\(w.draining ? ", draining" : "")")
-            }
+            print(Self.describe(s), terminator: "")
             return
         }
-        Console.error("no status reply from \(connect) within \(timeoutMs) ms")
+        let hint = curveKey == nil
+            ? "; if it uses CURVE, pass --curve-key (a key in its allowlist) and --server-key: it does not answer a client without a key"
+            : "; is --curve-key in its allowlist, and --server-key its public key?"
+        Console.error("no status reply from \(connect) within \(timeoutMs) ms\(hint)")
         throw ExitCode(1)
+    }
+
+    /// The reply as a person reads it.
+    static func describe(_ s: StatusReply) -> String {
+        var out = ""
+        func line(_ text: String) { out += text + "\n" }
+        if s.insecure { line("warning: this coordinator serves plain TCP on an address that is not loopback (--insecure)") }
+        line("run \(s.runID): \(s.imagesDone + s.imagesFailed)/\(s.totalImages) images (\(s.imagesFailed) failed), "
+             + "\(s.imagesInProgress) in leased shards, \(String(format: "%.0f", s.imagesPerSecond)) images/s")
+        if !s.failuresByCategory.isEmpty {
+            line("failed by category: " + s.failuresByCategory.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        line("shards: \(s.shardsDone) done, \(s.shardsLeased) leased, \(s.shardsPending) pending\(s.listExhausted ? "" : " (list still being read)")")
+        let l = s.leases
+        line("leases: \(l.granted) granted, \(l.completed) completed, \(l.lateResults) late results taken, \(l.released) handed back "
+             + "(\(l.refusedFull) refused as full), \(l.revoked) revoked, \(l.reconciled) reconciled; lost: \(l.lostVanished) to vanished "
+             + "workers, \(l.lostStalled) to stalls, \(l.lostExpired) expired")
+        line("workers: \(s.workers.count)")
+        for w in s.workers {
+            var notes: [String] = []
+            if w.draining { notes.append("draining") }
+            if w.stalled { notes.append("STALLED \(w.stepMs / 1000) s in one step") }
+            line("  \(w.workerID) on \(w.hostname): \(w.leases) leases, \(w.imagesDone) images, seen \(w.secondsSinceSeen) s ago"
+                 + notes.map { ", \($0)" }.joined())
+        }
+        return out
     }
 }
