@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """A magfleet worker in Python: protocol version 2 (Protocols/README.md), test embedder.
 
-It speaks the whole worker side of the protocol (Hello, Welcome and its timers, heartbeats,
-Assign -> Result and Progress, Release, Reset, Refuse, Finished, SIGTERM -> Drain, reconnect
-with backoff, CURVE) and computes with the TEST embedder of README section 7.3, bit for bit as
+It speaks the whole worker side of the protocol (Hello and its session, Welcome and its
+timers, heartbeats that list the held leases and the compute step, Assign -> Result and
+Progress, Release with its kind, Revoke and late Results, Reset, Refuse, Finished, SIGTERM ->
+Drain, reconnect with backoff, CURVE) and computes with the TEST embedder of README section 7.3, bit for bit as
 `magfleet worker --embedder test` does, so a coordinator started with `--embedder test` takes
 it as one of its own. The test embedder is NOT A MODEL; a real worker replaces `TestEmbedder`
 and `TestLoader` with section 7.1/7.2's network and preprocessing and keeps the rest.
@@ -184,6 +185,8 @@ def test_features(data):
         raise RowFailure("corrupt", "test: image marked unreadable")
     if not data:
         raise RowFailure("empty-file", "empty file (0 bytes)")
+    if data.startswith(b"MAGFLEET-TEST-NAN"):
+        return np.full(16, np.nan, dtype=np.float32)
     h = 0xCBF29CE484222325
     for b in data:
         h = ((h ^ b) * 0x100000001B3) & MASK64
@@ -210,10 +213,15 @@ class TestLoader:
             path = image_root_join(self.root, item.path)
             at = path.find("synthetic:")
             data = path[at:].encode("utf-8") if at >= 0 else read_file(path)
+        stall = b"MAGFLEET-TEST-STALL "
+        if data.startswith(stall):  # a stalled read (README 7.3)
+            digits = data[len(stall):len(stall) + 12].split(maxsplit=1)
+            if digits and digits[0].isdigit():
+                time.sleep(int(digits[0]) / 1000)
         return test_features(data)
 
 
-def compute(assign, shipped, embedder, loader, batch_size, progress):
+def compute(assign, shipped, embedder, loader, batch_size, progress, step=lambda: None):
     """WorkerPipeline.run: one Result for an Assign; a per-row problem is that row's failure."""
     result = pb.Result(shard_first=assign.shard_first, shard_count=assign.shard_count,
                        attempt=assign.attempt, dim=embedder.dim)
@@ -226,10 +234,15 @@ def compute(assign, shipped, embedder, loader, batch_size, progress):
     def flush():
         if not batch:
             return
+        step()
         try:
             out = [embedder.embed(x) for _, x in batch]
-            result.indices.extend(i for i, _ in batch)
-            rows.extend(out)
+            for (i, _), e in zip(batch, out):
+                if np.all(np.isfinite(e)):
+                    result.indices.append(i)
+                    rows.append(e)
+                else:  # never sent as an embedding (README 2, Result)
+                    fail(i, "non-finite", "the model gave a non-finite embedding (NaN or infinity)")
         except Exception as e:  # the embedder failed on the batch: each of its rows fails
             for i, _ in batch:
                 fail(i, "embedding", f"embedding failed: {e}")
@@ -242,6 +255,7 @@ def compute(assign, shipped, embedder, loader, batch_size, progress):
         if item.HasField("unreadable"):  # shipping: the coordinator could not read the file
             fail(item.index, item.unreadable.category, item.unreadable.reason)
             continue
+        step()
         try:
             batch.append((item.index, loader.load(item, shipped)))
         except RowFailure as f:
@@ -262,20 +276,38 @@ class ComputeThread:
         self.embedder, self.loader, self.batch_size = embedder, loader, batch_size
         self.cv = threading.Condition()
         self.jobs = []  # (assign, shipped), not started
-        self.events = []  # ("result", Result) or ("progress", key, attempt, rows)
+        self.events = []  # ("result", Result, session) or ("progress", key, attempt, rows)
         self.closed = False
+        self.current = None  # (key, attempt) being computed
+        self.step_started = 0  # when its current step (an image read, a batch) began
         self.thread = threading.Thread(target=self.run, name="compute", daemon=True)
         self.thread.start()
 
-    def push(self, assign, shipped):
+    def push(self, assign, shipped, session):
         with self.cv:
-            self.jobs.append((assign, shipped))
+            self.jobs.append((assign, shipped, session))
             self.cv.notify()
+
+    def remove(self, key):
+        """Drops the queued shard `key` if it has not started; whether it was queued."""
+        with self.cv:
+            for n, (a, _, _) in enumerate(self.jobs):
+                if (a.shard_first, a.shard_count) == key:
+                    del self.jobs[n]
+                    return True
+            return False
+
+    def state(self):
+        """The lease being computed and how long its current step has lasted (README 4.5)."""
+        with self.cv:
+            if self.current is None:
+                return None, 0
+            return self.current, max(0, now_ms() - self.step_started)
 
     def cancel(self):
         """Drops the shards not started; returns their keys."""
         with self.cv:
-            keys = [(a.shard_first, a.shard_count) for a, _ in self.jobs]
+            keys = [(a.shard_first, a.shard_count) for a, _, _ in self.jobs]
             self.jobs.clear()
             return keys
 
@@ -296,16 +328,22 @@ class ComputeThread:
                     self.cv.wait()
                 if self.closed:
                     return
-                assign, shipped = self.jobs.pop(0)
-            key = (assign.shard_first, assign.shard_count)
+                assign, shipped, session = self.jobs.pop(0)
+                key = (assign.shard_first, assign.shard_count)
+                self.current, self.step_started = (key, assign.attempt), now_ms()
 
             def progress(rows):
                 with self.cv:
                     self.events.append(("progress", key, assign.attempt, rows))
 
-            result = compute(assign, shipped, self.embedder, self.loader, self.batch_size, progress)
+            def step():
+                with self.cv:
+                    self.step_started = now_ms()
+
+            result = compute(assign, shipped, self.embedder, self.loader, self.batch_size, progress, step)
             with self.cv:
-                self.events.append(("result", result))
+                self.current = None
+                self.events.append(("result", result, session))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,6 +383,9 @@ class Worker:
         self.since = 0  # greeting started
         self.deadline = 0  # drain deadline
         self.held = {}  # (shard_first, shard_count) -> attempt: leases queued or computing
+        self.revoked = {}  # the same, revoked while computing: their Result may still go (README 4.3)
+        self.session = 0  # Hellos sent; Welcome echoes it (README 4.4)
+        self.assigns_received = 0  # in this session
         self.interval = args.heartbeat_ms
         self.timeout = args.heartbeat_timeout_ms
         self.backoff = args.backoff_initial_ms
@@ -364,8 +405,8 @@ class Worker:
         except zmq.Again:
             log.debug("send dropped: not connected (%s)", envelope.WhichOneof("body"))
 
-    def release(self, key, attempt, reason):
-        self.send(release=pb.Release(shard_first=key[0], shard_count=key[1], attempt=attempt, reason=reason))
+    def release(self, key, attempt, reason, kind):
+        self.send(release=pb.Release(shard_first=key[0], shard_count=key[1], attempt=attempt, reason=reason, kind=kind))
 
     # -- connection
 
@@ -395,14 +436,16 @@ class Worker:
 
     def greet(self, connect):
         self.phase, self.since = "greeting", now_ms()
+        self.session += 1
         if connect:
             self.connect()
         self.send(hello=pb.Hello(worker_id=self.worker_id, model=self.model, prefetch=self.args.prefetch,
-                                 hostname=pysocket.gethostname(), pid=os.getpid(), software=SOFTWARE))
+                                 hostname=pysocket.gethostname(), pid=os.getpid(), software=SOFTWARE,
+                                 session=self.session))
 
     def disconnect(self):
         """Drop every lease, close the socket, come back after the backoff (which doubles)."""
-        self.held = {}
+        self.held, self.revoked = {}, {}
         self.compute.cancel()
         self.close_socket(linger=0)
         self.phase, self.retry_at = "disconnected", now_ms() + self.backoff
@@ -415,9 +458,10 @@ class Worker:
     def cancel_queued(self):
         """Hands back (Release) every queued shard that has not started."""
         for key in self.compute.cancel():
+            self.revoked.pop(key, None)
             attempt = self.held.pop(key, None)
             if attempt is not None:
-                self.release(key, attempt, "worker shutting down")
+                self.release(key, attempt, "worker shutting down", pb.RELEASE_KIND_SHUTTING_DOWN)
         if self.phase == "draining" and not self.held:
             self.leave("drained after SIGTERM")
 
@@ -427,10 +471,11 @@ class Worker:
         self.last_heard = now_ms()
         kind = e.WhichOneof("body")
         if kind == "welcome":
-            if self.phase != "greeting":
-                return
             w = e.welcome
+            if self.phase != "greeting" or w.session not in (0, self.session):
+                return  # not the answer to our latest Hello (README 4.4)
             self.phase, self.backoff = "working", self.args.backoff_initial_ms
+            self.assigns_received = 0
             if w.heartbeat_interval_ms > 0:
                 self.interval = w.heartbeat_interval_ms
             if w.heartbeat_timeout_ms > 0:
@@ -443,22 +488,36 @@ class Worker:
         elif kind == "assign":
             a = e.assign
             key = (a.shard_first, a.shard_count)
+            if self.phase in ("working", "draining"):
+                self.assigns_received += 1
             if self.phase == "working":
                 why = malformed(a)
                 if why:
                     log.warning("malformed Assign; handing it back shard=%s reason=%s", key, why)
-                    self.release(key, a.attempt, f"malformed Assign: {why}")
+                    self.release(key, a.attempt, f"malformed Assign: {why}", pb.RELEASE_KIND_MALFORMED)
                 elif len(self.held) >= self.args.prefetch or key in self.held:
                     log.warning("Assign beyond prefetch; handing it back shard=%s", key)
-                    self.release(key, a.attempt, "worker cannot take it (prefetch full)")
+                    self.release(key, a.attempt, "worker cannot take it (prefetch full)", pb.RELEASE_KIND_PREFETCH_FULL)
                 else:
                     self.held[key] = a.attempt
-                    self.compute.push(a, self.ship)
+                    self.compute.push(a, self.ship, self.session)
             elif self.phase == "draining":
-                self.release(key, a.attempt, "worker shutting down")
+                self.release(key, a.attempt, "worker shutting down", pb.RELEASE_KIND_SHUTTING_DOWN)
+        elif kind == "revoke":
+            r = e.revoke
+            key = (r.shard_first, r.shard_count)
+            if self.held.get(key) == r.attempt:
+                log.info("lease revoked by the coordinator shard=%s reason=%s", key, r.reason)
+                del self.held[key]
+                if not self.compute.remove(key):
+                    self.revoked[key] = r.attempt  # computing now: its Result may still go
+                if self.phase == "draining" and not self.held:
+                    self.leave("drained after SIGTERM")
         elif kind == "reset":
+            if self.phase == "greeting":
+                return  # answers a message sent before our Hello; its Welcome follows
             log.warning("coordinator reset this session; greeting again reason=%s", e.reset.reason)
-            self.held = {}
+            self.held, self.revoked = {}, {}
             self.compute.cancel()
             if self.phase == "draining":
                 self.leave("coordinator reset during drain")
@@ -471,12 +530,18 @@ class Worker:
         else:
             log.warning("dropped a message a worker never accepts kind=%s", kind)
 
-    def computed(self, result):
+    def computed(self, result, session):
         key = (result.shard_first, result.shard_count)
-        if self.held.get(key) != result.attempt:
+        if session != self.session:
+            log.info("dropped the result of a lease from an earlier session shard=%s", key)
+            return
+        if self.held.get(key) == result.attempt:
+            del self.held[key]
+        elif self.revoked.get(key) == result.attempt:
+            del self.revoked[key]  # a late Result (README 4.3)
+        else:
             log.info("dropped the result of a lease no longer held shard=%s", key)
             return
-        del self.held[key]
         if self.phase in ("working", "draining"):
             self.send(result=result)
             if self.phase == "draining" and not self.held:
@@ -512,7 +577,7 @@ class Worker:
                 self.leave("drained after SIGTERM")
             if now >= self.deadline or now - self.last_heard > self.timeout:
                 for key, attempt in sorted(self.held.items()):
-                    self.release(key, attempt, "worker shutting down (drain timeout)")
+                    self.release(key, attempt, "worker shutting down (drain timeout)", pb.RELEASE_KIND_SHUTTING_DOWN)
                 self.held = {}
                 self.leave("handed back unfinished shards after SIGTERM")
             self.heartbeat_if_due(now)
@@ -521,7 +586,14 @@ class Worker:
 
     def heartbeat_if_due(self, now):
         if now - self.last_sent >= self.interval:
-            self.send(heartbeat=pb.Heartbeat())
+            # What it holds and what its compute thread does (README 2, Heartbeat; 4.4, 4.5).
+            current, step_ms = self.compute.state()
+            heartbeat = pb.Heartbeat(assigns_received=self.assigns_received, step_ms=min(step_ms, 2**32 - 1))
+            for (first, count), attempt in sorted(self.held.items()):
+                heartbeat.held.add(shard_first=first, shard_count=count, attempt=attempt)
+            if current is not None:
+                heartbeat.computing.CopyFrom(pb.LeaseRef(shard_first=current[0][0], shard_count=current[0][1], attempt=current[1]))
+            self.send(heartbeat=heartbeat)
 
     # -- the loop
 
@@ -539,7 +611,7 @@ class Worker:
                     self.terminate()
                 for event in self.compute.take():
                     if event[0] == "result":
-                        self.computed(event[1])
+                        self.computed(event[1], event[2])
                     else:
                         self.progressed(event[1], event[2], event[3])
                 self.drain_socket()
