@@ -220,12 +220,14 @@ public final class CoordinatorService {
                 while budget > 0, let frames = try router.receive() {
                     budget -= 1
                     guard frames.count == 2, !frames[0].isEmpty else {
-                        logger.warning("dropped a message of \(frames.count) frames (expected routing id + 1 frame)")
+                        for line in throttle.admit(.init(.warning, "dropped a message of other than 2 frames (routing id + 1 frame)",
+                                                         ["frames": "\(frames.count)"]), now: MonotonicClock.now()) { write(line) }
                         continue
                     }
                     let envelope: Envelope
                     do { envelope = try WireCodec.decode(frames[1], maxBytes: options.maxMessageBytes) } catch {
-                        logger.warning("dropped a message", metadata: ["reason": "\(error)", "bytes": "\(frames[1].count)"])
+                        for line in throttle.admit(.init(.warning, "dropped a message", ["reason": "\(error)", "bytes": "\(frames[1].count)"]),
+                                                   now: MonotonicClock.now()) { write(line) }
                         continue
                     }
                     if try perform(machine.receive(envelope, from: frames[0], now: MonotonicClock.now())) { finished = true }

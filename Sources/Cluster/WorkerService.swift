@@ -130,12 +130,13 @@ public final class WorkerService {
                 while budget > 0, let frames = try s.receive() {
                     budget -= 1
                     guard frames.count == 1 else {
-                        logger.warning("dropped a message of \(frames.count) frames")
+                        for line in throttle.admit(.init(.warning, "dropped a message of other than 1 frame", ["frames": "\(frames.count)"]),
+                                                   now: MonotonicClock.now()) { write(line) }
                         continue
                     }
                     let envelope: Envelope
                     do { envelope = try WireCodec.decode(frames[0], maxBytes: options.maxMessageBytes) } catch {
-                        logger.warning("dropped a message", metadata: ["reason": "\(error)"])
+                        for line in throttle.admit(.init(.warning, "dropped a message", ["reason": "\(error)"]), now: MonotonicClock.now()) { write(line) }
                         continue
                     }
                     if let code = try perform(machine.receive(envelope, now: MonotonicClock.now())) { return code }
