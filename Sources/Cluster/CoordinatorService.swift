@@ -36,8 +36,8 @@ public final class CoordinatorService {
         public var restart = false
         /// Compute the failed rows of a finished or resumed run again.
         public var retryFailed = false
-        /// Draw a progress line on stderr.
-        public var progress = false
+        /// Where progress goes: a bar on a terminal, periodic log lines, or nowhere.
+        public var progress = ProgressMode.none
         public init(bind: String, listPath: String, runDirectory: String, output: String) {
             self.bind = bind
             self.listPath = listPath
@@ -156,11 +156,10 @@ public final class CoordinatorService {
         ])
 
         let started = MonotonicClock.now()
-        var progress = ProgressLine(enabled: options.progress, started: started, resumed: resumedImages)
+        var progress = ProgressDisplay(mode: options.progress, started: started, logger: logger)
         var throttle = LogThrottle()
         let poller = Poller()
         func write(_ line: LogThrottle.Line) {
-            progress.clear()
             logger.log(level: line.level.logging, "\(line.message)", metadata: line.metadata.mapValues { .string($0) })
         }
 
@@ -237,7 +236,8 @@ public final class CoordinatorService {
             for line in throttle.due(now: now) { write(line) }
             if try perform(machine.tick(now: now)) { finished = true }
             try flushCommits()
-            machine.throughput = progress.update(now: now, machine: machine)
+            machine.throughput = progress.update(now: now, done: machine.imagesDone + machine.imagesFailed + machine.imagesInProgress,
+                                                 total: machine.totalImages, failed: machine.imagesFailed, workers: machine.workerCount)
         }
         try flushCommits()
         for line in throttle.flush(now: MonotonicClock.now()) { write(line) }
@@ -328,49 +328,5 @@ public final class CoordinatorService {
                 }
             }
         }
-    }
-}
-
-/// The terminal progress line: done/total, images/s, ETA, workers, failures.
-struct ProgressLine {
-    let enabled: Bool
-    let started: Millis
-    let resumed: UInt64
-    var lastDraw: Millis = 0
-    var drawn = false
-    var rate: Double = 0
-    var lastSample: (Millis, UInt64)?
-
-    init(enabled: Bool, started: Millis, resumed: UInt64) {
-        self.enabled = enabled
-        self.started = started
-        self.resumed = resumed
-    }
-
-    /// Returns the smoothed images/s.
-    mutating func update(now: Millis, machine: CoordinatorMachine) -> Double {
-        let done = machine.imagesDone + machine.imagesFailed
-        if let (t, d) = lastSample {
-            guard now - t >= 500 else { return rate }
-            let instant = Double(done - d) * 1000 / Double(now - t)
-            rate = rate == 0 ? instant : 0.7 * rate + 0.3 * instant
-        }
-        lastSample = (now, done)
-        if enabled {
-            let total = machine.totalImages
-            let eta = rate > 0 && total > done ? String(format: "%.0fs", Double(total - done) / rate) : "-"
-            let line = "\r\(done)/\(total) images  \(Int(rate)) img/s  ETA \(eta)  workers \(machine.workerCount)  "
-                + "leased \(machine.leaseCount)  failed \(machine.imagesFailed)   "
-            FileHandle.standardError.write(Data(line.utf8))
-            drawn = true
-        }
-        return rate
-    }
-
-    /// Erases the line (before a log line, and at the end), so nothing is written over it.
-    mutating func clear() {
-        guard enabled, drawn else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
-        drawn = false
     }
 }

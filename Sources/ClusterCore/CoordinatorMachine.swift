@@ -134,6 +134,8 @@ public struct CoordinatorMachine {
     public var pendingCount: Int { retry.count + fresh.count - freshHead }
     public var leaseCount: Int { leases.count }
     public var workerCount: Int { workers.count }
+    /// Rows of the current leases that their workers reported finished (Progress).
+    public var imagesInProgress: UInt64 { leases.values.reduce(0) { $0 + UInt64($1.rowsDone) } }
     /// Whether the loop should read more shards from the list.
     public var wantsShards: Bool { !listExhausted && pendingCount < settings.pendingWindow }
 
@@ -616,7 +618,7 @@ public struct CoordinatorMachine {
             $0.shardsPending = UInt64(pendingCount)
             $0.listExhausted = listExhausted
             $0.imagesPerSecond = throughput
-            $0.imagesInProgress = leases.values.reduce(0) { $0 + UInt64($1.rowsDone) }
+            $0.imagesInProgress = imagesInProgress
             $0.failuresByCategory = failuresByCategory
             $0.leases = counters
             $0.insecure = settings.insecure

@@ -160,6 +160,28 @@ struct TimingOptions: ParsableArguments {
     }
 }
 
+/// What a run shows while it runs and when it ends (`coordinator`, `extract`).
+struct RunOutputOptions: ParsableArguments {
+    @Flag(inversion: .prefixedNo, help: "Show progress: a bar on a terminal, else a `progress` log line every --progress-every seconds.")
+    var progress = true
+
+    @Option(help: ArgumentHelp("Seconds between progress log lines when standard error is not a terminal.", valueName: "seconds"))
+    var progressEvery: Double = 30
+
+    @Flag(help: "Print the final summary as JSON on standard output (counts, failures by category, rate, wall time, store path).")
+    var json = false
+
+    func validate() throws {
+        guard progressEvery > 0 else { throw ValidationError("--progress-every must be positive") }
+    }
+
+    /// The bar when standard error is a terminal, log lines otherwise.
+    var mode: ProgressMode {
+        guard progress else { return .none }
+        return isatty(STDERR_FILENO) != 0 ? .terminal : .log(every: Millis(progressEvery * 1000))
+    }
+}
+
 struct LogOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -177,7 +199,8 @@ enum LoggingBootstrap {
     static func once() {
         if done { return }
         done = true
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        // Through the status line, so that a log line never lands on a progress bar.
+        LoggingSystem.bootstrap { StreamLogHandler(label: $0, stream: StatusLineStream()) }
     }
 }
 

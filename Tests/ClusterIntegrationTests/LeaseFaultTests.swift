@@ -131,7 +131,8 @@ import ClusterCore
         #expect(status.status == 0 && status.stdout.hasPrefix("warning: this coordinator serves plain TCP"), "\(status.stdout)")
         let json = try MagfleetProcess.run(["status", "--connect", h.endpoint, "--json"], timeout: 30)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
-        #expect(object["insecure"] as? Bool == true && object["totalImages"] as? String == "4")
+        #expect(object["insecure"] as? Bool == true && object["totalImages"] as? Int == 4 && object["imagesFailed"] as? Int == 0)
+        #expect((object["leases"] as? [String: Int])?["lostStalled"] == 0)
     }
 
     /// `status` without a key, against a CURVE coordinator (which never answers it), says that

@@ -29,8 +29,8 @@ struct Coordinator: ParsableCommand {
     @Option(help: "Lost leases before a shard is split into single images / an image fails.") var maxLosses = CoordinatorSetup.defaults.maxLosses
     @Option(help: "Largest prefetch a worker may claim.") var maxPrefetch = CoordinatorSetup.defaults.maxPrefetch
     @Option(help: "Largest inbound message, bytes; bigger ones are dropped.") var maxMessageBytes = CoordinatorSetup.defaults.maxMessageBytes
-    @Flag(inversion: .prefixedNo, help: "Draw a progress line on a terminal.") var progress = true
     @OptionGroup var runOptions: RunOptions
+    @OptionGroup var output: RunOutputOptions
     @OptionGroup var model: EmbedderOptions
     @OptionGroup var timing: TimingOptions
     @OptionGroup var log: LogOptions
@@ -55,12 +55,12 @@ struct Coordinator: ParsableCommand {
         setup.maxLosses = maxLosses
         setup.maxPrefetch = maxPrefetch
         setup.maxMessageBytes = maxMessageBytes
-        setup.progress = progress
+        setup.progress = output.mode
         let service = try setup.makeService(embedder: embedder, logger: logger)
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM]), onBound: { endpoint in
             logger.info("bound", metadata: ["endpoint": "\(endpoint)"])
         })
-        try Coordinator.report(outcome, limit: runOptions.maxFailures)
+        try Coordinator.report(outcome, limit: runOptions.maxFailures, json: output.json)
     }
 
     /// What the store records about how its features were made. The test embedder is not a
@@ -75,28 +75,63 @@ struct Coordinator: ParsableCommand {
             randomWeights: network?.isRandom ?? true, labelNames: [])
     }
 
-    /// Prints the run's summary; exits 3 when more rows failed than `limit` allows, 130 when stopped.
-    static func report(_ outcome: CoordinatorService.Outcome, limit: FailureLimit) throws {
+    /// The final summary of a run (`--json`), the same facts as the text one.
+    struct RunSummary: Codable {
+        struct Leases: Codable {
+            var granted, completed, lateResults, released, refusedFull, revoked, reconciled: UInt64
+            var lostVanished, lostStalled, lostExpired: UInt64
+        }
+        var status: String  // "finished" or "stopped"
+        var exitStatus: Int32
+        var store: String?
+        var rows, embedded, failed: Int?
+        var failuresByCategory: [String: UInt64]?
+        var imagesThisRun: UInt64?
+        var seconds: Double?
+        var imagesPerSecond: Double?
+        var leases: Leases?
+        var message: String?
+    }
+
+    /// Prints the run's summary (text, or JSON with `json`); exits 3 when more rows failed than
+    /// `limit` allows, 130 when stopped.
+    static func report(_ outcome: CoordinatorService.Outcome, limit: FailureLimit, json: Bool = false) throws {
         switch outcome {
         case let .finished(report):
             let summary = report.merge
             let rate = report.seconds > 0 ? Double(report.imagesThisRun) / report.seconds : 0
-            print("merged \(summary.rows) rows (\(summary.embedded) embedded, \(summary.failed) failed) into \(summary.destination)")
-            if !report.failuresByCategory.isEmpty {
-                let kinds = report.failuresByCategory.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-                print("failed rows by category: " + kinds.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-                      + " (magfleet info \(summary.destination) lists them)")
-            }
-            print(String(format: "this run: %llu images in %.2f s (%.0f images/s)", report.imagesThisRun, report.seconds, rate))
             let l = report.leases
             let lost = l.lostVanished + l.lostStalled + l.lostExpired
-            print("leases: \(l.granted) granted, \(l.released) handed back, \(l.revoked) revoked, \(lost) lost"
-                  + (lost > 0 ? " (\(l.lostVanished) vanished, \(l.lostStalled) stalled, \(l.lostExpired) expired)" : ""))
+            var failure: CommandFailure?
             if !limit.allows(failed: summary.failed, of: summary.rows) {
                 let why = summary.failed == summary.rows ? "every row failed" : "\(summary.failed) failed rows exceed --max-failures \(limit)"
-                throw CommandFailure("\(why); the store is written, with each failure's reason (run again with --retry-failed once the cause is fixed)", code: 3)
+                failure = CommandFailure("\(why); the store is written, with each failure's reason (run again with --retry-failed once the cause is fixed)", code: 3)
             }
+            if json {
+                try Console.printJSON(RunSummary(
+                    status: "finished", exitStatus: failure?.code ?? 0, store: summary.destination, rows: summary.rows,
+                    embedded: summary.embedded, failed: summary.failed, failuresByCategory: report.failuresByCategory,
+                    imagesThisRun: report.imagesThisRun, seconds: report.seconds, imagesPerSecond: rate,
+                    leases: .init(granted: l.granted, completed: l.completed, lateResults: l.lateResults, released: l.released,
+                                  refusedFull: l.refusedFull, revoked: l.revoked, reconciled: l.reconciled,
+                                  lostVanished: l.lostVanished, lostStalled: l.lostStalled, lostExpired: l.lostExpired),
+                    message: failure?.description))
+            } else {
+                print("merged \(summary.rows) rows (\(summary.embedded) embedded, \(summary.failed) failed) into \(summary.destination)")
+                if !report.failuresByCategory.isEmpty {
+                    let kinds = report.failuresByCategory.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                    print("failed rows by category: " + kinds.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                          + " (magfleet info \(summary.destination) lists them)")
+                }
+                print(String(format: "this run: %llu images in %.2f s (%.0f images/s)", report.imagesThisRun, report.seconds, rate))
+                print("leases: \(l.granted) granted, \(l.released) handed back, \(l.revoked) revoked, \(lost) lost"
+                      + (lost > 0 ? " (\(l.lostVanished) vanished, \(l.lostStalled) stalled, \(l.lostExpired) expired)" : ""))
+            }
+            if let failure { throw failure }
         case .stopped:
+            if json {
+                try Console.printJSON(RunSummary(status: "stopped", exitStatus: 130, message: "stopped; run the same command again to resume"))
+            }
             Console.error("stopped; run the same command again to resume")
             throw ExitCode(130)
         }
@@ -122,7 +157,7 @@ struct CoordinatorSetup {
     var maxLosses = defaults.maxLosses
     var maxPrefetch = defaults.maxPrefetch
     var maxMessageBytes = defaults.maxMessageBytes
-    var progress = true
+    var progress = ProgressMode.none
 
     static let defaults = (maxLosses: 3, maxPrefetch: 16, maxMessageBytes: 64 << 20)
 
@@ -144,7 +179,7 @@ struct CoordinatorSetup {
         options.restart = run.restart
         options.retryFailed = run.retryFailed
         options.maxMessageBytes = maxMessageBytes
-        options.progress = progress && Console.isTerminal
+        options.progress = progress
         if let curve {
             options.curve = (try CurveKeyPair.read(secretFile: curve.key), try CurveKeyPair.readAllowlist(curve.allow))
         }

@@ -18,13 +18,16 @@ struct Extract: ParsableCommand {
     @Option(help: "Run directory (default: OUT.run).") var runDir: String?
     @Option(help: "Where list paths are found (ROOT/path), for the workers and the check before the run.") var root: String?
     @Option(help: "Shards each worker may hold at once.") var prefetch: Int = 2
+    @Option(help: "Images per forward pass in each worker (progress moves once per batch).") var batchSize: Int = 32
     @OptionGroup var runOptions: RunOptions
+    @OptionGroup var output: RunOutputOptions
     @OptionGroup var model: EmbedderOptions
     @OptionGroup var timing: TimingOptions
     @OptionGroup var log: LogOptions
 
     func validate() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard prefetch >= 1, batchSize >= 1 else { throw ValidationError("--prefetch and --batch-size must be positive") }
     }
 
     func run() throws {
@@ -34,18 +37,20 @@ struct Extract: ParsableCommand {
                                      run: runOptions, timing: timing)
         setup.root = root
         setup.localWorkers = true
+        setup.progress = output.mode
         let service = try setup.makeService(embedder: embedder, logger: logger)
-        let supervisor = LocalWorkers(count: workers, logger: logger)
+        // Under a progress bar the workers' output is relayed above it, line by line.
+        let supervisor = LocalWorkers(count: workers, logger: logger, relayOutput: output.mode == .terminal)
         defer { supervisor.stop() }
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM])) { endpoint in
-            var args = ["worker", "--connect", endpoint, "--prefetch", "\(prefetch)", "--log-level", log.logLevel,
+            var args = ["worker", "--connect", endpoint, "--prefetch", "\(prefetch)", "--batch-size", "\(batchSize)", "--log-level", log.logLevel,
                         "--parent-pid", "\(getpid())",
                         "--heartbeat-ms", "\(timing.heartbeatMs)", "--heartbeat-timeout-ms", "\(timing.heartbeatTimeoutMs)"]
             if let root { args += ["--root", root] }
             supervisor.start(arguments: args + model.workerArguments)
         }
         supervisor.finish(within: 2)
-        try Coordinator.report(outcome, limit: runOptions.maxFailures)
+        try Coordinator.report(outcome, limit: runOptions.maxFailures, json: output.json)
     }
 }
 
@@ -60,10 +65,14 @@ final class LocalWorkers: @unchecked Sendable {  // @unchecked: all state is gua
     private var processes: [Process] = []
     private var stopping = false
     private var restarts = 0
+    private let relayOutput: Bool
 
-    init(count: Int, logger: Logging.Logger) {
+    /// - Parameter relayOutput: read each worker's output and write it above the status line
+    ///   (`StatusLine`), instead of letting it write to the terminal on its own.
+    init(count: Int, logger: Logging.Logger, relayOutput: Bool = false) {
         self.count = count
         self.logger = logger
+        self.relayOutput = relayOutput
     }
 
     func start(arguments: [String]) {
@@ -76,6 +85,17 @@ final class LocalWorkers: @unchecked Sendable {  // @unchecked: all state is gua
         p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         p.arguments = lock.withLock { arguments }
         p.terminationHandler = { [weak self] process in self?.exited(process) }
+        if relayOutput {
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = pipe
+            let lines = LineRelay()
+            pipe.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                if data.isEmpty { handle.readabilityHandler = nil }
+                lines.feed(data)
+            }
+        }
         do {
             try p.run()
             lock.withLock { processes.append(p) }
@@ -116,3 +136,25 @@ final class LocalWorkers: @unchecked Sendable {  // @unchecked: all state is gua
         }
     }
 }
+
+/// Splits a child's output into whole lines and writes each above the status line.
+final class LineRelay: @unchecked Sendable {  // @unchecked: `pending` is only touched by the pipe's handler, one call at a time.
+    private var pending = Data()
+
+    func feed(_ data: Data) {
+        pending.append(data)
+        guard let cut = pending.lastIndex(of: UInt8(ascii: "\n")) else {
+            if data.isEmpty, !pending.isEmpty { flush(pending + Data("\n".utf8)) }
+            return
+        }
+        let whole = pending[...cut]
+        pending = Data(pending[(cut + 1)...])
+        flush(whole)
+    }
+
+    private func flush(_ lines: Data) {
+        StatusLine.standardError.printAbove(String(decoding: lines, as: UTF8.self))
+        if lines.last != UInt8(ascii: "\n") { pending.removeAll() }
+    }
+}
+

@@ -13,7 +13,7 @@ struct Status: ParsableCommand {
     @Option(help: "A CURVE key file in the coordinator's allowlist.") var curveKey: String?
     @Option(help: "The coordinator's public key.") var serverKey: String?
     @Option(help: "Give up after this many milliseconds.") var timeoutMs: Int = 3_000
-    @Flag(help: "Print the reply as JSON (the StatusReply message of Protocols/magfleet.proto, in protobuf's JSON mapping).")
+    @Flag(help: "Print the reply as JSON: every field of StatusReply (Protocols/magfleet.proto), numbers as numbers, none left out.")
     var json = false
 
     func run() throws {
@@ -29,7 +29,7 @@ struct Status: ParsableCommand {
             guard try Poller().readable([socket], timeoutMilliseconds: 100)[0], let frames = try socket.receive(), frames.count == 1,
                   let envelope = try? WireCodec.decode(frames[0]), case let .statusReply(s) = envelope.body else { continue }
             if json {
-                print(try s.jsonString())
+                try Console.printJSON(StatusDocument(s))
                 return
             }
             print(Self.describe(s), terminator: "")
@@ -68,3 +68,56 @@ struct Status: ParsableCommand {
         return out
     }
 }
+
+/// `status --json`: StatusReply with every field present, numbers as JSON numbers
+/// (protobuf's own JSON mapping leaves zero fields out and writes 64-bit ones as strings).
+struct StatusDocument: Codable {
+    struct Worker: Codable {
+        var workerId, hostname: String
+        var leases: UInt32
+        var imagesDone: UInt64
+        var secondsSinceSeen: UInt32
+        var draining, stalled: Bool
+        var stepMs: UInt32
+    }
+    struct Leases: Codable {
+        var granted, completed, lateResults, released, refusedFull, revoked, reconciled: UInt64
+        var lostVanished, lostStalled, lostExpired: UInt64
+    }
+    var runId: String
+    var totalImages, imagesDone, imagesFailed, imagesInProgress: UInt64
+    var shardsDone, shardsLeased, shardsPending: UInt64
+    var listExhausted: Bool
+    var imagesPerSecond: Double
+    var failuresByCategory: [String: UInt64]
+    var workers: [Worker]
+    var leases: Leases
+    var insecure: Bool
+    var leaseMs, stallMs: UInt64
+
+    init(_ s: StatusReply) {
+        runId = s.runID
+        totalImages = s.totalImages
+        imagesDone = s.imagesDone
+        imagesFailed = s.imagesFailed
+        imagesInProgress = s.imagesInProgress
+        shardsDone = s.shardsDone
+        shardsLeased = s.shardsLeased
+        shardsPending = s.shardsPending
+        listExhausted = s.listExhausted
+        imagesPerSecond = s.imagesPerSecond
+        failuresByCategory = s.failuresByCategory
+        workers = s.workers.map {
+            Worker(workerId: $0.workerID, hostname: $0.hostname, leases: $0.leases, imagesDone: $0.imagesDone,
+                   secondsSinceSeen: $0.secondsSinceSeen, draining: $0.draining, stalled: $0.stalled, stepMs: $0.stepMs)
+        }
+        let l = s.leases
+        leases = Leases(granted: l.granted, completed: l.completed, lateResults: l.lateResults, released: l.released,
+                        refusedFull: l.refusedFull, revoked: l.revoked, reconciled: l.reconciled,
+                        lostVanished: l.lostVanished, lostStalled: l.lostStalled, lostExpired: l.lostExpired)
+        insecure = s.insecure
+        leaseMs = s.leaseMs
+        stallMs = s.stallMs
+    }
+}
+
