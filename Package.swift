@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C bindings: a module map and a header of static inline shims each (no C sources),
@@ -78,6 +81,7 @@ let package = Package(
             dependencies: [
                 "ClusterCore", "Wire", "ZeroMQ", "Imaging", "FeatureStore", "Base",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
 
         // Stand-ins (NOT A MODEL): the hash embedder, for tests and benchmarks. Only the
@@ -93,6 +97,9 @@ let package = Package(
                 "ClusterCore", "Cluster", "TestEmbedding", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]),
 
         // Tests. Fixtures are made by Tests/Fixtures/generate.py with the real peers.

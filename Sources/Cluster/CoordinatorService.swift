@@ -118,6 +118,9 @@ public final class CoordinatorService {
             machine.countResumed(embedded: entry.embedded, failed: entry.failed, byCategory: entry.failuresByCategory)
         }
         let resumedImages = machine.imagesDone + machine.imagesFailed
+        let resumed = (embedded: machine.imagesDone, failed: machine.imagesFailed)
+        let metrics = RunMetrics(runID: settings.runID)
+        var metricsAt: Millis?
         if !journal.entries.isEmpty {
             logger.info("resuming", metadata: ["shardsDone": "\(journal.entries.count)", "imagesDone": "\(resumedImages)"])
         }
@@ -238,13 +241,21 @@ public final class CoordinatorService {
             try flushCommits()
             machine.throughput = progress.update(now: now, done: machine.imagesDone + machine.imagesFailed + machine.imagesInProgress,
                                                  total: machine.totalImages, failed: machine.imagesFailed, workers: machine.workerCount)
+            if metricsAt.map({ now - $0 >= 1_000 }) ?? true {
+                metricsAt = now
+                metrics.update(machine.status(now: now), now: now, resumed: resumed)
+            }
         }
         try flushCommits()
         for line in throttle.flush(now: MonotonicClock.now()) { write(line) }
         progress.clear()
         try router.setLinger(1_000)  // let Finished reach the workers
+        metrics.update(machine.status(now: MonotonicClock.now()), now: MonotonicClock.now(), resumed: resumed)
         let keys = journal.entries.keys.sorted()
+        metrics.merged(0, of: Int(machine.totalImages))
         let merged = try sink.merge(keys, into: options.output)
+        metrics.merged(merged.rows, of: merged.rows)
+        metrics.markFinished()
         let seconds = Double(MonotonicClock.now() - started) / 1000
         return .finished(Report(merge: merged, seconds: seconds,
                                 imagesThisRun: machine.rowsCompleted,

@@ -171,6 +171,18 @@ struct RunOutputOptions: ParsableArguments {
     @Flag(help: "Print the final summary as JSON on standard output (counts, failures by category, rate, wall time, store path).")
     var json = false
 
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics while the run lasts (port 0: any free port; docs/operations.md, \"Metrics\").",
+                               valueName: "host:port"))
+    var metricsBind: String?
+
+    /// Starts the metrics endpoint when asked for; logs where it is.
+    func startMetrics(logger: Logger) throws -> MetricsEndpoint? {
+        guard let metricsBind else { return nil }
+        let endpoint = try MetricsEndpoint(bind: metricsBind, logger: logger)
+        logger.info("serving metrics", metadata: ["url": "http://\(endpoint.address)/metrics"])
+        return endpoint
+    }
+
     func validate() throws {
         guard progressEvery > 0 else { throw ValidationError("--progress-every must be positive") }
     }

@@ -85,3 +85,86 @@ import TestSupport
         #expect((object["message"] as? String)?.contains("exceed --max-failures 0") == true)
     }
 }
+
+/// The coordinator's Prometheus endpoint, scraped by a real Prometheus server during a real run.
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")
+                    && FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool")
+                    && FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"),
+                "needs prometheus, promtool and curl (Deploy/install-deps.sh test installs them)"))
+struct MetricsEndpointTests {
+    /// Runs a program to completion; its exit status and standard output.
+    static func run(_ path: String, _ arguments: [String], stdin: String? = nil) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        let out = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        p.standardInput = input
+        try p.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func aPrometheusServerScrapesTheCoordinatorDuringARun() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        try h.makeImages(400)
+        try h.startCoordinator(["--shard-size", "8", "--metrics-bind", "127.0.0.1:0"])
+        var url = ""
+        try h.wait(30, "the metrics endpoint") {
+            guard let line = h.log("coordinator").split(separator: "\n").first(where: { $0.contains("serving metrics") }),
+                  let r = line.range(of: #"url=http://[0-9.]+:[0-9]+/metrics"#, options: .regularExpression) else { return false }
+            url = String(line[r].dropFirst("url=".count))
+            return true
+        }
+        try h.startWorker("w", ["--test-delay-ms", "30", "--batch-size", "2"])
+
+        // One scrape by hand: valid exposition format (promtool's lint: HELP and TYPE on every family).
+        try h.wait(30, "a worker's rate on the endpoint") {
+            ((try? Self.run("/usr/bin/curl", ["-sf", url]))?.output ?? "").contains("magfleet_worker_images_per_second{")
+        }
+        let scrape = try Self.run("/usr/bin/curl", ["-sf", url]).output
+        let lint = try Self.run("/usr/bin/promtool", ["check", "metrics"], stdin: scrape)
+        #expect(lint.status == 0, "\(lint.output)\n\(scrape)")
+        for family in ["magfleet_images", "magfleet_images_completed_total", "magfleet_shards", "magfleet_workers",
+                       "magfleet_worker_images_per_second", "magfleet_lease_events_total", "magfleet_leases_lost_total",
+                       "magfleet_merge_rows", "magfleet_images_per_second", "magfleet_run_finished"] {
+            #expect(scrape.contains("# HELP \(family) ") && scrape.contains("# TYPE \(family) "), "\(family)")
+        }
+        #expect(scrape.contains(#"magfleet_images{run="run",state="total"} 400"#), "\(scrape)")
+
+        // A Prometheus server scrapes it every 250 ms; its query API sees the rows going up.
+        let promPort = try FreePort.pick()
+        let target = url.replacingOccurrences(of: "http://", with: "").replacingOccurrences(of: "/metrics", with: "")
+        let config = """
+            global:
+              scrape_interval: 250ms
+            scrape_configs:
+              - job_name: magfleet
+                static_configs:
+                  - targets: ["\(target)"]
+            """
+        try config.write(toFile: h.directory + "/prometheus.yml", atomically: true, encoding: .utf8)
+        try h.start("prometheus", ["--config.file=\(h.directory)/prometheus.yml", "--storage.tsdb.path=\(h.directory)/tsdb",
+                                   "--web.listen-address=127.0.0.1:\(promPort)"], executable: "/usr/bin/prometheus")
+        func query(_ q: String) -> String {
+            let encoded = q.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? q
+            return (try? Self.run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(promPort)/api/v1/query?query=\(encoded)"]))?.output ?? ""
+        }
+        var first: Double?
+        try h.wait(60, "Prometheus to see the embedded rows grow") {
+            let answer = query(#"magfleet_images{state="embedded"}"#)
+            guard let r = answer.range(of: #""value":\[[0-9.]+,"[0-9.]+""#, options: .regularExpression),
+                  let value = Double(answer[r].split(separator: "\"").last ?? "") else { return false }
+            if first == nil { first = value }
+            return value > (first ?? 0) && value > 0
+        }
+        #expect(query("magfleet_workers").contains(#""state":"alive""#))
+        #expect(query("magfleet_lease_events_total").contains(#""event":"granted""#))
+        #expect(query(#"up{job="magfleet"}"#).contains(#""1"]"#))
+    }
+}

@@ -57,6 +57,8 @@ struct Coordinator: ParsableCommand {
         setup.maxMessageBytes = maxMessageBytes
         setup.progress = output.mode
         let service = try setup.makeService(embedder: embedder, logger: logger)
+        let metrics = try output.startMetrics(logger: logger)
+        defer { metrics?.stop() }
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM]), onBound: { endpoint in
             logger.info("bound", metadata: ["endpoint": "\(endpoint)"])
         })

@@ -39,6 +39,8 @@ struct Extract: ParsableCommand {
         setup.localWorkers = true
         setup.progress = output.mode
         let service = try setup.makeService(embedder: embedder, logger: logger)
+        let metrics = try output.startMetrics(logger: logger)
+        defer { metrics?.stop() }
         // Under a progress bar the workers' output is relayed above it, line by line.
         let supervisor = LocalWorkers(count: workers, logger: logger, relayOutput: output.mode == .terminal)
         defer { supervisor.stop() }
