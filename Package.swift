@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "Base", "TestSupport"], resources: [.copy("Fixtures")]),
         .target(name: "TestSupport", dependencies: ["Cluster", "ClusterCore", "TestEmbedding", "FeatureStore"], path: "Tests/TestSupport"),
         .testTarget(name: "MagfleetTests", dependencies: [
-            "TestSupport", "magfleet", "Evaluation", "FeatureStore", "Tensor", "IResNet", "Imaging", "ClusterCore", "Base",
+            "TestSupport", "magfleet", "Evaluation", "FeatureStore", "Tensor", "IResNet", "Imaging", "ClusterCore", "Cluster", "Base",
         ]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Base", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ClusterCoreTests", dependencies: ["ClusterCore", "Wire"]),

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import Wire
+import Cluster
 
 /// Checks that keep the docs true where a program can tell: the protocol schema against its
 /// spec and changelog, and each command's help against docs/lists.md.
@@ -35,6 +36,13 @@ import Wire
         #expect(spec.hasPrefix("# magfleet cluster protocol, version \(version)\n"))
         #expect(proto.contains("wire protocol, version \(version)."))
         #expect(changelog.contains("## Version \(version)"), "Protocols/CHANGELOG.md has no section for version \(version)")
+    }
+
+    /// Every metric the coordinator exports is in docs/operations.md's table, and nothing else is.
+    @Test func everyMetricIsDocumented() throws {
+        let ops = try Self.text("docs/operations.md")
+        let documented = Set(try Self.matches(#"(?m)^\| `(magfleet_\w+)` \|"#, in: ops))
+        #expect(documented == Set(RunMetrics.help.map(\.key)))
     }
 
     /// The commands that read lists point to docs/lists.md, and every option docs/lists.md
