@@ -1,4 +1,5 @@
 import Foundation
+import Base
 
 /// MagFace's `features.list` (inference/gen_feat.py): one line per image,
 /// `PATH v1 v2 ... vD ` (space-separated, a trailing space), raw (unnormalized) embeddings.
@@ -34,30 +35,43 @@ public enum FeaturesList {
         return written
     }
 
-    /// Reads a features.list in batches of `batchRows` lines, every row ok, label -1.
+    /// Reads a features.list in batches of `batchRows` lines, every row ok, label -1. Numbers
+    /// are parsed from the bytes by `FloatText` (bit-exact with strtof, no String per field).
     ///
     /// - Throws: `FeatureStoreError.parse` naming the line for a bad number or a dimension that
     ///   differs from the first line's.
     public static func read(_ url: URL, batchRows: Int = 4096, _ body: (_ dim: Int, StoreRows) throws -> Void) throws {
         var dim: Int?
         var rows = StoreRows()
-        var lineNumber = 0
-        try forEachLine(url) { line in
-            lineNumber += 1
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
-            if fields.isEmpty { return }
-            let values = try fields.dropFirst().map { (field) throws -> Float in
-                guard let value = Float(field) else {
-                    throw FeatureStoreError.parse(path: url.path, line: lineNumber, message: "\(String(field).debugDescription) is not a number")
+        var values: [Float] = []
+        try forEachLine(url) { line, lineNumber in
+            let n = line.count
+            var i = 0
+            while i < n, FloatText.isSeparator(line[i]) { i += 1 }
+            if i == n { return }
+            let pathStart = i
+            while i < n, !FloatText.isSeparator(line[i]) { i += 1 }
+            let path = String(decoding: UnsafeBufferPointer(rebasing: line[pathStart..<i]), as: UTF8.self)
+            values.removeAll(keepingCapacity: true)
+            while true {
+                while i < n, FloatText.isSeparator(line[i]) { i += 1 }
+                if i == n { break }
+                let rest = UnsafeBufferPointer(rebasing: line[i...])
+                guard let (value, length) = FloatText.parse(rest), length == rest.count || FloatText.isSeparator(rest[length]) else {
+                    var end = i
+                    while end < n, !FloatText.isSeparator(line[end]) { end += 1 }
+                    let field = String(decoding: UnsafeBufferPointer(rebasing: line[i..<end]), as: UTF8.self)
+                    throw FeatureStoreError.parse(path: url.path, line: lineNumber, message: "\(field.debugDescription) is not a number")
                 }
-                return value
+                values.append(value)
+                i += length
             }
             guard !values.isEmpty else { throw FeatureStoreError.parse(path: url.path, line: lineNumber, message: "a path without an embedding") }
             if let dim, dim != values.count {
                 throw FeatureStoreError.parse(path: url.path, line: lineNumber, message: "\(values.count) values, the first line has \(dim)")
             }
             dim = values.count
-            rows.paths.append(String(fields[0]))
+            rows.paths.append(path)
             rows.embeddings.append(contentsOf: values)
             rows.labels.append(-1)
             rows.statuses.append(.ok)
@@ -96,25 +110,43 @@ public enum FeaturesList {
 
     /// Calls `body` with each row's path, in order, without parsing the features.
     public static func forEachPath(_ url: URL, _ body: (String) throws -> Void) throws {
-        try forEachLine(url) { line in
-            if let path = line.split(separator: " ", maxSplits: 1).first { try body(String(path)) }
+        try forEachLine(url) { line, _ in
+            var i = 0
+            while i < line.count, FloatText.isSeparator(line[i]) { i += 1 }
+            let start = i
+            while i < line.count, !FloatText.isSeparator(line[i]) { i += 1 }
+            if i > start { try body(String(decoding: UnsafeBufferPointer(rebasing: line[start..<i]), as: UTF8.self)) }
         }
     }
 
-    /// Calls `body` for each line of a text file, reading 1 MiB at a time.
-    static func forEachLine(_ url: URL, _ body: (Substring) throws -> Void) throws {
+    /// Calls `body` with the bytes of each line of a file (without its newline) and its
+    /// 1-based number, reading 4 MiB at a time.
+    static func forEachLine(_ url: URL, _ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Void) throws {
         guard let handle = FileHandle(forReadingAtPath: url.path) else { throw FeatureStoreError.missingFile(path: url.path) }
         defer { try? handle.close() }
-        var pending = Data()
+        var buffer: [UInt8] = []
+        var lineNumber = 0
         while true {
-            let data = try handle.read(upToCount: 1 << 20) ?? Data()
-            if data.isEmpty { break }
-            pending.append(data)
-            guard let last = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
-            let text = String(decoding: pending[pending.startIndex..<last], as: UTF8.self)
-            for line in text.split(separator: "\n", omittingEmptySubsequences: false) { try body(line) }
-            pending = Data(pending[(last + 1)...])
+            let data = try handle.read(upToCount: 4 << 20) ?? Data()
+            let atEnd = data.isEmpty
+            buffer.append(contentsOf: data)
+            let consumed = try buffer.withUnsafeBufferPointer { all -> Int in
+                var start = 0
+                while start < all.count {
+                    guard let newline = all[start...].firstIndex(of: 10) else {
+                        guard atEnd else { return start }
+                        lineNumber += 1
+                        try body(UnsafeBufferPointer(rebasing: all[start...]), lineNumber)
+                        return all.count
+                    }
+                    lineNumber += 1
+                    try body(UnsafeBufferPointer(rebasing: all[start..<newline]), lineNumber)
+                    start = newline + 1
+                }
+                return start
+            }
+            buffer.removeFirst(consumed)
+            if atEnd { break }
         }
-        if !pending.isEmpty { try body(Substring(String(decoding: pending, as: UTF8.self))) }
     }
 }
