@@ -30,6 +30,8 @@ struct Images: ParsableCommand {
         @Flag(help: "Ignore EXIF orientation (cv2.IMREAD_IGNORE_ORIENTATION).")
         var ignoreExif = false
 
+        @OptionGroup var reads: ReadOptions
+
         func validate() throws {
             guard maxPixels > 0, maxFileBytes > 0 else { throw ValidationError("--max-pixels and --max-file-bytes must be positive") }
         }
@@ -37,7 +39,8 @@ struct Images: ParsableCommand {
         var pipelineOptions: ImagePipeline.Options {
             ImagePipeline.Options(
                 decoder: .init(maxPixels: maxPixels, jpegWarningsAreErrors: !allowJpegWarnings,
-                               applyExifOrientation: !ignoreExif, maxFileBytes: maxFileBytes),
+                               applyExifOrientation: !ignoreExif, maxFileBytes: maxFileBytes,
+                               readTimeoutMilliseconds: reads.readTimeoutMs),
                 strictSize: strictSize, root: root)
         }
     }
