@@ -131,4 +131,40 @@ import TestSupport
         #expect(out.contains("10 images: 0 ok, 10 failed (read-timeout 10)"), "\(out)")
         #expect(check.served.split(separator: "\n").filter { $0.hasPrefix("stalled ") }.count == 4, "\(check.served)")
     }
+
+    /// A list path that is not UTF-8 (a real file whose name is Latin-1 bytes on disk) is
+    /// refused the same way by `images check` and by a run: a `malformed-line` row naming the
+    /// byte and its offset, never a "missing" file, and never sent to a worker.
+    @Test func aNonUTF8PathIsRefusedAlikeEverywhere() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = h.directory + "/images"
+        let lines = try ListAndRunTests.makeDataset(h, root: root, identities: 1, per: 2, distractors: 1)
+        try Self.writeJPEGs(root: root, lines)
+        // ids/caf\xE9/1.bin: "café" in Latin-1, made with the bytes themselves.
+        let folder: [UInt8] = Array((root + "/ids/caf").utf8) + [0xE9]
+        let file = folder + Array("/1.bin".utf8)
+        #expect((folder + [0]).withUnsafeBufferPointer { mkdir(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 0o755) } == 0)
+        let fd = (file + [0]).withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_WRONLY | O_CREAT, 0o644) }
+        #expect(fd >= 0 && write(fd, "image latin1", 12) == 12)
+        close(fd)
+        var list = Data((lines.joined(separator: "\n") + "\n").utf8)
+        list.append(contentsOf: Array("ids/caf".utf8) + [0xE9] + Array("/1.bin person_0\n".utf8))
+        try list.write(to: URL(fileURLWithPath: h.listPath))
+        let reason = "malformed: the path is not valid UTF-8 (byte 0xE9 at offset 7); list paths must be UTF-8 text (docs/lists.md)"
+
+        let check = try Self.run(["images", "check", h.listPath, "--root", root])
+        #expect(check.status == 1)
+        #expect(check.stdout.contains("\(h.listPath):4: ids/caf\\xE9/1.bin: list line 4 \(reason)"), "\(check.stdout)")
+        #expect(check.stdout.contains("4 images: 3 ok, 1 failed (malformed-line 1)"), "\(check.stdout)")
+
+        let e = try Self.run(["extract", "--list", h.listPath, "--out", h.storePath, "--root", root, "--workers", "1",
+                              "--embedder", "test", "--max-failures", "1"] + ClusterHarness.timers)
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(e.stdout.contains("merged 4 rows (3 embedded, 1 failed)") && e.stdout.contains("malformed-line 1"), "\(e.stdout)")
+        let (_, rows) = try StoreReadback.rows(of: h.storePath)
+        #expect(rows[3].failure?.category == "malformed-line")
+        #expect(rows[3].failure?.reason == reason)
+        #expect(rows[3].path == "ids/caf\\xE9/1.bin" && rows[3].label == -1)
+    }
 }
