@@ -10,10 +10,12 @@ if [[ $mode == test ]]; then
   # python3 (+ a venv with h5py/numpy, below) reads our stores as a real peer; chromium renders
   # the HTML report; iproute2 makes the network-namespace hosts of the cluster tests; the
   # shell linter and PyYAML (venv) check Deploy/, whose SSH launcher runs against sshd hosts;
-  # protoc generates the Python worker's protocol code (Protocols/python); a Prometheus server
-  # (and its promtool) scrapes the coordinator's metrics endpoint, read back with curl.
+  # protoc generates the Python worker's protocol code (Protocols/python); python3-fusepy (with
+  # libfuse2) serves the FUSE filesystem whose reads stall, for the read-deadline tests
+  # (Tests/TestSupport/StallingFilesystem.swift; they also need /dev/fuse and root); a
+  # Prometheus server (and its promtool) scrapes the coordinator's metrics, read back with curl.
   packages+=(python3 python3-venv chromium iproute2 shellcheck openssh-server openssh-client protobuf-compiler
-             prometheus curl)
+             python3-fusepy prometheus curl)
 fi
 
 missing=()

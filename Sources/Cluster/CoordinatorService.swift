@@ -26,6 +26,8 @@ public final class CoordinatorService {
         /// Where this process finds the images (`ImageRoot.join`): to ship them, and to check a
         /// sample before the run. Recorded in the journal; a change on resume retries failed rows.
         public var root: String?
+        /// The deadline of each of those reads, milliseconds (`BoundedFileReader`; 0: none).
+        public var readTimeoutMilliseconds = BoundedFileReader.defaultTimeoutMilliseconds
         /// Whether this process sees the images as the workers do (`extract`, `--ship-images`,
         /// or `--root` given): then a sample of which none is readable stops the run before it
         /// starts. Otherwise it is only a warning.
@@ -282,7 +284,10 @@ public final class CoordinatorService {
         guard !samples.isEmpty else { return }
         var failures: [ImagingError] = []
         for entry in samples where !entry.path.contains("synthetic:") {
-            do { _ = try ImageDecoder.readFile(ImageRoot.join(options.root, entry.path), maxBytes: 1 << 30) } catch {
+            do {
+                _ = try BoundedFileReader.shared.read(ImageRoot.join(options.root, entry.path), maxBytes: 1 << 30,
+                                                      timeoutMilliseconds: options.readTimeoutMilliseconds)
+            } catch {
                 failures.append(error)
             }
         }
@@ -308,6 +313,11 @@ public final class CoordinatorService {
     /// shipped shard stays under the message limit: an image that would take it over fails
     /// with the reason (a smaller --shard-size ships it), and never stalls the shard.
     func assign(_ shard: Shard, _ leaseMilliseconds: Millis) -> Assign {
+        // Shipping reads run on the serving thread: a stalled one must not silence the
+        // coordinator past its workers' heartbeat timeout. With at most 4 stuck reads before
+        // reads fail at once (BoundedFileReader), a fifth of the timeout each keeps it under.
+        let shippingReadTimeout = options.readTimeoutMilliseconds == 0 ? 0
+            : min(options.readTimeoutMilliseconds, Int(settings.heartbeatTimeout / 5))
         var budget = options.maxMessageBytes - (64 << 10)  // room for the envelope and paths
         return Assign.with {
             $0.shardFirst = shard.key.first
@@ -325,7 +335,8 @@ public final class CoordinatorService {
                         Failure.with { $0.index = index; $0.category = category; $0.reason = reason }
                     }
                     do throws(ImagingError) {
-                        let bytes = try ImageDecoder.readFile(ImageRoot.join(options.root, item.path), maxBytes: max(0, budget))
+                        let bytes = try BoundedFileReader.shared.read(ImageRoot.join(options.root, item.path), maxBytes: max(0, budget),
+                                                                      timeoutMilliseconds: shippingReadTimeout)
                         budget -= bytes.count + item.path.utf8.count + 32
                         $0.data = Data(bytes)
                     } catch let .fileTooLarge(path, size, _) {

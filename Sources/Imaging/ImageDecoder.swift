@@ -29,13 +29,18 @@ public struct ImageDecoder: Sendable {
         public var applyExifOrientation: Bool = true
         /// Largest file read at all (checked with fstat before reading); default 256 MiB.
         public var maxFileBytes: Int = 256 << 20
+        /// Deadline of the open and read of one file, milliseconds (`BoundedFileReader.shared`);
+        /// past it the image fails as `.readTimeout` (stalled storage). 0: no deadline.
+        public var readTimeoutMilliseconds: Int = BoundedFileReader.defaultTimeoutMilliseconds
 
         public init(maxPixels: Int = 1 << 26, jpegWarningsAreErrors: Bool = true, applyExifOrientation: Bool = true,
-                    maxFileBytes: Int = 256 << 20) {
+                    maxFileBytes: Int = 256 << 20,
+                    readTimeoutMilliseconds: Int = BoundedFileReader.defaultTimeoutMilliseconds) {
             self.maxPixels = maxPixels
             self.jpegWarningsAreErrors = jpegWarningsAreErrors
             self.applyExifOrientation = applyExifOrientation
             self.maxFileBytes = maxFileBytes
+            self.readTimeoutMilliseconds = readTimeoutMilliseconds
         }
     }
 
@@ -54,11 +59,12 @@ public struct ImageDecoder: Sendable {
         self.options = options
     }
 
-    /// Reads and decodes the file at `path`.
-    /// - Throws: `ImagingError` with `path`: missing, permission, empty, corrupt, unsupported,
-    ///   too large, zero size.
+    /// Reads (within `options.readTimeoutMilliseconds`) and decodes the file at `path`.
+    /// - Throws: `ImagingError` with `path`: missing, permission, empty, read timeout, corrupt,
+    ///   unsupported, too large, zero size.
     public func decode(contentsOf path: String) throws(ImagingError) -> BGRImage {
-        let bytes = try Self.readFile(path, maxBytes: options.maxFileBytes)
+        let bytes = try BoundedFileReader.shared.read(path, maxBytes: options.maxFileBytes,
+                                                      timeoutMilliseconds: options.readTimeoutMilliseconds)
         return try bytes.withUnsafeBytes { raw in
             Result { () throws(ImagingError) in try decode(raw, path: path) }
         }.get()
@@ -164,7 +170,8 @@ public struct ImageDecoder: Sendable {
 
     /// Reads a whole file, mapping errno to the typed cases; files over `maxBytes` are refused
     /// before anything is read. Opens without blocking and refuses anything but a regular file
-    /// (a FIFO, a device, a socket would block or never end).
+    /// (a FIFO, a device, a socket would block or never end). No deadline: a read stuck in the
+    /// kernel blocks the calling thread; `BoundedFileReader` runs this with one.
     public static func readFile(_ path: String, maxBytes: Int = .max) throws(ImagingError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 { throw fileError(path, errno) }

@@ -8,6 +8,13 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
     case permissionDenied(path: String)
     /// The file could not be read for another reason (a directory, an I/O error).
     case unreadable(path: String, reason: String)
+    /// Opening and reading the file took longer than the read deadline (`--read-timeout-ms`):
+    /// stalled storage, e.g. a hard-mounted NFS server gone away. The read is abandoned on its
+    /// helper thread (`BoundedFileReader`).
+    case readTimeout(path: String, milliseconds: Int)
+    /// Not read at all: `stalled` earlier reads are still stuck past their deadline, the most
+    /// `BoundedFileReader` abandons, so reads fail at once until one of them returns.
+    case readsStalled(path: String, stalled: Int)
     /// The file has zero bytes.
     case emptyFile(path: String)
     /// A JPEG or PNG whose data is truncated or corrupt (libjpeg / libpng's own message).
@@ -37,6 +44,7 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
         case missingFile = "missing-file"
         case permissionDenied = "permission-denied"
         case unreadable
+        case readTimeout = "read-timeout"
         case emptyFile = "empty-file"
         case corrupt
         case unsupportedFormat = "unsupported-format"
@@ -53,6 +61,7 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .missingFile: .missingFile
         case .permissionDenied: .permissionDenied
         case .unreadable: .unreadable
+        case .readTimeout, .readsStalled: .readTimeout
         case .emptyFile: .emptyFile
         case .corrupt: .corrupt
         case .unsupportedFormat: .unsupportedFormat
@@ -74,6 +83,7 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .malformedLine(let p, _, _): p
         case .corrupt(let p, _, _): p
         case .tooLarge(let p, _, _, _): p
+        case .readTimeout(let p, _), .readsStalled(let p, _): p
         case .fileTooLarge(let p, _, _): p
         case .zeroSize(let p, _, _), .wrongSize(let p, _, _): p
         }
@@ -85,6 +95,10 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .missingFile: "no such file"
         case .permissionDenied: "permission denied"
         case .unreadable(_, let r): r
+        case .readTimeout(_, let ms):
+            "open and read did not finish within \(ms) ms (--read-timeout-ms): stalled storage? (a hung network mount); the read was abandoned"
+        case .readsStalled(_, let n):
+            "not read: \(n) earlier reads are still stalled past --read-timeout-ms (stalled storage?); reads fail at once until one of them returns"
         case .emptyFile: "empty file (0 bytes)"
         case .corrupt(_, let format, let r): "corrupt or truncated \(format.rawValue.uppercased()): \(r)"
         case .unsupportedFormat(_, let r): r

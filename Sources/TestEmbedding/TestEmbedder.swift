@@ -67,8 +67,13 @@ public final class TestEmbedder: FaceEmbedder {
 /// - `delayMilliseconds` sleeps per image to make shards take time.
 public final class TestImageLoader: ImageLoader {
     let delayMilliseconds: Int
+    let readTimeoutMilliseconds: Int
 
-    public init(delayMilliseconds: Int = 0) { self.delayMilliseconds = delayMilliseconds }
+    /// Files are read as the real loader reads them: within `readTimeoutMilliseconds` (0: no deadline).
+    public init(delayMilliseconds: Int = 0, readTimeoutMilliseconds: Int = BoundedFileReader.defaultTimeoutMilliseconds) {
+        self.delayMilliseconds = delayMilliseconds
+        self.readTimeoutMilliseconds = readTimeoutMilliseconds
+    }
 
     public func load(_ image: ImageInput) -> Result<[Float], RowFailure> {
         if delayMilliseconds > 0 { usleep(UInt32(delayMilliseconds) * 1000) }
@@ -78,7 +83,7 @@ public final class TestImageLoader: ImageLoader {
         } else if let name = image.path.range(of: "synthetic:") {
             bytes = Array(image.path[name.lowerBound...].utf8)
         } else {
-            do { bytes = try ImageDecoder.readFile(image.path) } catch {
+            do { bytes = try BoundedFileReader.shared.read(image.path, timeoutMilliseconds: readTimeoutMilliseconds) } catch {
                 return .failure(RowFailure(category: error.kind.rawValue, reason: error.description))
             }
         }

@@ -125,13 +125,14 @@ struct EmbedderOptions: ParsableArguments {
         return args
     }
 
-    /// Builds the embedder and its image loader. This is the seam where the real IResNet
+    /// Builds the embedder and its image loader, whose reads wait at most
+    /// `readTimeoutMilliseconds` (`--read-timeout-ms`). This is the seam where the real IResNet
     /// engine and Imaging preprocessing plug in.
-    func make() throws -> (FaceEmbedder, ImageLoader) {
+    func make(readTimeoutMilliseconds: Int = BoundedFileReader.defaultTimeoutMilliseconds) throws -> (FaceEmbedder, ImageLoader) {
         switch embedder {
         case "test":
             return (TestEmbedder(dim: testDim, variant: testVariant, preset: preset.rawValue, flip: flip),
-                    TestImageLoader(delayMilliseconds: testDelayMs))
+                    TestImageLoader(delayMilliseconds: testDelayMs, readTimeoutMilliseconds: readTimeoutMilliseconds))
         default:
             // The ZeroMQ/compute split already gives one compute thread; the engine gets --threads.
             if threads > 0 { BLAS.setThreadCount(threads) }
@@ -140,8 +141,23 @@ struct EmbedderOptions: ParsableArguments {
             do { network = try IResNet(checkpoint: URL(fileURLWithPath: model ?? ""), mode: exact ? .exact : .fast) } catch {
                 throw CommandFailure("cannot load --model \(model ?? ""): \(error)")
             }
-            return (IResNetEmbedder(network: network, preprocessing: preprocessing), ImagingLoader(preprocessing: preprocessing))
+            return (IResNetEmbedder(network: network, preprocessing: preprocessing),
+                    ImagingLoader(preprocessing: preprocessing, readTimeoutMilliseconds: readTimeoutMilliseconds))
         }
+    }
+}
+
+/// The deadline of every image read, for the commands that read images (`worker`, `extract`,
+/// `coordinator`, `images check`): docs/imaging.md, "Stalled storage".
+struct ReadOptions: ParsableArguments {
+    @Option(help: """
+        Fail an image whose open and read take longer than this, milliseconds: a read stalled on \
+        storage (a hung network mount) costs its image, not the process (0: no deadline).
+        """)
+    var readTimeoutMs: Int = BoundedFileReader.defaultTimeoutMilliseconds
+
+    func validate() throws {
+        guard readTimeoutMs >= 0 else { throw ValidationError("--read-timeout-ms must be 0 or more") }
     }
 }
 

@@ -45,6 +45,21 @@ import Testing
         #expect(bad.problem?.contains("UTF-8") == true && bad.index == 1)
     }
 
+    /// A path or label that is not UTF-8 text is refused naming its first bad byte and where it
+    /// is; the row's path keeps the valid text and writes the bad bytes as \xHH.
+    @Test func aNonUTF8FieldNamesItsBadByte() throws {
+        let latin1: [UInt8] = Array("ids/caf".utf8) + [0xE9] + Array("/1.jpg".utf8)  // "café" in Latin-1
+        let text: [UInt8] = latin1 + [0x0A] + Array("é/ü.jpg caf".utf8) + [0xE9, 0x0A] + Array("a\u{0}b.jpg\n".utf8)
+        let reader = ListReader(bytes: text)
+        var rows: [ListEntry] = []
+        while let e = try reader.next() { rows.append(e) }
+        #expect(rows.count == 3)
+        #expect(rows[0].problem == "malformed: the path is not valid UTF-8 (byte 0xE9 at offset 7); list paths must be UTF-8 text (docs/lists.md)")
+        #expect(rows[0].path == "ids/caf\\xE9/1.jpg")
+        #expect(rows[1].path == "é/ü.jpg" && rows[1].problem == "malformed: the label is not valid UTF-8 (byte 0xE9 at offset 3)")
+        #expect(rows[2].problem?.hasPrefix("malformed: the path contains a NUL byte (offset 1)") == true && rows[2].path == "a\\x00b.jpg")
+    }
+
     /// The reader streams: a list far larger than its 1 MiB buffer, lines across chunk edges,
     /// and the hash of the whole file equals SHA-256 of its bytes.
     @Test func streamsAcrossChunksAndHashesTheFile() throws {

@@ -54,8 +54,11 @@ public enum MagfleetProcess {
             }
         }
         if group.wait(timeout: .now() + timeout) == .timedOut {
-            process.terminate()
-            process.waitUntilExit()
+            // Killed, and waited for a while only: a process with a thread stuck in the kernel
+            // (a stalled storage read) cannot exit, and the test must still end.
+            kill(process.processIdentifier, SIGKILL)
+            let deadline = Date().addingTimeInterval(10)
+            while process.isRunning, Date() < deadline { usleep(10_000) }
             throw TimedOut(arguments: arguments, seconds: timeout)
         }
         process.waitUntilExit()

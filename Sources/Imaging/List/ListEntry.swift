@@ -9,7 +9,8 @@ public struct ListEntry: Sendable, Equatable {
     /// 1-based line number in the list file.
     public var line: Int
     /// The image path as written: relative to `--root` (joined by `ImageRoot.join`) or absolute.
-    /// For a line that does not parse, its first field (or "" when it has none usable).
+    /// For a line that does not parse, its first field; one that is not UTF-8 text (or holds a
+    /// NUL) with each offending byte written `\xHH` (`caf\xE9.jpg`), for messages and the store.
     public var path: String
     /// The label field as written; nil when the line has none. `LabelRule` turns it into an
     /// identity name or a distractor.

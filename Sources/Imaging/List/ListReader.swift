@@ -146,13 +146,15 @@ enum ListLine {
 
     private static func parse(_ b: UnsafeBufferPointer<UInt8>, fields: UnsafeBufferPointer<Range<Int>>) -> Parsed? {
         guard let first = fields.first, b[first.lowerBound] != 0x23 else { return nil }  // blank or '#'
+        // A field's text, or nil when it is not text (`fieldProblem` says why).
         func text(_ r: Range<Int>) -> String? {
             let bytes = UnsafeBufferPointer(rebasing: b[r])
             if !bytes.contains(where: { $0 >= 0x80 || $0 == 0 }) { return String(decoding: bytes, as: UTF8.self) }
             return bytes.contains(0) ? nil : String(validating: bytes, as: UTF8.self)
         }
         guard let path = text(first) else {
-            return Parsed(path: "", problem: "malformed: the path is not valid UTF-8 text")
+            let bytes = UnsafeBufferPointer(rebasing: b[first])
+            return Parsed(path: escaped(bytes), problem: "malformed: the path \(fieldProblem(bytes)); list paths must be UTF-8 text (docs/lists.md)")
         }
         var row = Parsed(path: path)
         guard fields.count == 1 || fields.count == 2 || fields.count == 12 else {
@@ -161,7 +163,7 @@ enum ListLine {
         }
         if fields.count >= 2 {
             guard let label = text(fields[1]) else {
-                row.problem = "malformed: the label is not valid UTF-8 text"
+                row.problem = "malformed: the label \(fieldProblem(UnsafeBufferPointer(rebasing: b[fields[1]])))"
                 return row
             }
             row.label = label
@@ -180,5 +182,47 @@ enum ListLine {
             row.landmarks = Landmarks(values)
         }
         return row
+    }
+
+    /// Why a field that is not text is not: its first NUL byte or invalid UTF-8 sequence, by
+    /// offset in the field. List paths travel as UTF-8 text (the protocol's `path` is a protobuf
+    /// string), so a file whose name is other bytes (Latin-1, say) cannot be listed: docs/lists.md.
+    static func fieldProblem(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        var offset = 0
+        var parser = Unicode.UTF8.ForwardParser()
+        var input = bytes.makeIterator()
+        while true {
+            switch parser.parseScalar(from: &input) {
+            case .valid(let scalar):
+                if scalar.count == 1, scalar.first == 0 { return "contains a NUL byte (offset \(offset))" }
+                offset += scalar.count
+            case .error:
+                return String(format: "is not valid UTF-8 (byte 0x%02X at offset %d)", bytes[offset], offset)
+            case .emptyInput:
+                return "is not valid UTF-8"
+            }
+        }
+    }
+
+    /// The field as text for messages and the store: valid UTF-8 as it is, every other byte as
+    /// `\xHH` (so `caf\xE9.jpg` for Latin-1 `café.jpg`), NUL as `\x00`.
+    static func escaped(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        var out = ""
+        var offset = 0
+        var parser = Unicode.UTF8.ForwardParser()
+        var input = bytes.makeIterator()
+        while true {
+            switch parser.parseScalar(from: &input) {
+            case .valid(let scalar):
+                if scalar.count == 1, scalar.first == 0 { out += "\\x00" }
+                else { out.unicodeScalars.append(Unicode.UTF8.decode(scalar)) }
+                offset += scalar.count
+            case .error(let length):
+                for byte in bytes[offset..<(offset + length)] { out += String(format: "\\x%02X", byte) }
+                offset += length
+            case .emptyInput:
+                return out
+            }
+        }
     }
 }

@@ -11,9 +11,12 @@ import ClusterCore
 public final class ImagingLoader: ImageLoader {
     public let pipeline: ImagePipeline
 
-    /// Paths arrive joined to the worker's root, so the pipeline's root stays empty.
-    public init(preprocessing: Preprocessing = Preprocessing(), strictSize: Bool = false) {
-        pipeline = ImagePipeline(options: ImagePipeline.Options(preprocessing: preprocessing, strictSize: strictSize))
+    /// Paths arrive joined to the worker's root, so the pipeline's root stays empty. Each file's
+    /// open and read wait at most `readTimeoutMilliseconds` (0: no deadline).
+    public init(preprocessing: Preprocessing = Preprocessing(), strictSize: Bool = false,
+                readTimeoutMilliseconds: Int = BoundedFileReader.defaultTimeoutMilliseconds) {
+        pipeline = ImagePipeline(options: ImagePipeline.Options(
+            decoder: .init(readTimeoutMilliseconds: readTimeoutMilliseconds), preprocessing: preprocessing, strictSize: strictSize))
     }
 
     public var inputLength: Int { Preprocessing.floatsPerImage * (pipeline.options.preprocessing.flip ? 2 : 1) }

@@ -32,6 +32,7 @@ struct Coordinator: ParsableCommand {
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var output: RunOutputOptions
     @OptionGroup var model: EmbedderOptions
+    @OptionGroup var reads: ReadOptions
     @OptionGroup var timing: TimingOptions
     @OptionGroup var log: LogOptions
 
@@ -50,6 +51,7 @@ struct Coordinator: ParsableCommand {
         let (embedder, _) = try model.make()
         var setup = CoordinatorSetup(list: list, out: out, runDir: runDir, bind: bind, run: runOptions, timing: timing)
         setup.root = root
+        setup.readTimeoutMilliseconds = reads.readTimeoutMs
         setup.shipImages = shipImages
         if let curveKey, let allow { setup.curve = (curveKey, allow) }
         setup.maxLosses = maxLosses
@@ -152,6 +154,8 @@ struct CoordinatorSetup {
     var run: RunOptions
     var timing: TimingOptions
     var root: String?
+    /// The deadline of the coordinator's own image reads (the sample before the run, shipping).
+    var readTimeoutMilliseconds = BoundedFileReader.defaultTimeoutMilliseconds
     var shipImages = false
     /// The workers are local processes of this command: they see the files as it does.
     var localWorkers = false
@@ -176,6 +180,7 @@ struct CoordinatorSetup {
         var options = CoordinatorService.Options(bind: bind, listPath: list, runDirectory: runDir, output: out)
         options.shardSize = run.shardSize
         options.root = root
+        options.readTimeoutMilliseconds = readTimeoutMilliseconds
         options.rootIsAuthoritative = localWorkers || shipImages || root != nil
         options.labelRule = LabelRule(fromFolders: run.labelsFromDirs)
         options.restart = run.restart

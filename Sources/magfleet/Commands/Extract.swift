@@ -22,6 +22,7 @@ struct Extract: ParsableCommand {
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var output: RunOutputOptions
     @OptionGroup var model: EmbedderOptions
+    @OptionGroup var reads: ReadOptions
     @OptionGroup var timing: TimingOptions
     @OptionGroup var log: LogOptions
 
@@ -36,6 +37,7 @@ struct Extract: ParsableCommand {
         var setup = CoordinatorSetup(list: list, out: out, runDir: runDir ?? out + ".run", bind: "tcp://127.0.0.1:*",
                                      run: runOptions, timing: timing)
         setup.root = root
+        setup.readTimeoutMilliseconds = reads.readTimeoutMs
         setup.localWorkers = true
         setup.progress = output.mode
         let service = try setup.makeService(embedder: embedder, logger: logger)
@@ -46,7 +48,7 @@ struct Extract: ParsableCommand {
         defer { supervisor.stop() }
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM])) { endpoint in
             var args = ["worker", "--connect", endpoint, "--prefetch", "\(prefetch)", "--batch-size", "\(batchSize)", "--log-level", log.logLevel,
-                        "--parent-pid", "\(getpid())",
+                        "--parent-pid", "\(getpid())", "--read-timeout-ms", "\(reads.readTimeoutMs)",
                         "--heartbeat-ms", "\(timing.heartbeatMs)", "--heartbeat-timeout-ms", "\(timing.heartbeatTimeoutMs)"]
             if let root { args += ["--root", root] }
             supervisor.start(arguments: args + model.workerArguments)
@@ -127,15 +129,30 @@ final class LocalWorkers: @unchecked Sendable {  // @unchecked: all state is gua
         while lock.withLock({ processes.contains(where: \.isRunning) }), Date() < deadline { usleep(20_000) }
     }
 
+    /// Terminates the workers still running, then kills those still there after 5 s. Waits
+    /// 5 s more at most: a worker with a read stuck in the kernel (stalled storage) cannot exit
+    /// until the storage answers, and this command's work is done.
     func stop() {
         let running: [Process] = lock.withLock {
             stopping = true
             return processes
         }
-        for p in running where p.isRunning {
-            p.terminate()
-            p.waitUntilExit()
+        for p in running where p.isRunning { p.terminate() }
+        if Self.wait(for: running, seconds: 5) { return }
+        for p in running where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        if Self.wait(for: running, seconds: 5) { return }
+        logger.warning("local workers did not exit; a read stuck in the kernel? (stalled storage)",
+                       metadata: ["pids": "\(running.filter(\.isRunning).map(\.processIdentifier))"])
+    }
+
+    /// Whether every process of `processes` exited within `seconds`.
+    private static func wait(for processes: [Process], seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while processes.contains(where: \.isRunning) {
+            guard Date() < deadline else { return false }
+            usleep(20_000)
         }
+        return true
     }
 }
 

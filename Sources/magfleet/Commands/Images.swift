@@ -30,6 +30,8 @@ struct Images: ParsableCommand {
         @Flag(help: "Ignore EXIF orientation (cv2.IMREAD_IGNORE_ORIENTATION).")
         var ignoreExif = false
 
+        @OptionGroup var reads: ReadOptions
+
         func validate() throws {
             guard maxPixels > 0, maxFileBytes > 0 else { throw ValidationError("--max-pixels and --max-file-bytes must be positive") }
         }
@@ -37,7 +39,8 @@ struct Images: ParsableCommand {
         var pipelineOptions: ImagePipeline.Options {
             ImagePipeline.Options(
                 decoder: .init(maxPixels: maxPixels, jpegWarningsAreErrors: !allowJpegWarnings,
-                               applyExifOrientation: !ignoreExif, maxFileBytes: maxFileBytes),
+                               applyExifOrientation: !ignoreExif, maxFileBytes: maxFileBytes,
+                               readTimeoutMilliseconds: reads.readTimeoutMs),
                 strictSize: strictSize, root: root)
         }
     }
@@ -94,11 +97,14 @@ struct Images: ParsableCommand {
             abstract: "Measure decode + preprocess of 112x112 JPEGs (images/s on one core) and list parsing.",
             discussion: """
                 Makes its own face-sized JPEGs (quality 95, 4:2:0), writes them to a temporary \
-                directory, then times read + decode + magface preprocessing into a batch slot on \
-                one thread, per second of that thread's CPU time (images/s per core, robust to a \
-                busy machine). With --peer-python it times cv2.imread + numpy (HWC->CHW, /255) on the \
-                same files in the same run. Then streams a synthetic list of --list-lines lines from a \
-                file through the list reader (parse, SHA-256, no label table).
+                directory, then times read + decode (with the default read deadline, on a helper \
+                thread, and without one, on the calling thread) and read + decode + magface \
+                preprocessing into a batch slot, one image at a time, per second of the process's \
+                CPU time (images/s per core, robust to a busy machine; the read helper's CPU \
+                counts) and per second of wall-clock time. With --peer-python it times \
+                cv2.imread + numpy (HWC->CHW, /255) on the same files in the same run. Then streams \
+                a synthetic list of --list-lines lines from a file through the list reader (parse, \
+                SHA-256, no label table).
                 """)
 
         @Option(help: "Distinct JPEG files to make.")
@@ -130,15 +136,21 @@ struct Images: ParsableCommand {
                 paths.append(path)
                 bytes += jpeg.count
             }
-            print("imaging bench: \(images) JPEGs 112x112 q95 4:2:0, mean \(bytes / images) bytes; \(rounds) rounds, 1 thread; rates per second of thread CPU time")
+            print("""
+                imaging bench: \(images) JPEGs 112x112 q95 4:2:0, mean \(bytes / images) bytes; \(rounds) rounds, one image \
+                at a time; rates per second of process CPU time (per core) and of wall-clock time
+                """)
 
             let pipeline = ImagePipeline(options: .init(preprocessing: .init(preset: .magface)))
             var slot = [Float](repeating: 0, count: Preprocessing.floatsPerImage)
-            var decodeOnly: [Double] = [], full: [Double] = []
-            let decoder = ImageDecoder()
+            var bounded: [Rate] = [], unbounded: [Rate] = [], full: [Rate] = []
+            let decoder = ImageDecoder(), inline = ImageDecoder(options: .init(readTimeoutMilliseconds: 0))
             for _ in 0..<rounds {
-                decodeOnly.append(try Self.time(paths.count) {
+                bounded.append(try Self.time(paths.count) {
                     for p in paths { _ = try decoder.decode(contentsOf: p) }
+                })
+                unbounded.append(try Self.time(paths.count) {
+                    for p in paths { _ = try inline.decode(contentsOf: p) }
                 })
                 full.append(try Self.time(paths.count) {
                     try slot.withUnsafeMutableBufferPointer { out in
@@ -148,17 +160,30 @@ struct Images: ParsableCommand {
                     }
                 })
             }
-            let ours = Self.median(full)
-            print(String(format: "  magfleet  read+decode             %8.0f images/s (median; rounds %@)",
-                         Self.median(decodeOnly), decodeOnly.map { String(format: "%.0f", $0) }.joined(separator: " ")))
-            print(String(format: "  magfleet  read+decode+preprocess  %8.0f images/s (median; rounds %@)",
-                         ours, full.map { String(format: "%.0f", $0) }.joined(separator: " ")))
+            let deadline = "\(BoundedFileReader.defaultTimeoutMilliseconds) ms deadline"
+            Self.report("magfleet  read+decode, \(deadline)", bounded)
+            Self.report("magfleet  read+decode, no deadline", unbounded)
+            Self.report("magfleet  read+decode+preprocess, \(deadline)", full)
             if let peerPython {
+                let ours = Self.median(full.map(\.cpu))
                 let peer = try Self.peer(python: peerPython, dir: dir.path, rounds: rounds)
-                print(String(format: "  cv2+numpy imread+preprocess      %8.0f images/s (median, %@)", peer.rate, peer.version))
+                print(String(format: "  %@ %8.0f images/s per core (median, %@)",
+                             "cv2+numpy imread+preprocess".padding(toLength: 52, withPad: " ", startingAt: 0), peer.rate, peer.version))
                 print(String(format: "  ratio magfleet / cv2: %.2f", ours / peer.rate))
             }
             if listLines > 0 { try benchList() }
+        }
+
+        /// One timed round: images per second of process CPU time and of wall-clock time.
+        struct Rate {
+            var cpu: Double
+            var wall: Double
+        }
+
+        static func report(_ label: String, _ rates: [Rate]) {
+            print(String(format: "  %@ %8.0f images/s per core, %8.0f wall (medians; per core by round %@)",
+                         label.padding(toLength: 52, withPad: " ", startingAt: 0), median(rates.map(\.cpu)), median(rates.map(\.wall)),
+                         rates.map { String(format: "%.0f", $0.cpu) }.joined(separator: " ")))
         }
 
         func benchList() throws {
@@ -207,12 +232,21 @@ struct Images: ParsableCommand {
             return BGRImage(width: 112, height: 112, pixels: px)
         }
 
-        /// Images per second of this thread's CPU time (CLOCK_THREAD_CPUTIME_ID): what one core
-        /// does, unaffected by other processes competing for the machine.
-        static func time(_ count: Int, _ body: () throws -> Void) throws -> Double {
-            let start = threadCPUSeconds()
+        /// Images per second of this process's CPU time (CLOCK_PROCESS_CPUTIME_ID: the read
+        /// helpers' time counts, and nothing else runs): what one core does, unaffected by other
+        /// processes competing for the machine; and per second of wall-clock time.
+        static func time(_ count: Int, _ body: () throws -> Void) throws -> Rate {
+            let start = processCPUSeconds(), wall = DispatchTime.now().uptimeNanoseconds
             try body()
-            return Double(count) / (threadCPUSeconds() - start)
+            let cpu = processCPUSeconds() - start
+            return Rate(cpu: Double(count) / cpu,
+                        wall: Double(count) / (Double(DispatchTime.now().uptimeNanoseconds - wall) / 1e9))
+        }
+
+        static func processCPUSeconds() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
         }
 
         static func threadCPUSeconds() -> Double {
@@ -237,11 +271,11 @@ struct Images: ParsableCommand {
                 files = sorted(glob.glob(sys.argv[1] + '/*.jpg'))
                 rates = []
                 for _ in range(int(sys.argv[2])):
-                    t = time.thread_time()
+                    t = time.process_time()
                     for f in files:
                         img = cv2.imread(f)
                         x = img.transpose(2, 0, 1).astype(np.float32) / np.float32(255)
-                    rates.append(len(files) / (time.thread_time() - t))
+                    rates.append(len(files) / (time.process_time() - t))
                 rates.sort()
                 print(rates[len(rates) // 2], 'cv2', cv2.__version__)
                 """

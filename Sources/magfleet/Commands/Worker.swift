@@ -25,6 +25,7 @@ struct Worker: ParsableCommand {
     @Option(help: ArgumentHelp("Drain and exit when this parent process is gone (set by `extract`).", visibility: .hidden))
     var parentPid: Int32?
     @OptionGroup var model: EmbedderOptions
+    @OptionGroup var reads: ReadOptions
     @OptionGroup var timing: TimingOptions
     @OptionGroup var log: LogOptions
 
@@ -37,7 +38,7 @@ struct Worker: ParsableCommand {
         let logger = log.makeLogger("magfleet.worker")
         let stop = StopFlag(signals: [SIGTERM, SIGINT])
         if let parentPid { watchParent(parentPid, stop: stop) }
-        let (embedder, loader) = try model.make()
+        let (embedder, loader) = try model.make(readTimeoutMilliseconds: reads.readTimeoutMs)
         let id = "\(hostName)-\(getpid())-\(UUID().uuidString.prefix(8))"
         var settings = WorkerMachine.Settings(workerID: id, model: embedder.model)
         settings.prefetch = UInt32(prefetch)
