@@ -31,6 +31,9 @@ public enum FeatureStoreError: Error, CustomStringConvertible, Equatable {
     /// A caller passed rows that break the schema (wrong embedding length, bad label...).
     case invalidRows(String)
     case io(path: String, message: String)
+    /// A write found the file system full. A writer leaves nothing behind (its temporary file
+    /// is removed), so running again once there is room starts from a clean state.
+    case noSpace(path: String)
     /// A text or binary import could not be parsed.
     case parse(path: String, line: Int?, message: String)
     /// A query names a path or index that is not in the store, or has the wrong dimension.
@@ -65,6 +68,7 @@ public enum FeatureStoreError: Error, CustomStringConvertible, Equatable {
         case .noShards: "no shard files given"
         case let .invalidRows(message): "invalid rows: \(message)"
         case let .io(path, message): "\(path): \(message)"
+        case let .noSpace(path): "\(path): No space left on device (nothing partial is left there; free space and run again)"
         case let .parse(path, line, message): "\(path)\(line.map { ":\($0)" } ?? ""): \(message)"
         case let .badQuery(message): "query: \(message)"
         }
