@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs the built `magfleet` binary (next to the test bundle in .build/<config>/) with a time
 /// bound, and collects its output.
@@ -55,6 +58,8 @@ public enum MagfleetProcess {
         }
         if group.wait(timeout: .now() + timeout) == .timedOut {
             process.terminate()
+            // One that ignores SIGTERM (stuck waiting on a child) is killed: the test never hangs.
+            if group.wait(timeout: .now() + 5) == .timedOut { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
             throw TimedOut(arguments: arguments, seconds: timeout)
         }

@@ -105,13 +105,20 @@ final class LocalWorkers: @unchecked Sendable {  // @unchecked: all state is gua
         while lock.withLock({ processes.contains(where: \.isRunning) }), Date() < deadline { usleep(20_000) }
     }
 
-    func stop() {
+    /// SIGTERM to each worker; one still running after `grace` seconds is killed. (A SIGTERM
+    /// that reaches a worker while it is still starting, before its signal source is armed, is
+    /// lost; the coordinator is gone by now, so nothing it could still do matters.)
+    func stop(grace: Double = 10) {
         let running: [Process] = lock.withLock {
             stopping = true
             return processes
         }
+        for p in running where p.isRunning { p.terminate() }
+        let deadline = Date().addingTimeInterval(grace)
+        while running.contains(where: \.isRunning), Date() < deadline { usleep(20_000) }
         for p in running where p.isRunning {
-            p.terminate()
+            logger.warning("a local worker ignored SIGTERM; killing it", metadata: ["pid": "\(p.processIdentifier)"])
+            kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
         }
     }
