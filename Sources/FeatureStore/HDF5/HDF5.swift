@@ -21,13 +21,15 @@ enum HDF5 {
 
     /// Converts a negative HDF5 return value (hid_t or herr_t or htri_t) into
     /// `FeatureStoreError.hdf5`, naming the call, the file and HDF5's own error stack; a write
-    /// that found the disk full is `.noSpace`.
+    /// that found the disk full is `.noSpace`, a read whose Fletcher-32 checksum does not match
+    /// is `.checksumMismatch` (naming `dataset`).
     @discardableResult
-    static func check<T: BinaryInteger>(_ value: T, _ function: String, path: String) throws(FeatureStoreError) -> T {
+    static func check<T: BinaryInteger>(_ value: T, _ function: String, path: String, dataset: String? = nil) throws(FeatureStoreError) -> T {
         if value >= 0 { return value }
         let stack = takeErrorStack()
         // The sec2 driver reports a failed write as "errno = 28, error message = '...'".
         if stack.contains("errno = \(ENOSPC),") { throw .noSpace(path: path) }
+        if stack.contains("Fletcher32 checksum") { throw .checksumMismatch(path: path, dataset: dataset ?? function) }
         throw .hdf5(function: function, path: path, stack: stack)
     }
 

@@ -96,7 +96,7 @@ final class HDF5Dataset {
         precondition(buffer.count >= count * (columns ?? 1), "buffer too small for the row selection")
         try HDF5.check(
             H5Dread(id, T.element.memoryType, memory.id, file.id, magfleet_H5P_DEFAULT(), buffer.baseAddress),
-            "H5Dread(\(name))", path: path)
+            "H5Dread(\(name))", path: path, dataset: name)
     }
 
     /// Reads rows `start..<start+count` as an array.
@@ -134,7 +134,7 @@ final class HDF5Dataset {
         var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
         try HDF5.check(
             H5Dread(id, type.id, memory.id, file.id, magfleet_H5P_DEFAULT(), &pointers),
-            "H5Dread(\(name))", path: path)
+            "H5Dread(\(name))", path: path, dataset: name)
         let strings = pointers.map { $0.map { String(cString: $0) } ?? "" }
         try HDF5.check(magfleet_H5_reclaim(type.id, memory.id, &pointers), "H5Dvlen_reclaim", path: path)
         return strings

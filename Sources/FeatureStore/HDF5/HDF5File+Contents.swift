@@ -112,7 +112,7 @@ extension HDF5Dataset {
         _ = try values.withUnsafeMutableBufferPointer { (buffer) throws(FeatureStoreError) in
             try HDF5.check(
                 H5Dread(id, magfleet_H5T_NATIVE_FLOAT(), magfleet_H5S_ALL(), magfleet_H5S_ALL(), magfleet_H5P_DEFAULT(), buffer.baseAddress),
-                "H5Dread(\(name))", path: path)
+                "H5Dread(\(name))", path: path, dataset: name)
         }
         return (shape, values)
     }

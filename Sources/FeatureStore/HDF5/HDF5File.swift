@@ -160,7 +160,11 @@ final class HDF5File {
         return isWritable ? adopt(dataset) : dataset
     }
 
-    /// Creates a dataset of `shape` whose first dimension can grow.
+    /// Creates a dataset of `shape` whose first dimension can grow. A dataset of fixed-size
+    /// elements carries a Fletcher-32 checksum per chunk (the last filter, over the stored
+    /// bytes), which HDF5 checks on each read: a changed byte fails the read
+    /// (`FeatureStoreError.checksumMismatch`). HDF5 takes no filter on variable-length strings
+    /// (it ignores the optional shuffle and deflate there, and refuses Fletcher-32).
     ///
     /// - Parameters:
     ///   - chunkRows: rows per chunk (clamped to at least 1); other dimensions are whole.
@@ -178,6 +182,9 @@ final class HDF5File {
         if compress {
             try HDF5.check(H5Pset_shuffle(plist.id), "H5Pset_shuffle", path: path)
             try HDF5.check(H5Pset_deflate(plist.id, 4), "H5Pset_deflate", path: path)
+        }
+        if H5Tis_variable_str(type) <= 0 {
+            try HDF5.check(H5Pset_fletcher32(plist.id), "H5Pset_fletcher32", path: path)
         }
         let id = H5Dcreate2(self.id, name, type, space.id, magfleet_H5P_DEFAULT(), plist.id, magfleet_H5P_DEFAULT())
         return adopt(HDF5Dataset(id: try HDF5.check(id, "H5Dcreate2(\(name))", path: path), name: name, path: path))
