@@ -56,6 +56,24 @@ struct DurabilityTests {
         #expect(again.recorded == moved && again.entries.count == 3)
     }
 
+    /// Issue 16, item 5: records go to the journal's end as it is when written (O_APPEND), not
+    /// to an offset a writer remembered. Two writers on one journal (the run lock keeps a second
+    /// coordinator out; a journal must not lose records anyway) keep every record.
+    @Test func journalRecordsGoToTheEndWhoeverWroteLast() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let header = Self.header()
+        let first = try Journal(directory: dir, header: header)
+        let second = try Journal(directory: dir, header: header)  // both opened at the same end
+        let keys = (0..<3).map { ShardKey(first: UInt64($0 * 4), count: 4) }
+        try first.record([ShardTally(key: keys[0], embedded: 4, failed: 0)])
+        try second.record([ShardTally(key: keys[1], embedded: 4, failed: 0)])
+        try first.record([ShardTally(key: keys[2], embedded: 3, failed: 1, failuresByCategory: ["decode": 1])])
+        let reopened = try Journal(directory: dir, header: header)
+        #expect(Set(reopened.entries.keys) == Set(keys))
+        #expect(reopened.entries[keys[2]]?.failuresByCategory == ["decode": 1])
+    }
+
     @Test func resumeIsRefusedWhenAnInputDiffers() throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
