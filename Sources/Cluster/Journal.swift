@@ -126,6 +126,19 @@ public final class Journal {
     public func adopt(_ header: Header) throws {
         guard header != recorded else { return }
         self.header = header
+        try rewrite()
+    }
+
+    /// Takes finished shards out of the journal (their files are missing or damaged: they are to
+    /// be computed again): rewrites it atomically with the other entries.
+    public func forget(_ keys: some Collection<ShardKey>) throws {
+        guard keys.contains(where: { entries[$0] != nil }) else { return }
+        for key in keys { entries[key] = nil }
+        try rewrite()
+    }
+
+    /// Writes the header and every entry to `journal.tmp`, fsyncs it, renames it over the journal.
+    private func rewrite() throws {
         let lines = [Self.headerLine(header)] + entries.keys.sorted().map { Self.entryLine(entries[$0]!) }
         let temporary = path + ".tmp"
         do {

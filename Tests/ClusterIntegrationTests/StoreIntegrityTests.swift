@@ -100,3 +100,149 @@ struct FullDiskRunTests {
         #expect(try StoreReadback.rows(of: out).rows == clean)
     }
 }
+
+/// Items 4 and 6: a run directory whose finished shards lost or damaged their files, or that
+/// killed writers left temporary files in, still finishes, with the store a clean run makes.
+@Suite struct DamagedRunDirectoryTests {
+    typealias T = StoreIntegrityTests
+
+    /// A finished run in `h.directory/run`, its store in `h.directory/store.h5`.
+    static func finishedRun(_ h: ClusterHarness, root: String) throws -> (out: String, run: String, shards: String) {
+        let out = h.directory + "/store.h5", run = h.directory + "/run"
+        let first = try T.extract(h, root: root, out: out, runDirectory: run)
+        #expect(first.status == 0, "\(first.stderr)")
+        return (out, run, run + "/shards")
+    }
+
+    /// Flips one bit inside the bytes of row `row`'s embedding in a shard file.
+    static func flipBit(inRow row: Int, of shard: String) throws {
+        let (_, rows) = try StoreReadback.rows(of: shard)
+        guard case let .embedding(vector) = rows[row].outcome else { throw HarnessTimeout(what: "an embedded row", logs: "") }
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: shard))
+        let pattern = Data(vector.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+        let at = try #require(bytes.range(of: pattern)).lowerBound + 5
+        bytes[at] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: shard))
+    }
+
+    /// Missing, truncated and foreign journaled shard files are found on resume, logged, taken out
+    /// of the journal and computed again; the store equals a clean run's.
+    @Test func missingTruncatedAndForeignShardFilesAreRecomputedOnResume() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = try T.makeDataset(h)
+        let clean = try T.cleanRun(h, root: root)
+        let (out, run, shards) = try Self.finishedRun(h, root: root)
+        try FileManager.default.removeItem(atPath: shards + "/0-4.h5")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: shards + "/4-4.h5"))
+        try bytes.prefix(bytes.count / 3).write(to: URL(fileURLWithPath: shards + "/4-4.h5"))
+        try FileManager.default.removeItem(atPath: shards + "/8-4.h5")
+        try FileManager.default.copyItem(atPath: shards + "/12-4.h5", toPath: shards + "/8-4.h5")  // another shard's rows
+        try FileManager.default.removeItem(atPath: out)
+
+        let rerun = try T.extract(h, root: root, out: out, runDirectory: run)
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        #expect(rerun.stdout.contains("this run: 12 images"), "\(rerun.stdout)")
+        let unusable = rerun.stderr.split(separator: "\n").filter { $0.contains("a finished shard's file is unusable") }
+        #expect(unusable.count == 3, "\(rerun.stderr)")
+        #expect(unusable.contains { $0.contains("shard=0+4") && $0.contains("0-4.h5: no such file") })
+        #expect(unusable.contains { $0.contains("shard=4+4") && $0.contains("4-4.h5") })
+        #expect(unusable.contains { $0.contains("shard=8+4") && $0.contains("are not the rows of shard 8+4") })
+        #expect(try StoreReadback.rows(of: out).rows == clean)
+        let again = try T.extract(h, root: root, out: out, runDirectory: run)
+        #expect(again.status == 0 && again.stdout.contains("this run: 0 images") && again.stderr.contains("unusable=0"), "\(again.stderr)")
+    }
+
+    /// A shard whose bytes changed after the resume check passed it: the merge finds the failing
+    /// checksum, exits 1 naming the shard and writes no store; the next run computes that shard
+    /// and finishes.
+    @Test func aShardFailingItsChecksumAtTheMergeIsRecomputedByTheNextRun() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = try T.makeDataset(h)
+        let clean = try T.cleanRun(h, root: root)
+        let (out, run, shards) = try Self.finishedRun(h, root: root)
+        try Self.flipBit(inRow: 2, of: shards + "/4-4.h5")
+        try FileManager.default.removeItem(atPath: out)
+
+        let failed = try T.extract(h, root: root, out: out, runDirectory: run)
+        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(failed.stderr.contains("magfleet: merge: \(shards)/4-4.h5: checksum mismatch in /embeddings"), "\(failed.stderr)")
+        #expect(failed.stderr.contains("shard 4+4 is no longer counted as done: run the same command again"))
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect(!T.files(in: h.directory).contains { $0.contains(".partial") })
+
+        let rerun = try T.extract(h, root: root, out: out, runDirectory: run)
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        #expect(rerun.stdout.contains("this run: 4 images"), "\(rerun.stdout)")
+        #expect(try StoreReadback.rows(of: out).rows == clean)
+    }
+
+    /// A shard patched with NaN (h5py keeps its checksums right) is never merged: exit 1 naming
+    /// it, no store; the next run computes it and finishes.
+    @Test(.enabled(if: PeerPython.path != nil, "no python with h5py+numpy: set MAGFLEET_PEER_PYTHON"))
+    func aShardPatchedWithNaNIsRecomputedByTheNextRun() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = try T.makeDataset(h)
+        let clean = try T.cleanRun(h, root: root)
+        let (out, run, shards) = try Self.finishedRun(h, root: root)
+        let patch = """
+            import sys, h5py, numpy as np
+            with h5py.File(sys.argv[1], "r+") as f:
+                f["embeddings"][1, 3] = np.nan
+            """
+        let patched = try PeerPython.run(PeerPython.path!, script: patch, arguments: [shards + "/12-4.h5"])
+        #expect(patched.status == 0, "\(patched.output)")
+        try FileManager.default.removeItem(atPath: out)
+
+        let failed = try T.extract(h, root: root, out: out, runDirectory: run)
+        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(failed.stderr.contains("\(shards)/12-4.h5: row 1 (global index 13) has a non-finite embedding"), "\(failed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        let rerun = try T.extract(h, root: root, out: out, runDirectory: run)
+        #expect(rerun.status == 0 && rerun.stdout.contains("this run: 4 images"), "\(rerun.stderr)")
+        #expect(try StoreReadback.rows(of: out).rows == clean)
+    }
+
+    /// Temporary files killed writers left are removed on the next start: every one among the
+    /// shards, and the store's whose writer is gone; one a running process writes is kept, and
+    /// another output's is not touched.
+    @Test func temporaryFilesKilledWritersLeftAreRemovedOnTheNextStart() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = try T.makeDataset(h)
+        let (out, run, shards) = try Self.finishedRun(h, root: root)
+        let gone = try PartialFileProbe.deadPID(), running = getpid()  // this test process writes nothing there
+        let planted = [shards + "/.8-4.h5.partial-\(running)-0A1B2C3D", h.directory + "/.store.h5.partial-\(gone)-0A1B2C3D",
+                       h.directory + "/.store.h5.partial-\(running)-12345678", h.directory + "/.other.h5.partial-\(gone)-0A1B2C3D"]
+        for path in planted { try FileManager.default.copyItem(atPath: shards + "/0-4.h5", toPath: path) }
+
+        let rerun = try T.extract(h, root: root, out: out, runDirectory: run)
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: planted[0]) && !FileManager.default.fileExists(atPath: planted[1]))
+        #expect(FileManager.default.fileExists(atPath: planted[2]) && FileManager.default.fileExists(atPath: planted[3]))
+        #expect(rerun.stderr.contains("removed a temporary file a killed writer left") && rerun.stderr.contains(planted[1]))
+        #expect(rerun.stderr.contains("being written by a running process; left alone") && rerun.stderr.contains(planted[2]))
+
+        // magfleet merge removes its output's leftovers too.
+        let merged = h.directory + "/merged.h5"
+        let left = h.directory + "/.merged.h5.partial-\(gone)-0A1B2C3D"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: left))
+        let files = T.files(in: shards).filter { $0.hasSuffix(".h5") && !$0.hasPrefix(".") }.map { shards + "/" + $0 }
+        let merge = try MagfleetProcess.run(["merge"] + files + ["--out", merged])
+        #expect(merge.status == 0 && merge.stderr.contains("removed \(left)"), "\(merge.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: left))
+    }
+}
+
+enum PartialFileProbe {
+    /// A pid no process has now: one that ran and exited.
+    static func deadPID() throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/true")
+        try process.run()
+        process.waitUntilExit()
+        return process.processIdentifier
+    }
+}
