@@ -4,8 +4,12 @@
 // plus a global (H5T_NATIVE_FLOAT is `(H5open(), H5T_NATIVE_FLOAT_g)`): Swift cannot import
 // those, so each one is a function here.
 #include <hdf5.h>
+#include <linux/memfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static inline hid_t magfleet_H5P_DEFAULT(void) { return H5P_DEFAULT; }
+static inline hid_t magfleet_H5FD_SEC2(void) { return H5FD_SEC2; }
 static inline hid_t magfleet_H5S_ALL(void) { return H5S_ALL; }
 static inline hid_t magfleet_H5E_DEFAULT(void) { return H5E_DEFAULT; }
 static inline hsize_t magfleet_H5S_UNLIMITED(void) { return H5S_UNLIMITED; }
@@ -72,5 +76,11 @@ static inline void magfleet_H5_walk_errors(magfleet_error_sink sink, void *conte
     struct magfleet_error_walk walk = { sink, context };
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, magfleet_error_walker, &walk);
     H5Eclear2(H5E_DEFAULT);
+}
+
+/// An anonymous in-memory file (memfd_create, which glibc declares only under _GNU_SOURCE), or
+/// -1 with errno set. `HDF5File.discard` points an abandoned file's descriptor at one.
+static inline int magfleet_memfd_create(const char *name) {
+    return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
 }
 #endif

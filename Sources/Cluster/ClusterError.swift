@@ -1,3 +1,5 @@
+import ClusterCore
+
 /// Everything in the cluster layer that a user can act on.
 public enum ClusterError: Error, CustomStringConvertible {
     case list(path: String, reason: String)
@@ -13,6 +15,10 @@ public enum ClusterError: Error, CustomStringConvertible {
     case locked(path: String, holder: String)
     /// Checked before any worker starts: the run cannot succeed.
     case preflight(String)
+    /// The merge found a journaled shard's file damaged (`reason` names the file: a checksum
+    /// that fails, NaN, a truncated file). The coordinator takes it out of the journal, so the
+    /// next run computes it again.
+    case damagedShard(key: ShardKey, reason: String)
 
     public var description: String {
         switch self {
@@ -26,6 +32,8 @@ public enum ClusterError: Error, CustomStringConvertible {
         case let .differentRun(path, reason): return "run directory \(path) belongs to another run: \(reason)"
         case let .locked(path, holder): return "run directory \(path) is in use by another coordinator (\(holder)); stop it, or use another --run-dir"
         case let .preflight(reason): return reason
+        case let .damagedShard(key, reason):
+            return "merge: \(reason); shard \(key) is no longer counted as done: run the same command again to compute it again and finish"
         }
     }
 }

@@ -12,7 +12,8 @@ import ClusterCore
 ///
 /// Before it binds, it takes the run directory's lock, reads the list once through the one
 /// list reader (hash, rows, label table, a sample), checks the run's identity against the
-/// journal (docs/lists.md, "Run identity"), and checks that the sampled images can be read.
+/// journal (docs/lists.md, "Run identity"), checks that the sampled images can be read, and
+/// checks the finished shards' files (CoordinatorService+Resume.swift).
 public final class CoordinatorService {
     public struct Options: Sendable {
         public var bind: String
@@ -113,6 +114,7 @@ public final class CoordinatorService {
         }
         try preflight(summary)
         let sink = try makeSink(summary)
+        try repairRunDirectory(journal, sink: sink)
 
         var machine = CoordinatorMachine(settings: settings)
         machine.totalImages = UInt64(summary.count)
@@ -253,9 +255,8 @@ public final class CoordinatorService {
         progress.clear()
         try router.setLinger(1_000)  // let Finished reach the workers
         metrics.update(machine.status(now: MonotonicClock.now()), now: MonotonicClock.now(), resumed: resumed)
-        let keys = journal.entries.keys.sorted()
         metrics.merged(0, of: Int(machine.totalImages))
-        let merged = try sink.merge(keys, into: options.output)
+        let merged = try mergeShards(journal, sink: sink)
         metrics.merged(merged.rows, of: merged.rows)
         metrics.markFinished()
         let seconds = Double(MonotonicClock.now() - started) / 1000

@@ -75,8 +75,36 @@ public final class FeatureStoreShardSink: ShardSink {
         var merger = StoreMerger(shards: shards.map(url(of:)), output: URL(fileURLWithPath: destination))
         merger.provenance = provenance
         merger.totalRows = totalRows
-        let summary = try merger.merge()
+        let summary: StoreMerger.Summary
+        do { summary = try merger.merge() } catch {  // typed: FeatureStoreError
+            let byPath = Dictionary(uniqueKeysWithValues: shards.map { (url(of: $0).path, $0) })
+            if let file = error.file, let key = byPath[file] { throw ClusterError.damagedShard(key: key, reason: "\(error)") }
+            throw error
+        }
         return MergeSummary(destination: destination, rows: summary.rows, embedded: summary.okRows, failed: summary.rows - summary.okRows)
+    }
+
+    public func problem(with tally: ShardTally) -> String? {
+        let url = url(of: tally.key), key = tally.key
+        let file: ShardFileSummary
+        do { file = try ShardFileSummary.read(url) } catch { return "\(error)" }
+        let path = url.path
+        guard file.count == Int(key.count), file.indices == key.indices.map({ Int64($0) }) else {
+            return "\(path): its \(file.count) rows are not the rows of shard \(key) (global indices \(key.indices.lowerBound)..<\(key.indices.upperBound))"
+        }
+        guard file.dim == provenance.embeddingDim, file.modelFingerprint == provenance.modelFingerprint else {
+            return "\(path): made by another model (dim \(file.dim), fingerprint \(file.modelFingerprint))"
+        }
+        guard file.okCount == tally.embedded, file.failedCount == tally.failed else {
+            return "\(path): \(file.okCount) embedded and \(file.failedCount) failed rows, the journal recorded \(tally.embedded) and \(tally.failed)"
+        }
+        return nil
+    }
+
+    public func removeLeftovers(destination: String) -> (removed: [String], kept: [String]) {
+        let shards = PartialFile.removeAll(in: URL(fileURLWithPath: directory))
+        let store = PartialFile.removeStale(for: URL(fileURLWithPath: destination))
+        return (shards + store.removed, store.kept)
     }
 }
 

@@ -3,7 +3,8 @@ import Foundation
 import ClusterCore
 
 /// The run directory's append-only journal: a header line naming the run by its inputs, then
-/// one line per finished shard, each fsynced before the shard counts as done.
+/// one line per finished shard, each fsynced before the shard counts as done, each written at
+/// the end of the file (O_APPEND).
 ///
 ///     magfleet-journal 2 {"list":{…},"model":{…},"shardSize":256,"listPath":"…","root":"…"}
 ///     done 0 256 250 6 missing-file=5,malformed-line=1
@@ -91,24 +92,18 @@ public final class Journal {
                 let tally = try Self.parseEntry(line, path: path)
                 entries[tally.key] = tally
             }
-            guard let h = FileHandle(forWritingAtPath: path) else {
-                throw ClusterError.journal(path: path, reason: "cannot open for appending")
-            }
-            handle = h
+            handle = try Self.openForAppending(path)
             // Cut a torn last line so the next entry starts on a fresh line.
             let keep = lines.reduce(0) { $0 + $1.utf8.count + 1 }
             do {
                 try handle.truncate(atOffset: UInt64(keep))
-                try handle.seekToEnd()
             } catch {
                 throw ClusterError.journal(path: path, reason: "cannot cut a torn last line: \(error)")
             }
         } else {
             recorded = nil
-            guard fm.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-                throw ClusterError.journal(path: path, reason: "cannot create")
-            }
-            handle = h
+            guard fm.createFile(atPath: path, contents: nil) else { throw ClusterError.journal(path: path, reason: "cannot create") }
+            handle = try Self.openForAppending(path)
             try append(line: Self.headerLine(header))
             try Durable.fsyncDirectory(directory)
         }
@@ -116,11 +111,34 @@ public final class Journal {
 
     deinit { try? handle.close() }
 
+    /// Every write goes to the file's end at the time of the write (O_APPEND), never to an offset
+    /// this process remembered: nothing a record lands on can be another writer's record.
+    static func openForAppending(_ path: String) throws -> FileHandle {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ClusterError.journal(path: path, reason: "cannot open for appending: \(String(cString: strerror(errno)))")
+        }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    }
+
     /// Continues a previous run under `header` (the same inputs, or a list that only grew, or
     /// another root): rewrites the journal atomically with the new header and every entry.
     public func adopt(_ header: Header) throws {
         guard header != recorded else { return }
         self.header = header
+        try rewrite()
+    }
+
+    /// Takes finished shards out of the journal (their files are missing or damaged: they are to
+    /// be computed again): rewrites it atomically with the other entries.
+    public func forget(_ keys: some Collection<ShardKey>) throws {
+        guard keys.contains(where: { entries[$0] != nil }) else { return }
+        for key in keys { entries[key] = nil }
+        try rewrite()
+    }
+
+    /// Writes the header and every entry to `journal.tmp`, fsyncs it, renames it over the journal.
+    private func rewrite() throws {
         let lines = [Self.headerLine(header)] + entries.keys.sorted().map { Self.entryLine(entries[$0]!) }
         let temporary = path + ".tmp"
         do {
@@ -128,9 +146,7 @@ public final class Journal {
             guard rename(temporary, path) == 0 else { throw ClusterError.journal(path: path, reason: "rename: \(String(cString: strerror(errno)))") }
             try Durable.fsyncDirectory((path as NSString).deletingLastPathComponent)
             try handle.close()
-            guard let h = FileHandle(forWritingAtPath: path) else { throw ClusterError.journal(path: path, reason: "cannot reopen") }
-            handle = h
-            try handle.seekToEnd()
+            handle = try Self.openForAppending(path)
         } catch let error as ClusterError {
             throw error
         } catch {

@@ -12,7 +12,18 @@ public protocol ShardSink: AnyObject {
     func failedRows(of key: ShardKey) throws -> [UInt64: RowFailure]
     /// Builds the final store at `destination` from `shards` (sorted by `first`, covering
     /// 0 ..< total exactly once).
+    /// - Throws: `ClusterError.damagedShard` when a shard's file is found damaged (a failing
+    ///   checksum, NaN, truncated); other errors name the store or the cause.
     func merge(_ shards: [ShardKey], into destination: String) throws -> MergeSummary
+    /// What is wrong with a journaled shard's file, or nil when it looks whole: the cheap check
+    /// a resume makes of every finished shard (present, complete, the rows and counts the
+    /// journal recorded); what costs a full read (checksums, values) is the merge's.
+    func problem(with tally: ShardTally) -> String?
+    /// Removes what killed writers left: every temporary file among the shard files (only
+    /// the lock holder writes there), and those of `destination` whose writer is gone.
+    /// - Returns: the files removed, and the temporary files of `destination` kept because
+    ///   the process that writes them is running.
+    func removeLeftovers(destination: String) -> (removed: [String], kept: [String])
 }
 
 /// A shard file's counts, as the journal records them.

@@ -68,13 +68,13 @@ public struct ArrayFile: Sendable, Equatable {
         if let clash = Set(arrays.keys).intersection(strings.keys).first {
             throw .invalidRows("\(clash.debugDescription) names both a float array and a string list in \(url.path)")
         }
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())-\(UUID().uuidString.prefix(8))")
+        let temporary = PartialFile.temporary(for: url)
         do {
             try writeContents(to: temporary.path)
             try FeatureStoreWriter.fsync(temporary.path, directory: false)
         } catch {
             try? FileManager.default.removeItem(at: temporary)
+            if case .noSpace = error { throw .noSpace(path: url.path) }
             throw error
         }
         guard rename(temporary.path, url.path) == 0 else {
@@ -85,9 +85,17 @@ public struct ArrayFile: Sendable, Equatable {
         try FeatureStoreWriter.fsync(url.deletingLastPathComponent().path, directory: true)
     }
 
-    /// Creates the file at `path`, writes everything, flushes and closes it.
+    /// Creates the file at `path`, writes everything and closes it (a failure discards it).
     private func writeContents(to path: String) throws(FeatureStoreError) {
         let file = try HDF5File.create(path)
+        do { try writeContents(of: file) } catch {
+            file.discard()  // the caller deletes it; closing must not write to a failing disk
+            throw error
+        }
+    }
+
+    private func writeContents(of file: HDF5File) throws(FeatureStoreError) {
+        let path = file.path
         for name in arrays.keys.sorted() {
             let array = arrays[name]!
             let dataset = try file.createFixedDataset(name, type: HDF5Element.float32.fileType, shape: array.shape)
@@ -108,7 +116,7 @@ public struct ArrayFile: Sendable, Equatable {
             case .real(let r): try file.setAttribute(name, r)
             }
         }
-        try file.flush()
+        try file.close()
     }
 
     /// Reads every dataset and root attribute of an HDF5 file.

@@ -31,10 +31,33 @@ public enum FeatureStoreError: Error, CustomStringConvertible, Equatable {
     /// A caller passed rows that break the schema (wrong embedding length, bad label...).
     case invalidRows(String)
     case io(path: String, message: String)
+    /// A write found the file system full. A writer leaves nothing behind (its temporary file
+    /// is removed), so running again once there is room starts from a clean state.
+    case noSpace(path: String)
+    /// A chunk of `dataset` does not match its Fletcher-32 checksum: the file's bytes changed
+    /// after it was written (disk, copy or hand edit).
+    case checksumMismatch(path: String, dataset: String)
+    /// A shard row's embedding holds NaN or an infinity: no store is made from it.
+    case nonFinite(path: String, row: Int, index: Int64)
     /// A text or binary import could not be parsed.
     case parse(path: String, line: Int?, message: String)
     /// A query names a path or index that is not in the store, or has the wrong dimension.
     case badQuery(String)
+
+    /// The one file the error is about, when there is one (a merge names the shard at fault).
+    public var file: String? {
+        switch self {
+        case let .hdf5(_, path, _), let .missingFile(path), let .notHDF5(path), let .unreadable(path, _),
+             let .notAStore(path, _), let .unsupportedVersion(path, _, _), let .incomplete(path),
+             let .wrongKind(path, _, _), let .missingDataset(path, _), let .datasetType(path, _, _),
+             let .attributeType(path, _, _), let .inconsistent(path, _), let .rowRange(path, _, _, _, _),
+             let .shardMismatch(path, _, _, _), let .indexOutOfRange(path, _, _), let .io(path, _),
+             let .noSpace(path), let .checksumMismatch(path, _), let .nonFinite(path, _, _), let .parse(path, _, _):
+            path
+        case .duplicateIndex, .missingIndex, .noShards, .invalidRows, .badQuery:
+            nil
+        }
+    }
 
     public var description: String {
         switch self {
@@ -65,6 +88,11 @@ public enum FeatureStoreError: Error, CustomStringConvertible, Equatable {
         case .noShards: "no shard files given"
         case let .invalidRows(message): "invalid rows: \(message)"
         case let .io(path, message): "\(path): \(message)"
+        case let .noSpace(path): "\(path): No space left on device (nothing partial is left there; free space and run again)"
+        case let .checksumMismatch(path, dataset):
+            "\(path): checksum mismatch in /\(dataset): the file is corrupt (its bytes changed after it was written)"
+        case let .nonFinite(path, row, index):
+            "\(path): row \(row) (global index \(index)) has a non-finite embedding (NaN or infinity); refusing to merge"
         case let .parse(path, line, message): "\(path)\(line.map { ":\($0)" } ?? ""): \(message)"
         case let .badQuery(message): "query: \(message)"
         }

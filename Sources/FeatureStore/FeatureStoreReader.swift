@@ -30,35 +30,9 @@ public final class FeatureStoreReader {
         let handle = try HDF5File.open(path)
         file = handle
         typealias A = StoreFormat.Attribute
-        guard let marker = try handle.stringAttribute(A.format) else {
-            throw .notAStore(path: path, reason: "the root has no '\(A.format)' attribute (made by another tool?)")
-        }
-        guard marker == StoreFormat.marker else {
-            throw .notAStore(path: path, reason: "'\(A.format)' is \(marker.debugDescription), expected \(StoreFormat.marker.debugDescription)")
-        }
-        guard let version = try handle.integerAttribute(A.version) else {
-            throw .notAStore(path: path, reason: "no '\(A.version)' attribute")
-        }
-        guard version == StoreFormat.version else {
-            throw .unsupportedVersion(path: path, found: version, supported: StoreFormat.version)
-        }
-        guard try handle.integerAttribute(A.complete) == 1 else { throw .incomplete(path: path) }
-
-        func string(_ name: String) throws(FeatureStoreError) -> String {
-            guard let value = try handle.stringAttribute(name) else { throw .inconsistent(path: path, detail: "attribute \(name) is missing") }
-            return value
-        }
-        func integer(_ name: String) throws(FeatureStoreError) -> Int64 {
-            guard let value = try handle.integerAttribute(name) else { throw .inconsistent(path: path, detail: "attribute \(name) is missing") }
-            return value
-        }
-        let kindName = try string(A.kind)
-        switch kindName {
-        case "store": kind = .store
-        case "shard": kind = .shard(totalRows: Int(try integer(A.totalRows)))
-        default: throw .inconsistent(path: path, detail: "unknown kind \(kindName.debugDescription)")
-        }
-        if let expecting, expecting != kindName { throw .wrongKind(path: path, expected: expecting, found: kindName) }
+        kind = try Self.checkHeader(handle, expecting: expecting)
+        let string = { (name: String) throws(FeatureStoreError) in try Self.string(name, of: handle) }
+        let integer = { (name: String) throws(FeatureStoreError) in try Self.integer(name, of: handle) }
 
         let names = try handle.dataset(StoreFormat.Dataset.labelNames)
         let labelCount = try names.shape().first ?? 0
@@ -73,23 +47,71 @@ public final class FeatureStoreReader {
         okCount = Int(try integer(A.okCount))
         failedCount = Int(try integer(A.failedCount))
 
-        embeddingsDataset = try handle.dataset(StoreFormat.Dataset.embeddings)
-        guard try embeddingsDataset.stores(.float32) else { throw .datasetType(path: path, name: StoreFormat.Dataset.embeddings, expected: "float32") }
-        let shape = try embeddingsDataset.shape()
-        guard shape == [count, provenance.embeddingDim] else {
-            throw .inconsistent(path: path, detail: "/embeddings is \(shape), attributes say [\(count), \(provenance.embeddingDim)]")
-        }
+        embeddingsDataset = try Self.checkShapes(handle, kind: kind, count: count, okCount: okCount, failedCount: failedCount,
+                                                 dim: provenance.embeddingDim)
         embeddingChunkRows = try embeddingsDataset.chunkShape()?.first
+    }
+
+    /// Checks what every magfleet file passes first, in order: the marker, the version, the
+    /// completeness mark, the kind (and that it is `expecting`, when given). Returns the kind.
+    static func checkHeader(_ file: HDF5File, expecting: String?) throws(FeatureStoreError) -> StoreKind {
+        typealias A = StoreFormat.Attribute
+        let path = file.path
+        guard let marker = try file.stringAttribute(A.format) else {
+            throw .notAStore(path: path, reason: "the root has no '\(A.format)' attribute (made by another tool?)")
+        }
+        guard marker == StoreFormat.marker else {
+            throw .notAStore(path: path, reason: "'\(A.format)' is \(marker.debugDescription), expected \(StoreFormat.marker.debugDescription)")
+        }
+        guard let version = try file.integerAttribute(A.version) else {
+            throw .notAStore(path: path, reason: "no '\(A.version)' attribute")
+        }
+        guard version == StoreFormat.version else {
+            throw .unsupportedVersion(path: path, found: version, supported: StoreFormat.version)
+        }
+        guard try file.integerAttribute(A.complete) == 1 else { throw .incomplete(path: path) }
+        let kindName = try string(A.kind, of: file)
+        let kind: StoreKind
+        switch kindName {
+        case "store": kind = .store
+        case "shard": kind = .shard(totalRows: Int(try integer(A.totalRows, of: file)))
+        default: throw .inconsistent(path: path, detail: "unknown kind \(kindName.debugDescription)")
+        }
+        if let expecting, expecting != kindName { throw .wrongKind(path: path, expected: expecting, found: kindName) }
+        return kind
+    }
+
+    /// Checks that every dataset has the rows the counts say (/embeddings [count, dim] float32)
+    /// and that the counts add up. Returns /embeddings.
+    static func checkShapes(_ file: HDF5File, kind: StoreKind, count: Int, okCount: Int, failedCount: Int, dim: Int) throws(FeatureStoreError) -> HDF5Dataset {
+        let path = file.path
+        let embeddings = try file.dataset(StoreFormat.Dataset.embeddings)
+        guard try embeddings.stores(.float32) else { throw .datasetType(path: path, name: StoreFormat.Dataset.embeddings, expected: "float32") }
+        let shape = try embeddings.shape()
+        guard shape == [count, dim] else {
+            throw .inconsistent(path: path, detail: "/embeddings is \(shape), attributes say [\(count), \(dim)]")
+        }
         var oneD = [StoreFormat.Dataset.norms, StoreFormat.Dataset.paths, StoreFormat.Dataset.labels,
                     StoreFormat.Dataset.status, StoreFormat.Dataset.failureReasons]
         if case .shard = kind { oneD.append(StoreFormat.Dataset.indices) }
         for name in oneD {
-            let rows = try handle.dataset(name).shape()
+            let rows = try file.dataset(name).shape()
             guard rows == [count] else { throw .inconsistent(path: path, detail: "/\(name) is \(rows), expected [\(count)]") }
         }
         guard okCount + failedCount == count else {
             throw .inconsistent(path: path, detail: "ok_count \(okCount) + failed_count \(failedCount) != count \(count)")
         }
+        return embeddings
+    }
+
+    static func string(_ name: String, of file: HDF5File) throws(FeatureStoreError) -> String {
+        guard let value = try file.stringAttribute(name) else { throw .inconsistent(path: file.path, detail: "attribute \(name) is missing") }
+        return value
+    }
+
+    static func integer(_ name: String, of file: HDF5File) throws(FeatureStoreError) -> Int64 {
+        guard let value = try file.integerAttribute(name) else { throw .inconsistent(path: file.path, detail: "attribute \(name) is missing") }
+        return value
     }
 
     private func checkRange(_ rows: Range<Int>) throws(FeatureStoreError) {

@@ -42,7 +42,8 @@ public struct StoreWriteOptions: Sendable {
 /// The file is written under a hidden temporary name in the destination directory
 /// (`.NAME.partial-PID-UUID`) and only `finish()` marks it complete, flushes, fsyncs and renames
 /// it to its final name: a reader finds either a complete file or none. A writer dropped
-/// without `finish()` deletes its temporary file.
+/// without `finish()` (an error, a full disk) discards its temporary file without writing
+/// anything more and deletes it. Errors name the final file, not the temporary one.
 public final class FeatureStoreWriter {
     public let url: URL
     public let provenance: StoreProvenance
@@ -63,8 +64,11 @@ public final class FeatureStoreWriter {
         self.url = url
         self.provenance = provenance
         self.kind = kind
-        let directory = url.deletingLastPathComponent()
-        temporaryURL = directory.appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())-\(UUID().uuidString.prefix(8))")
+        temporaryURL = PartialFile.temporary(for: url)
+        try naming { () throws(FeatureStoreError) in try create(options) }
+    }
+
+    private func create(_ options: StoreWriteOptions) throws(FeatureStoreError) {
         let file = try HDF5File.create(temporaryURL.path)
         self.file = file
         let d = provenance.embeddingDim
@@ -86,14 +90,27 @@ public final class FeatureStoreWriter {
 
     deinit {
         if !finished {
-            closeAll()
+            dropDatasets()
+            file = nil  // discarded: nothing more reaches the disk (HDF5File)
             try? FileManager.default.removeItem(at: temporaryURL)
         }
     }
 
-    private func closeAll() {
+    /// Runs `body`, naming the final file in its errors instead of the temporary one.
+    private func naming<T>(_ body: () throws(FeatureStoreError) -> T) throws(FeatureStoreError) -> T {
+        do { return try body() } catch {
+            let temporary = temporaryURL.path
+            switch error {
+            case let .hdf5(function, path, stack) where path == temporary: throw .hdf5(function: function, path: url.path, stack: stack)
+            case let .noSpace(path) where path == temporary: throw .noSpace(path: url.path)
+            case let .io(path, message) where path == temporary: throw .io(path: url.path, message: message)
+            default: throw error
+            }
+        }
+    }
+
+    private func dropDatasets() {
         embeddings = nil; norms = nil; paths = nil; labels = nil; status = nil; reasons = nil; indices = nil
-        file = nil
     }
 
     private func writeProvenance(_ file: HDF5File) throws(FeatureStoreError) {
@@ -152,17 +169,19 @@ public final class FeatureStoreWriter {
             }
         }
         let start = rowCount, end = rowCount + n
-        for dataset in [embeddings, norms, paths, labels, status, reasons, indices].compactMap({ $0 }) {
-            try dataset.extend(toRows: end)
-        }
-        try vectors.withUnsafeBufferPointer { (b) throws(FeatureStoreError) in try embeddings!.write(b, rows: start, count: n) }
-        try rowNorms.withUnsafeBufferPointer { (b) throws(FeatureStoreError) in try norms!.write(b, rows: start, count: n) }
-        try rows.labels.withUnsafeBufferPointer { (b) throws(FeatureStoreError) in try labels!.write(b, rows: start, count: n) }
-        try codes.withUnsafeBufferPointer { (b) throws(FeatureStoreError) in try status!.write(b, rows: start, count: n) }
-        try paths!.writeStrings(rows.paths, rows: start)
-        try reasons!.writeStrings(reasonText, rows: start)
-        if let indices {
-            try rows.indices.withUnsafeBufferPointer { (b) throws(FeatureStoreError) in try indices.write(b, rows: start, count: n) }
+        try naming { () throws(FeatureStoreError) in
+            for dataset in [embeddings, norms, paths, labels, status, reasons, indices].compactMap({ $0 }) {
+                try dataset.extend(toRows: end)
+            }
+            try vectors.withUnsafeBufferPointer { (b) throws(FeatureStoreError) in try embeddings!.write(b, rows: start, count: n) }
+            try rowNorms.withUnsafeBufferPointer { (b) throws(FeatureStoreError) in try norms!.write(b, rows: start, count: n) }
+            try rows.labels.withUnsafeBufferPointer { (b) throws(FeatureStoreError) in try labels!.write(b, rows: start, count: n) }
+            try codes.withUnsafeBufferPointer { (b) throws(FeatureStoreError) in try status!.write(b, rows: start, count: n) }
+            try paths!.writeStrings(rows.paths, rows: start)
+            try reasons!.writeStrings(reasonText, rows: start)
+            if let indices {
+                try rows.indices.withUnsafeBufferPointer { (b) throws(FeatureStoreError) in try indices.write(b, rows: start, count: n) }
+            }
         }
         rowCount = end
         okCount += codes.lazy.filter { $0 == StoreFormat.statusOK }.count
@@ -174,13 +193,16 @@ public final class FeatureStoreWriter {
         precondition(!finished, "finish called twice")
         guard let file else { preconditionFailure("writer already closed") }
         typealias A = StoreFormat.Attribute
-        try file.setAttribute(A.count, Int64(rowCount))
-        try file.setAttribute(A.okCount, Int64(okCount))
-        try file.setAttribute(A.failedCount, Int64(rowCount - okCount))
-        try file.setAttribute(A.complete, Int64(1))
-        try file.flush()
-        closeAll()
-        try Self.fsync(temporaryURL.path, directory: false)
+        try naming { () throws(FeatureStoreError) in
+            try file.setAttribute(A.count, Int64(rowCount))
+            try file.setAttribute(A.okCount, Int64(okCount))
+            try file.setAttribute(A.failedCount, Int64(rowCount - okCount))
+            try file.setAttribute(A.complete, Int64(1))
+            dropDatasets()  // the file holds them until it closes
+            try file.close()
+            self.file = nil
+            try Self.fsync(temporaryURL.path, directory: false)
+        }
         guard rename(temporaryURL.path, url.path) == 0 else {
             let message = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporaryURL)

@@ -4,7 +4,10 @@ import Foundation
 ///
 /// Refuses (naming the shard, or the index) when a shard is incomplete or foreign, when
 /// shards disagree on model fingerprint, architecture, dim, preset, flip, image list, label
-/// names or run size, when an index appears twice, or when one is missing. Streams: it holds
+/// names or run size, when an index appears twice, or when one is missing; and, as it reads
+/// the rows, when a chunk fails its checksum (`checksumMismatch`) or an embedding holds NaN or
+/// an infinity (`nonFinite`): no output is left then. `FeatureStoreError.file` names the shard
+/// at fault (or the output, for a write error such as `noSpace`). Streams: it holds
 /// each shard's index column, one block of rows per shard, and one output batch, never the
 /// whole matrix. The output is written atomically (see `FeatureStoreWriter`).
 public struct StoreMerger {
@@ -133,11 +136,17 @@ private final class ShardCursor {
         self.blockRows = blockRows
     }
 
-    /// Makes sure shard row `row` is in the block and returns its offset in it.
+    /// Makes sure shard row `row` is in the block and returns its offset in it. The read checks
+    /// the chunks' checksums; a non-finite value is refused here.
     func locate(_ row: Int) throws(FeatureStoreError) -> Int {
         if row >= blockStart, row < blockStart + blockCount { return row - blockStart }
         let range = row..<min(row + blockRows, reader.count)
         embeddings = try reader.embeddings(rows: range)
+        if let bad = embeddings.firstIndex(where: { !$0.isFinite }) {
+            let badRow = range.lowerBound + bad / reader.dim
+            let index = try reader.indices(rows: badRow..<(badRow + 1))[0]
+            throw .nonFinite(path: reader.url.path, row: badRow, index: index)
+        }
         paths = try reader.paths(rows: range)
         labels = try reader.labels(rows: range)
         codes = try reader.statusCodes(rows: range)

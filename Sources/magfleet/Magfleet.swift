@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import FeatureStore
 import Foundation
 
 /// The version every store, report and worker handshake records.
@@ -46,6 +47,9 @@ struct Magfleet: ParsableCommand {
             Console.error("magfleet: \(failure)")
             Foundation.exit(failure.code)
         } catch let failure as ClusterError {
+            Console.error("magfleet: \(failure)")
+            Foundation.exit(1)
+        } catch let failure as FeatureStoreError {  // a store or shard file a run writes (a full disk...)
             Console.error("magfleet: \(failure)")
             Foundation.exit(1)
         } catch {

@@ -56,6 +56,24 @@ struct DurabilityTests {
         #expect(again.recorded == moved && again.entries.count == 3)
     }
 
+    /// Issue 16, item 5: records go to the journal's end as it is when written (O_APPEND), not
+    /// to an offset a writer remembered. Two writers on one journal (the run lock keeps a second
+    /// coordinator out; a journal must not lose records anyway) keep every record.
+    @Test func journalRecordsGoToTheEndWhoeverWroteLast() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let header = Self.header()
+        let first = try Journal(directory: dir, header: header)
+        let second = try Journal(directory: dir, header: header)  // both opened at the same end
+        let keys = (0..<3).map { ShardKey(first: UInt64($0 * 4), count: 4) }
+        try first.record([ShardTally(key: keys[0], embedded: 4, failed: 0)])
+        try second.record([ShardTally(key: keys[1], embedded: 4, failed: 0)])
+        try first.record([ShardTally(key: keys[2], embedded: 3, failed: 1, failuresByCategory: ["decode": 1])])
+        let reopened = try Journal(directory: dir, header: header)
+        #expect(Set(reopened.entries.keys) == Set(keys))
+        #expect(reopened.entries[keys[2]]?.failuresByCategory == ["decode": 1])
+    }
+
     @Test func resumeIsRefusedWhenAnInputDiffers() throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -165,6 +183,52 @@ struct DurabilityTests {
         #expect(try sink.write(patch) == ShardTally(key: a.key, embedded: 2, failed: 0))
         _ = try sink.merge([a.key, b.key], into: dir + "/store2")
         #expect(try StoreReadback.rows(of: dir + "/store2").rows == [a.rows[0], fixed] + b.rows)
+    }
+
+    /// Issue 16, item 6: what a resume finds wrong with a journaled shard's file, cheaply;
+    /// what only the merge finds (NaN, checksums) names the shard's key; `forget` takes shards
+    /// out of the journal durably.
+    @Test func journaledShardFilesAreCheckedAndADamagedOneIsNamedAtTheMerge() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let provenance = StoreProvenance(
+            modelFingerprint: Self.model.fingerprint, architecture: Self.model.architecture, embeddingDim: 3,
+            preprocessingPreset: Self.model.preprocessing, flip: false, imageListSHA256: "sha", toolVersion: "test",
+            randomWeights: true, labelNames: [])
+        let sink = try FeatureStoreShardSink(directory: dir + "/shards", provenance: provenance, totalRows: 8)
+        func result(_ first: UInt64, nanAt: UInt64? = nil) -> ShardResult {
+            ShardResult(key: ShardKey(first: first, count: 4), dim: 3, rows: (first..<(first + 4)).map { i in
+                ShardRow(index: i, path: "p\(i)", outcome: i == 5 ? .failure(RowFailure(category: "decode", reason: "bad"))
+                         : .embedding([Float(i), i == nanAt ? .nan : 1, -2]))
+            })
+        }
+        let a = try sink.write(result(0)), b = try sink.write(result(4))
+        #expect(sink.problem(with: a) == nil && sink.problem(with: b) == nil)
+        let bPath = sink.url(of: b.key).path
+        var counts = b
+        counts.failed = 0
+        #expect(sink.problem(with: counts)?.contains("3 embedded and 1 failed rows, the journal recorded 3 and 0") == true)
+        try FileManager.default.removeItem(atPath: bPath)
+        #expect(sink.problem(with: b) == "\(bPath): no such file")
+        try FileManager.default.copyItem(atPath: sink.url(of: a.key).path, toPath: bPath)
+        #expect(sink.problem(with: b)?.contains("are not the rows of shard 4+4") == true)
+        try Data(try Data(contentsOf: sink.url(of: a.key)).prefix(3000)).write(to: URL(fileURLWithPath: bPath))
+        #expect(sink.problem(with: b)?.hasPrefix(bPath) == true)
+
+        _ = try sink.write(result(4, nanAt: 6))  // whole to the resume check; the merge reads the NaN
+        #expect(sink.problem(with: b) == nil)
+        do {
+            _ = try sink.merge([a.key, b.key], into: dir + "/store.h5")
+            Issue.record("merged a shard holding NaN")
+        } catch let ClusterError.damagedShard(key, reason) {
+            #expect(key == b.key && reason.contains("\(bPath): row 2 (global index 6) has a non-finite embedding"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/store.h5"))
+
+        let journal = try Journal(directory: dir, header: Self.header())
+        try journal.record([a, b])
+        try journal.forget([b.key])
+        #expect(Set(try Journal(directory: dir, header: Self.header()).entries.keys) == [a.key])
     }
 
     @Test func codecDropsMalformedOversizedAndBodilessFrames() throws {

@@ -21,6 +21,7 @@ struct H5pyPeerTests {
           "attrs": {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()},
           "chunks": list(f["embeddings"].chunks),
           "compression": f["embeddings"].compression,
+          "fletcher32": sorted(k for k in f if f[k].fletcher32),
         }
         if "indices" in f: out["indices"] = f["indices"][:].tolist()
         print(json.dumps(out))
@@ -60,6 +61,8 @@ struct H5pyPeerTests {
         #expect(attrs["count"] as? Int == 41 && attrs["failed_count"] as? Int == 8)
         #expect(out["chunks"] as? [Int] == [16, 16])
         #expect((out["compression"] as? String) == (compress ? "gzip" : nil))
+        // Checksummed: every dataset of fixed-size elements (HDF5 takes no filter on strings).
+        #expect(out["fletcher32"] as? [String] == ["embeddings", "labels", "norms", "status"])
     }
 
     @Test func h5pyReadsShardIndicesAndAnnExport() throws {
@@ -71,6 +74,7 @@ struct H5pyPeerTests {
         try writer.finish()
         let out = try dump(url)
         #expect(out["indices"] as? [Int] == [7, 42, 99])
+        #expect(out["fletcher32"] as? [String] == ["embeddings", "indices", "labels", "norms", "status"])
         #expect(out["paths"] as? [String] == ["img7", "img42", "img99"])
         #expect((out["attrs"] as? [String: Any])?["kind"] as? String == "shard")
         #expect((out["attrs"] as? [String: Any])?["total_rows"] as? Int == 100)

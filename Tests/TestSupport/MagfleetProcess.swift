@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs the built `magfleet` binary (next to the test bundle in .build/<config>/) with a time
 /// bound, and collects its output.

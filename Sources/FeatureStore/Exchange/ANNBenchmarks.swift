@@ -40,7 +40,7 @@ public enum ANNBenchmarks {
             distances.append(contentsOf: result.map { 1 - $0.score })
         }
 
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())")
+        let temporary = PartialFile.temporary(for: url)
         do {
             try writeFile(temporary, train: train, test: test, neighbors: neighborRows, distances: distances,
                           trainRows: trainPositions.count, testRows: testCount, k: kk, dim: d)
@@ -55,17 +55,22 @@ public enum ANNBenchmarks {
         return Summary(train: trainPositions.count, test: testCount, neighbors: kk)
     }
 
-    /// Writes the four datasets and the attributes, then closes the file (at return).
+    /// Writes the four datasets and the attributes, then closes the file.
     private static func writeFile(_ url: URL, train: [Float], test: [Float], neighbors: [Int32], distances: [Float], trainRows: Int, testRows: Int, k: Int, dim d: Int) throws(FeatureStoreError) {
         let file = try HDF5File.create(url.path)
-        try write(file, "train", train, shape: [trainRows, d])
-        try write(file, "test", test, shape: [testRows, d])
-        try write(file, "neighbors", neighbors, shape: [testRows, k])
-        try write(file, "distances", distances, shape: [testRows, k])
-        try file.setAttribute("distance", "angular")
-        try file.setAttribute("dimension", Int64(d))
-        try file.setAttribute("point_type", "float")
-        try file.flush()
+        do {
+            try write(file, "train", train, shape: [trainRows, d])
+            try write(file, "test", test, shape: [testRows, d])
+            try write(file, "neighbors", neighbors, shape: [testRows, k])
+            try write(file, "distances", distances, shape: [testRows, k])
+            try file.setAttribute("distance", "angular")
+            try file.setAttribute("dimension", Int64(d))
+            try file.setAttribute("point_type", "float")
+            try file.close()
+        } catch {
+            file.discard()  // the caller deletes it; closing must not write to a failing disk
+            throw error
+        }
     }
 
     private static func write<T: HDF5Scalar>(_ file: HDF5File, _ name: String, _ values: [T], shape: [Int]) throws(FeatureStoreError) {

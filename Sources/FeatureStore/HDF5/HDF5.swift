@@ -20,11 +20,17 @@ enum HDF5 {
     private static let opened: Void = { _ = H5open() }()
 
     /// Converts a negative HDF5 return value (hid_t or herr_t or htri_t) into
-    /// `FeatureStoreError.hdf5`, naming the call, the file and HDF5's own error stack.
+    /// `FeatureStoreError.hdf5`, naming the call, the file and HDF5's own error stack; a write
+    /// that found the disk full is `.noSpace`, a read whose Fletcher-32 checksum does not match
+    /// is `.checksumMismatch` (naming `dataset`).
     @discardableResult
-    static func check<T: BinaryInteger>(_ value: T, _ function: String, path: String) throws(FeatureStoreError) -> T {
+    static func check<T: BinaryInteger>(_ value: T, _ function: String, path: String, dataset: String? = nil) throws(FeatureStoreError) -> T {
         if value >= 0 { return value }
-        throw .hdf5(function: function, path: path, stack: takeErrorStack())
+        let stack = takeErrorStack()
+        // The sec2 driver reports a failed write as "errno = 28, error message = '...'".
+        if stack.contains("errno = \(ENOSPC),") { throw .noSpace(path: path) }
+        if stack.contains("Fletcher32 checksum") { throw .checksumMismatch(path: path, dataset: dataset ?? function) }
+        throw .hdf5(function: function, path: path, stack: stack)
     }
 
     /// The current error stack as "function: description" entries, innermost first; clears it.
@@ -41,6 +47,21 @@ enum HDF5 {
     }
 
     static var unlimited: UInt64 { magfleet_H5S_UNLIMITED() }
+
+    /// The names of the files HDF5 holds open in this process (for tests: what its atexit
+    /// handler would have to close).
+    static func openFileNames() -> [String] {
+        let all = hid_t(H5F_OBJ_FILE | H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR)  // H5F_OBJ_ALL
+        let count = H5Fget_obj_count(all, UInt32(H5F_OBJ_FILE))
+        guard count > 0 else { return [] }
+        var ids = [hid_t](repeating: -1, count: count)
+        let found = H5Fget_obj_ids(all, UInt32(H5F_OBJ_FILE), count, &ids)
+        return ids.prefix(max(0, found)).map { id in
+            var name = [CChar](repeating: 0, count: 4096)
+            let length = H5Fget_name(id, &name, name.count)
+            return length > 0 ? String(cString: name) : "?"
+        }
+    }
 }
 
 /// The element types the store reads and writes.

@@ -35,6 +35,30 @@ final class HDF5Dataset {
         return dims.prefix(Int(rank)).map { Int($0) }
     }
 
+    /// At most how many bytes a flush writes for this dataset's raw data into new file space:
+    /// the dirty chunks its chunk cache can hold (bounded by its chunks), each with room for a
+    /// deflate that grew it and the checksum. 0 for a contiguous dataset (its space is
+    /// allocated when written) and for chunks bigger than the cache (written by H5Dwrite).
+    func bufferedBytesBound() -> Int {
+        guard let chunk = try? chunkShape(), let dims = try? shape(), let stored = try? type() else {
+            _ = HDF5.takeErrorStack()
+            return 0
+        }
+        let access = H5Dget_access_plist(id)
+        defer { if access >= 0 { H5Pclose(access) } }
+        var slots = 0, cacheBytes = 0
+        var preemption = 0.0
+        guard access >= 0, H5Pget_chunk_cache(access, &slots, &cacheBytes, &preemption) >= 0 else {
+            _ = HDF5.takeErrorStack()
+            return 0
+        }
+        let elementBytes = stored.isVariableString ? 16 : stored.size  // a vlen element on disk: length + heap id
+        let raw = chunk.reduce(1, *) * elementBytes
+        guard raw <= cacheBytes else { return 0 }
+        let chunks = zip(dims, chunk).reduce(1) { $0 * (($1.0 + $1.1 - 1) / $1.1) }
+        return min(chunks, cacheBytes / raw + 1) * (raw + raw / 64 + 64)
+    }
+
     /// Grows the first dimension to `rows`.
     func extend(toRows rows: Int) throws(FeatureStoreError) {
         var dims = try shape().map { UInt64($0) }
@@ -72,7 +96,7 @@ final class HDF5Dataset {
         precondition(buffer.count >= count * (columns ?? 1), "buffer too small for the row selection")
         try HDF5.check(
             H5Dread(id, T.element.memoryType, memory.id, file.id, magfleet_H5P_DEFAULT(), buffer.baseAddress),
-            "H5Dread(\(name))", path: path)
+            "H5Dread(\(name))", path: path, dataset: name)
     }
 
     /// Reads rows `start..<start+count` as an array.
@@ -110,7 +134,7 @@ final class HDF5Dataset {
         var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
         try HDF5.check(
             H5Dread(id, type.id, memory.id, file.id, magfleet_H5P_DEFAULT(), &pointers),
-            "H5Dread(\(name))", path: path)
+            "H5Dread(\(name))", path: path, dataset: name)
         let strings = pointers.map { $0.map { String(cString: $0) } ?? "" }
         try HDF5.check(magfleet_H5_reclaim(type.id, memory.id, &pointers), "H5Dvlen_reclaim", path: path)
         return strings

@@ -13,7 +13,7 @@ extension HDF5File {
         let links = HDF5PropertyList(try HDF5.check(H5Pcreate(magfleet_H5P_LINK_CREATE()), "H5Pcreate", path: path))
         try HDF5.check(H5Pset_create_intermediate_group(links.id, 1), "H5Pset_create_intermediate_group", path: path)
         let id = H5Dcreate2(self.id, name, type, space.id, links.id, magfleet_H5P_DEFAULT(), magfleet_H5P_DEFAULT())
-        return HDF5Dataset(id: try HDF5.check(id, "H5Dcreate2(\(name))", path: path), name: name, path: path)
+        return adopt(HDF5Dataset(id: try HDF5.check(id, "H5Dcreate2(\(name))", path: path), name: name, path: path))
     }
 
     /// The full names ("fc1/weight") of every dataset under the root group, groups walked
@@ -112,7 +112,7 @@ extension HDF5Dataset {
         _ = try values.withUnsafeMutableBufferPointer { (buffer) throws(FeatureStoreError) in
             try HDF5.check(
                 H5Dread(id, magfleet_H5T_NATIVE_FLOAT(), magfleet_H5S_ALL(), magfleet_H5S_ALL(), magfleet_H5P_DEFAULT(), buffer.baseAddress),
-                "H5Dread(\(name))", path: path)
+                "H5Dread(\(name))", path: path, dataset: name)
         }
         return (shape, values)
     }

@@ -9,7 +9,9 @@ struct Merge: ParsableCommand {
         discussion: """
             Refuses, naming the shard, when shards differ in model fingerprint, dim, preset, flip, \
             image list or labels, or when a global index is duplicated or missing. Streams in \
-            chunks; the output appears only when complete.
+            chunks; the output appears only when complete. A shard whose checksum fails or whose \
+            embeddings hold NaN is refused by name. Temporary files of --out that a killed merge \
+            left are removed first.
             """)
 
     @Argument(help: "The shard files.")
@@ -23,6 +25,9 @@ struct Merge: ParsableCommand {
 
     func run() throws {
         let start = DispatchTime.now()
+        for path in PartialFile.removeStale(for: URL(fileURLWithPath: out)).removed {
+            Console.error("removed \(path), a temporary file a killed writer left")
+        }
         do {
             let merger = StoreMerger(
                 shards: shards.map { URL(fileURLWithPath: $0) }, output: URL(fileURLWithPath: out),
