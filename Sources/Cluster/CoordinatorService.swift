@@ -175,9 +175,16 @@ public final class CoordinatorService {
         var commits: [ShardResult] = []
         func flushCommits() throws {
             guard !commits.isEmpty else { return }
-            let tallies = try commits.map { try sink.write($0) }
+            var tallies: [ShardTally] = []
+            defer { commits.removeAll(keepingCapacity: true) }
+            do {
+                for commit in commits { tallies.append(try sink.write(commit)) }
+            } catch {
+                // The shards written before the one that failed (a full disk) stay done.
+                if !tallies.isEmpty { try journal.record(tallies) }
+                throw error
+            }
             try journal.record(tallies)
-            commits.removeAll(keepingCapacity: true)
         }
 
         func perform(_ actions: [CoordinatorMachine.Action]) throws -> Bool {
