@@ -7,7 +7,7 @@ import Testing
 /// skipped otherwise.
 @Suite(.serialized, .enabled(if: NetworkNamespace.available))
 struct NetworkNamespaceTests {
-    @Test func aCutLinkGetsTheShardReassignedAndTheLateResultDropped() throws {
+    @Test func aCutLinkGetsTheShardReassignedAndTheLateResultCountsOnce() throws {
         let h = try ClusterHarness()
         let net = try NetworkNamespace()
         defer {
@@ -16,7 +16,8 @@ struct NetworkNamespaceTests {
         }
         try h.makeImages(200)
         // Short leases, a long heartbeat timeout: a cut shorter than the timeout keeps the TCP
-        // session, so the isolated worker's result arrives after its lease was reassigned.
+        // session; the cut stops the heartbeats that renew the lease, so it expires, and the
+        // isolated worker's result arrives after its lease was reassigned.
         try h.start("coordinator", ["coordinator", "--list", h.listPath, "--out", h.storePath, "--run-dir", h.runDirectory,
                                     "--bind", "tcp://*:\(h.port)", "--insecure", "--embedder", "test", "--shard-size", "4",
                                     "--lease-ms", "700", "--heartbeat-ms", "100", "--heartbeat-timeout-ms", "8000"])
@@ -32,8 +33,10 @@ struct NetworkNamespaceTests {
         try h.wait(20, "the isolated worker to send its Result") { h.log("isolated").contains("result sent") }
         try net.setLink(up: true)
         #expect(try h.waitForExit("coordinator", seconds: 40) == 0)
+        // The late Result is taken if its shard is still unfinished (first result wins), else
+        // dropped (Protocols/README.md 4.3); either way every row is in the store once.
         let log = h.log("coordinator")
-        #expect(log.contains("dropped a late or duplicate result"))
+        #expect(log.contains("dropped a late or duplicate result") || log.contains("accepted a late result"), "\(log)")
         try h.expectCompleteStore(count: 200)
     }
 }
