@@ -66,7 +66,7 @@ public enum FeatureStoreError: Error, CustomStringConvertible, Equatable {
         case let .invalidRows(message): "invalid rows: \(message)"
         case let .io(path, message): "\(path): \(message)"
         case let .parse(path, line, message): "\(path)\(line.map { ":\($0)" } ?? ""): \(message)"
-        case let .badQuery(message): "query: \(message)"
+        case let .badQuery(message): message
         }
     }
 }

@@ -10,6 +10,9 @@ struct Merge: ParsableCommand {
             Refuses, naming the shard, when shards differ in model fingerprint, dim, preset, flip, \
             image list or labels, or when a global index is duplicated or missing. Streams in \
             chunks; the output appears only when complete.
+
+            Examples:
+              magfleet merge features.h5.run/shards/*.h5 --out merged.h5
             """)
 
     @Argument(help: "The shard files.")
@@ -22,16 +25,13 @@ struct Merge: ParsableCommand {
     var compress = false
 
     func run() throws {
+        try OutputFile.prepare(out, "store (--out)")
         let start = DispatchTime.now()
-        do {
-            let merger = StoreMerger(
-                shards: shards.map { URL(fileURLWithPath: $0) }, output: URL(fileURLWithPath: out),
-                options: StoreWriteOptions(compress: compress))
-            let summary = try merger.merge()
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-            print("merged \(summary.shards) shards: \(summary.rows) rows (\(summary.okRows) ok) into \(out) in \(String(format: "%.2f", seconds)) s")
-        } catch {  // typed: FeatureStoreError (an `as` pattern here crashes swiftc 6.3)
-            throw CommandFailure("merge: \(error)")
-        }
+        let merger = StoreMerger(
+            shards: shards.map { URL(fileURLWithPath: $0) }, output: URL(fileURLWithPath: out),
+            options: StoreWriteOptions(compress: compress))
+        let summary = try merger.merge()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        print("merged \(summary.shards) shards: \(summary.rows) rows (\(summary.okRows) ok) into \(out) in \(String(format: "%.2f", seconds)) s")
     }
 }
