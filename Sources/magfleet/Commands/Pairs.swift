@@ -42,7 +42,7 @@ struct Pairs: ParsableCommand {
                 """)
         @Argument(help: "The feature store.") var store: String
         @Argument(help: "The pairs file.") var pairs: String
-        @Option(help: "Same identity when the cosine score is >= this: a cosine, or `best` for the threshold of the best accuracy on these pairs (optimistic; the 10-fold accuracy is not).")
+        @Option(parsing: .unconditional, help: "Same identity when the cosine score is >= this: a cosine, or `best` for the threshold of the best accuracy on these pairs (optimistic; the 10-fold accuracy is not).")
         var threshold: String = "0.4"
         @Option(help: "The HTML page of misclassified pairs.") var html = "pair-errors.html"
         @Option(help: "Where the stored paths are found (ROOT/path), for the HTML page's img tags: a directory or a URL.")

@@ -29,7 +29,7 @@ struct Reduce: ParsableCommand {
     @Option(help: "A pairs file (magfleet pairs make) for section 2.")
     var pairs: String?
 
-    @Option(help: "Pair verification threshold: a cosine, or `best` for the verification's best-accuracy threshold.")
+    @Option(parsing: .unconditional, help: "Pair verification threshold: a cosine (may be negative), or `best` for the verification's best-accuracy threshold.")
     var threshold: String = "0.4"
 
     @Flag(help: "Train and report the classification head (section 3); writes head.h5 and predictions.tsv.")
