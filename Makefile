@@ -1,8 +1,8 @@
-# The README's two commands: `make demo` and `make test`. Each installs missing Debian
-# packages first (Deploy/install-deps.sh), then builds.
+# The README's commands: `make demo`, `make test` and `make install`. Each installs missing
+# Debian packages first (Deploy/install-deps.sh), then builds.
 SWIFT ?= swift
 
-.PHONY: all build release deps test-deps test demo clean proto proto-check proto-plugin
+.PHONY: all build release deps test-deps test demo clean proto proto-check proto-plugin install install-built uninstall
 
 all: build
 
@@ -23,6 +23,31 @@ release: deps
 test: test-deps
 	$(SWIFT) build --build-tests
 	MAGFLEET_PEER_PYTHON=$(CURDIR)/.build/peers/bin/python $(SWIFT) test --skip-build
+
+# Installs the release binary as $(DESTDIR)$(PREFIX)/bin/magfleet, with its shell completions
+# (bash, zsh, fish; ArgumentParser generates them from the commands). `make install PREFIX=$HOME/.local`
+# needs no root; DESTDIR stages a package. `install-built BIN=...` installs a binary already built.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BIN ?= .build/release/magfleet
+INSTALL_BIN = $(DESTDIR)$(PREFIX)/bin
+INSTALL_SHARE = $(DESTDIR)$(PREFIX)/share
+
+install: release
+	@$(MAKE) --no-print-directory install-built BIN=.build/release/magfleet
+
+install-built:
+	install -d $(INSTALL_BIN) $(INSTALL_SHARE)/bash-completion/completions \
+		$(INSTALL_SHARE)/zsh/site-functions $(INSTALL_SHARE)/fish/vendor_completions.d
+	install -m 0755 $(BIN) $(INSTALL_BIN)/magfleet
+	$(BIN) --generate-completion-script bash > $(INSTALL_SHARE)/bash-completion/completions/magfleet
+	$(BIN) --generate-completion-script zsh > $(INSTALL_SHARE)/zsh/site-functions/_magfleet
+	$(BIN) --generate-completion-script fish > $(INSTALL_SHARE)/fish/vendor_completions.d/magfleet.fish
+	@echo "installed $(INSTALL_BIN)/magfleet and its bash, zsh and fish completions"
+
+uninstall:
+	rm -f $(INSTALL_BIN)/magfleet $(INSTALL_SHARE)/bash-completion/completions/magfleet \
+		$(INSTALL_SHARE)/zsh/site-functions/_magfleet $(INSTALL_SHARE)/fish/vendor_completions.d/magfleet.fish
 
 # The main job end to end on the built-in demo (see README.md and Deploy/demo.sh).
 demo: release

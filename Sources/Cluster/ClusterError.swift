@@ -33,7 +33,7 @@ public enum ClusterError: Error, CustomStringConvertible {
         case let .locked(path, holder): return "run directory \(path) is in use by another coordinator (\(holder)); stop it, or use another --run-dir"
         case let .preflight(reason): return reason
         case let .damagedShard(key, reason):
-            return "merge: \(reason); shard \(key) is no longer counted as done: run the same command again to compute it again and finish"
+            return "\(reason); shard \(key) is no longer counted as done: run the same command again to compute it again and finish"
         }
     }
 }

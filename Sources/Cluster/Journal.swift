@@ -184,12 +184,30 @@ public final class Journal {
         }
         guard parts[1] == "\(version)" else {
             throw ClusterError.differentRun(path: path, reason: """
-                it was written by a magfleet with journal version \(parts[1]) (this one writes \(version)); \
-                run with --restart to start over, or use a new --run-dir
+                the journal format version is \(parts[1]) in this run directory but \(version) now (another magfleet \
+                version wrote it). To start over, add --restart; to keep the old run, use a new --run-dir.
                 """)
         }
-        do { return try JSONDecoder().decode(Header.self, from: Data(parts[2].utf8)) } catch {
-            throw ClusterError.journal(path: path, reason: "unreadable header (\(error)); run with --restart to start over")
+        do { return try JSONDecoder().decode(Header.self, from: Data(parts[2].utf8)) } catch let error as DecodingError {
+            throw ClusterError.journal(path: path, reason: "unreadable header: \(Self.field(error)); run with --restart to start over")
+        } catch {
+            throw ClusterError.journal(path: path, reason: "unreadable header: \(error); run with --restart to start over")
+        }
+    }
+
+    /// A header decoding error as the field it is about (`list.labelsSHA256 is missing`),
+    /// not the decoder's dump of its coding path.
+    static func field(_ error: DecodingError) -> String {
+        func name(_ path: [CodingKey], _ key: CodingKey? = nil) -> String {
+            let keys = (path + (key.map { [$0] } ?? [])).map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return keys.isEmpty ? "the header" : "field `\(keys.joined(separator: "."))`"
+        }
+        switch error {
+        case let .keyNotFound(key, context): return "\(name(context.codingPath, key)) is missing"
+        case let .typeMismatch(type, context): return "\(name(context.codingPath)) is not a \(type)"
+        case let .valueNotFound(type, context): return "\(name(context.codingPath)) is null, expected a \(type)"
+        case let .dataCorrupted(context): return "\(name(context.codingPath)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
         }
     }
 

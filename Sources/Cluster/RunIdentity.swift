@@ -38,7 +38,15 @@ public enum RunIdentity {
         }
         var resume = Resume(grownFrom: nil, rootChanged: (recorded.root ?? "") != (current.root ?? ""))
         let old = recorded.list, new = current.list
-        guard old.sha256 != new.sha256 else { return resume }
+        guard old.sha256 != new.sha256 else {
+            // The same bytes read under another label rule (--labels-from-dirs given once, not
+            // the other time) number other identities: the shards' labels would disagree.
+            if old.labels != new.labels || old.labelsSHA256 != new.labelsSHA256 {
+                throw refuse("the label table", "\(old.labels) identities (names SHA-256 \(old.labelsSHA256.prefix(16))…)",
+                             "\(new.labels) identities (names SHA-256 \(new.labelsSHA256.prefix(16))…) from the same list (was --labels-from-dirs given one time and not the other?)")
+            }
+            return resume
+        }
         let describe = { (l: Journal.Header.List) in "SHA-256 \(l.sha256.prefix(16))… (\(l.rows) rows, \(l.bytes) bytes)" }
         guard new.bytes > old.bytes, let prefix = ListSummary.prefixDigest(path: listPath, length: old.bytes),
               prefix.sha256 == old.sha256, prefix.atLineEnd else {

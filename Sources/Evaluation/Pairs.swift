@@ -81,11 +81,14 @@ public struct PairSet: Codable, Sendable, Equatable {
         }
     }
 
-    public func write(to url: URL) throws {
+    /// The pairs file's bytes: pretty, key-sorted JSON.
+    public func jsonData() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try encoder.encode(self).write(to: url)
+        return try encoder.encode(self)
     }
+
+    public func write(to url: URL) throws { try jsonData().write(to: url) }
 }
 
 /// `pairs verify`: a fixed threshold applied to every pair (docs/metrics.md, section 2).
@@ -133,16 +136,7 @@ public struct PairVerification: Codable, Sendable, Equatable {
             var accuracies: [Double] = [], thresholds: [Float] = []
             for k in 0..<10 {
                 let train = Array(0..<bounds[k]) + Array(bounds[k + 1]..<n)
-                let order = train.sorted { scores[$0] > scores[$1] }
-                let negatives = train.filter { !same[$0] }.count
-                var tp = 0, fp = 0, best = -1, bestThreshold = Float.infinity
-                var i = 0
-                while i < order.count {
-                    let v = scores[order[i]]
-                    while i < order.count, scores[order[i]] == v { if same[order[i]] { tp += 1 } else { fp += 1 }; i += 1 }
-                    let correct = tp + negatives - fp
-                    if correct > best { best = correct; bestThreshold = v }
-                }
+                let bestThreshold = PairVerification.bestThreshold(scores: scores, same: same, among: train)
                 let test = bounds[k]..<bounds[k + 1]
                 let right = test.filter { (scores[$0] >= bestThreshold) == same[$0] }.count
                 accuracies.append(Double(right) / Double(test.count))
@@ -154,21 +148,57 @@ public struct PairVerification: Codable, Sendable, Equatable {
         }
     }
 
-    /// Predicts "same" when the cosine score is >= `threshold`.
-    public static func run(_ set: PairSet, table: FeatureTable, threshold: Float) -> PairVerification {
+    /// The threshold of the best accuracy over the pairs `rows` (candidates: their distinct
+    /// scores, accept `>=`; the highest on ties); +infinity when there are none.
+    static func bestThreshold(scores: [Float], same: [Bool], among rows: [Int]) -> Float {
+        let order = rows.sorted { scores[$0] > scores[$1] }
+        let negatives = rows.filter { !same[$0] }.count
+        var tp = 0, fp = 0, best = -1, bestThreshold = Float.infinity
+        var i = 0
+        while i < order.count {
+            let v = scores[order[i]]
+            while i < order.count, scores[order[i]] == v { if same[order[i]] { tp += 1 } else { fp += 1 }; i += 1 }
+            let correct = tp + negatives - fp
+            if correct > best { best = correct; bestThreshold = v }
+        }
+        return bestThreshold
+    }
+
+    /// The threshold of the best accuracy on the set's scored pairs themselves (`pairs verify
+    /// --threshold best`): optimistic, as it is chosen on the pairs it is then applied to (the
+    /// 10-fold accuracy is the unbiased number). Nil when no pair has both paths in the table.
+    public static func bestThreshold(_ set: PairSet, table: FeatureTable) -> Float? {
+        var scores: [Float] = [], same: [Bool] = []
+        forEachScore(set, table: table) { pair, score in
+            if let score { scores.append(score); same.append(pair.same) }
+        }
+        guard !scores.isEmpty else { return nil }
+        return bestThreshold(scores: scores, same: same, among: Array(scores.indices))
+    }
+
+    /// Calls `body` with each pair and its cosine score, nil when a path is not in the table.
+    static func forEachScore(_ set: PairSet, table: FeatureTable, _ body: (PairSet.Pair, Float?) -> Void) {
         let index = table.rowsByPath()
         let d = table.dimension
-        var missing: [PairSet.Pair] = []
-        var tp = 0, fn = 0, fp = 0, tn = 0
-        var errors: [Scored] = []
-        var allScores: [Float] = [], allSame: [Bool] = []
         var a = [Float](repeating: 0, count: d), b = a
         for pair in set.pairs {
-            guard let ra = index[pair.a], let rb = index[pair.b] else { missing.append(pair); continue }
+            guard let ra = index[pair.a], let rb = index[pair.b] else { body(pair, nil); continue }
             a.withUnsafeMutableBufferPointer { table.normalizedRows([ra], into: $0.baseAddress!) }
             b.withUnsafeMutableBufferPointer { table.normalizedRows([rb], into: $0.baseAddress!) }
             var s: Float = 0
             for j in 0..<d { s += a[j] * b[j] }
+            body(pair, s)
+        }
+    }
+
+    /// Predicts "same" when the cosine score is >= `threshold`.
+    public static func run(_ set: PairSet, table: FeatureTable, threshold: Float) -> PairVerification {
+        var missing: [PairSet.Pair] = []
+        var tp = 0, fn = 0, fp = 0, tn = 0
+        var errors: [Scored] = []
+        var allScores: [Float] = [], allSame: [Bool] = []
+        forEachScore(set, table: table) { pair, score in
+            guard let s = score else { missing.append(pair); return }
             let predicted = s >= threshold
             allScores.append(s)
             allSame.append(pair.same)

@@ -147,17 +147,39 @@ public struct ArrayFile: Sendable, Equatable {
                 throw .datasetType(path: url.path, name: name, expected: "float32 values or variable-length UTF-8 strings")
             }
         }
-        for name in try file.attributeNames() {
-            let (typeClass, isSingle) = try file.attributeClass(name)
-            let expected = "one string, integer or float"
-            guard isSingle else { throw .attributeType(path: url.path, name: name, expected: expected) }
-            switch typeClass {
-            case H5T_STRING: contents.attributes[name] = .string(try file.stringAttribute(name)!)
-            case H5T_INTEGER: contents.attributes[name] = .integer(try file.integerAttribute(name)!)
-            case H5T_FLOAT: contents.attributes[name] = .real(try file.realAttribute(name)!)
-            default: throw .attributeType(path: url.path, name: name, expected: expected)
-            }
-        }
+        contents.attributes = try attributes(of: file, path: url.path)
         return contents
+    }
+
+    /// Reads only the root attributes: enough to tell what kind of file it is (a head file's
+    /// `format`, a feature store's `magfleet_format`) before reading datasets that may not be
+    /// floats or strings. Attributes that are not one string, integer or float are left out.
+    ///
+    /// - Throws: `FeatureStoreError.missingFile`, `.notHDF5`, `.unreadable`, `.hdf5`.
+    public static func readAttributes(from url: URL) throws(FeatureStoreError) -> [String: Attribute] {
+        let file = try HDF5File.open(url.path)
+        var attributes: [String: Attribute] = [:]
+        for name in try file.attributeNames() {
+            if let value = try? attribute(name, of: file, path: url.path) { attributes[name] = value }
+        }
+        return attributes
+    }
+
+    private static func attributes(of file: HDF5File, path: String) throws(FeatureStoreError) -> [String: Attribute] {
+        var attributes: [String: Attribute] = [:]
+        for name in try file.attributeNames() { attributes[name] = try attribute(name, of: file, path: path) }
+        return attributes
+    }
+
+    private static func attribute(_ name: String, of file: HDF5File, path: String) throws(FeatureStoreError) -> Attribute {
+        let (typeClass, isSingle) = try file.attributeClass(name)
+        let expected = "one string, integer or float"
+        guard isSingle else { throw .attributeType(path: path, name: name, expected: expected) }
+        switch typeClass {
+        case H5T_STRING: return .string(try file.stringAttribute(name)!)
+        case H5T_INTEGER: return .integer(try file.integerAttribute(name)!)
+        case H5T_FLOAT: return .real(try file.realAttribute(name)!)
+        default: throw .attributeType(path: path, name: name, expected: expected)
+        }
     }
 }

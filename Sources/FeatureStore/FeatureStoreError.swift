@@ -94,7 +94,7 @@ public enum FeatureStoreError: Error, CustomStringConvertible, Equatable {
         case let .nonFinite(path, row, index):
             "\(path): row \(row) (global index \(index)) has a non-finite embedding (NaN or infinity); refusing to merge"
         case let .parse(path, line, message): "\(path)\(line.map { ":\($0)" } ?? ""): \(message)"
-        case let .badQuery(message): "query: \(message)"
+        case let .badQuery(message): message
         }
     }
 }

@@ -7,6 +7,8 @@ public enum StoreFormat {
     public static let version: Int64 = 1
     /// The value of the root attribute `magfleet_format` that marks a magfleet file.
     public static let marker = "magfleet-feature-store"
+    /// The root attribute that holds `marker`.
+    public static let markerAttribute = Attribute.format
 
     enum Dataset {
         static let embeddings = "embeddings"

@@ -52,8 +52,11 @@ struct FailureLimit: ExpressibleByArgument, CustomStringConvertible {
 /// Options of the commands that run a coordinator (`coordinator`, `extract`).
 struct RunOptions: ParsableArguments {
     @Option(help: "Images per shard.") var shardSize: Int = 256
-    @Flag(help: "Label rows without a label field by their parent folder (docs/lists.md, \"Labels and distractors\").")
-    var labelsFromDirs = false
+    @Flag(name: .customLong("labels-from-dirs"), help: "Label rows without a label field by their parent folder (docs/lists.md, \"Labels and distractors\").")
+    var labelsFromDirsFlag = false
+    @Flag(name: .customLong("label-from-folder"), help: .hidden)  // another spelling of --labels-from-dirs, still accepted
+    var labelFromFolder = false
+    var labelsFromDirs: Bool { labelsFromDirsFlag || labelFromFolder }
     @Flag(help: "Delete the run directory's journal and shards first and start over.") var restart = false
     @Flag(help: "Compute the failed rows of a finished or resumed run again (automatic when --root changed).")
     var retryFailed = false

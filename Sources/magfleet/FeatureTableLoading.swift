@@ -15,7 +15,17 @@ extension FeatureTable {
     ///   image's parent folder by the one label rule (docs/lists.md, "Labels and distractors":
     ///   `distractors/` and `megaface*` folders are distractors). The one label table numbers them.
     static func load(store: URL) throws -> FeatureTable {
-        guard try isHDF5(store) else { return try loadFeaturesList(store) }
+        guard try isHDF5(store) else {
+            do { return try loadFeaturesList(store) } catch let error as FeatureStoreError {
+                guard case let .parse(_, line, message) = error else { throw error }
+                throw EvaluationError.badFile(path: store.path, reason: """
+                    not a feature store and not a features.list: it is \(try contentKind(store)), without the HDF5 \
+                    signature (whatever its name), and \(line.map { "line \($0)" } ?? "the file") does not parse as \
+                    `path v1 … vD` (\(message)). Expected a magfleet feature store (HDF5, from extract, merge or \
+                    import) or MagFace gen_feat.py's features.list
+                    """)
+            }
+        }
         let (table, excluded) = try loadStore(store)
         if excluded > 0 {
             Console.error("note: \(excluded) failed row(s) of \(store.path) have no embedding and are left out (magfleet info lists them)")
@@ -31,6 +41,25 @@ extension FeatureTable {
         guard p.modelFingerprint != "unknown" || p.architecture != "unknown" else { return "not recorded (imported features)" }
         let weights = p.randomWeights ? "**RANDOM WEIGHTS: these numbers say nothing about face recognition**" : "trained weights"
         return "\(p.architecture), fingerprint `\(p.modelFingerprint.prefix(16))…`, preprocessing \(p.preprocessingPreset)\(p.flip ? "+flip" : ""); \(weights)"
+    }
+
+    /// The model fingerprint a store records, or nil for inputs that record none (a
+    /// features.list, an import without --fingerprint).
+    static func modelFingerprint(store: URL) -> String? {
+        guard (try? isHDF5(store)) == true, let reader = try? FeatureStoreReader(url: store) else { return nil }
+        let fingerprint = reader.provenance.modelFingerprint
+        return fingerprint == "unknown" || fingerprint.isEmpty ? nil : fingerprint
+    }
+
+    /// What a file that is not HDF5 looks like, for a message: text, or binary with its first bytes.
+    private static func contentKind(_ url: URL) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { return "unreadable" }
+        defer { try? handle.close() }
+        let head = Array(handle.readData(ofLength: 512))
+        if head.isEmpty { return "empty" }
+        let isText = head.allSatisfy { $0 == 9 || $0 == 10 || $0 == 13 || ($0 >= 32 && $0 != 127) }
+        if isText { return "a text file" }
+        return "a binary file (it starts " + head.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ") + ")"
     }
 
     private static func isHDF5(_ url: URL) throws -> Bool {

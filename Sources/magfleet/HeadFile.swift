@@ -13,7 +13,7 @@ import Foundation
 /// | `fc2/weight`   | float32 [C, H]        | `HeadWeights.w2`                          |
 /// | `fc2/bias`     | float32 [C]           | `HeadWeights.b2`                          |
 /// | `label_names`  | UTF-8 strings [C]     | class index -> identity                   |
-/// | attributes     | `format` "magfleet-head", `format_version` 1, `input_dim` D, `hidden` H, `classes` C, `dropout`, `seed`, `epochs`, `best_epoch`, `source`, `magfleet_version` |
+/// | attributes     | `format` "magfleet-head", `format_version` 1, `input_dim` D, `hidden` H, `classes` C, `dropout`, `seed`, `epochs`, `best_epoch`, `source`, `model_fingerprint`, `magfleet_version` |
 struct HeadFile: Equatable {
     var weights: HeadWeights
     /// The dropout probability it was trained with (a float64 attribute holding the float32's
@@ -26,31 +26,37 @@ struct HeadFile: Equatable {
     var bestEpoch: Int
     /// The store (or synthetic table) it was trained on.
     var source: String
+    /// The fingerprint of the model whose embeddings it was trained on (the store's
+    /// `model_fingerprint`); nil when the input recorded none (a features.list, a synthetic
+    /// table, an import without --fingerprint) or for a head written before it was recorded.
+    var modelFingerprint: String?
 
     enum Name {
         static let fc1Weight = "fc1/weight", fc1Bias = "fc1/bias", fc2Weight = "fc2/weight", fc2Bias = "fc2/bias"
         static let labelNames = "label_names"
         static let format = "format", formatVersion = "format_version", inputDimension = "input_dim", hidden = "hidden"
         static let classes = "classes", dropout = "dropout", seed = "seed", epochs = "epochs", bestEpoch = "best_epoch"
-        static let source = "source", toolVersion = "magfleet_version"
+        static let source = "source", toolVersion = "magfleet_version", modelFingerprint = "model_fingerprint"
     }
 
     /// The file's contents.
     var arrayFile: ArrayFile {
         let w = weights, d = w.inputDimension, h = w.hidden, c = w.classes
+        var attributes: [String: ArrayFile.Attribute] = [
+            Name.format: .string(HeadWeights.formatName), Name.formatVersion: .integer(Int64(HeadWeights.formatVersion)),
+            Name.inputDimension: .integer(Int64(d)), Name.hidden: .integer(Int64(h)), Name.classes: .integer(Int64(c)),
+            Name.dropout: .real(Double(dropout.description) ?? Double(dropout)), Name.seed: .integer(Int64(bitPattern: seed)),
+            Name.epochs: .integer(Int64(epochs)), Name.bestEpoch: .integer(Int64(bestEpoch)),
+            Name.source: .string(source), Name.toolVersion: .string(magfleetVersion),
+        ]
+        if let modelFingerprint { attributes[Name.modelFingerprint] = .string(modelFingerprint) }
         return ArrayFile(
             arrays: [
                 Name.fc1Weight: .init(shape: [h, d], values: w.w1), Name.fc1Bias: .init(shape: [h], values: w.b1),
                 Name.fc2Weight: .init(shape: [c, h], values: w.w2), Name.fc2Bias: .init(shape: [c], values: w.b2),
             ],
             strings: [Name.labelNames: w.labelNames],
-            attributes: [
-                Name.format: .string(HeadWeights.formatName), Name.formatVersion: .integer(Int64(HeadWeights.formatVersion)),
-                Name.inputDimension: .integer(Int64(d)), Name.hidden: .integer(Int64(h)), Name.classes: .integer(Int64(c)),
-                Name.dropout: .real(Double(dropout.description) ?? Double(dropout)), Name.seed: .integer(Int64(bitPattern: seed)),
-                Name.epochs: .integer(Int64(epochs)), Name.bestEpoch: .integer(Int64(bestEpoch)),
-                Name.source: .string(source), Name.toolVersion: .string(magfleetVersion),
-            ])
+            attributes: attributes)
     }
 
     /// Writes `url` atomically (temporary name, then rename).
@@ -62,16 +68,32 @@ struct HeadFile: Equatable {
     ///   `EvaluationError.badFile` when it is HDF5 but not a magfleet head (another format, a
     ///   newer version, a missing dataset or attribute, shapes that disagree).
     static func read(from url: URL) throws -> HeadFile {
-        try HeadFile(try ArrayFile.read(from: url), path: url.path)
+        // The attributes first: another kind of file (a feature store given as --weights) is
+        // named as such, not reported by the first dataset that is not a float array.
+        let attributes = try ArrayFile.readAttributes(from: url)
+        if case .string(StoreFormat.marker)? = attributes[StoreFormat.markerAttribute] {
+            throw EvaluationError.badFile(path: url.path, reason: """
+                not a head file: it is a magfleet feature store. A head file is the head.h5 that \
+                `magfleet reduce STORE --out DIR --head` writes into DIR
+                """)
+        }
+        guard case .string(HeadWeights.formatName)? = attributes[Name.format] else {
+            throw EvaluationError.badFile(path: url.path, reason: """
+                not a magfleet head file: its `format` attribute is \(attributes[Name.format]?.description ?? "absent"), \
+                expected "\(HeadWeights.formatName)" (the head.h5 that `magfleet reduce --head` writes)
+                """)
+        }
+        return try HeadFile(try ArrayFile.read(from: url), path: url.path)
     }
 
-    init(weights: HeadWeights, dropout: Float, seed: UInt64, epochs: Int, bestEpoch: Int, source: String) {
+    init(weights: HeadWeights, dropout: Float, seed: UInt64, epochs: Int, bestEpoch: Int, source: String, modelFingerprint: String? = nil) {
         self.weights = weights
         self.dropout = dropout
         self.seed = seed
         self.epochs = epochs
         self.bestEpoch = bestEpoch
         self.source = source
+        self.modelFingerprint = modelFingerprint
     }
 
     init(_ file: ArrayFile, path: String) throws {
@@ -105,5 +127,6 @@ struct HeadFile: Equatable {
         epochs = Int(try integer(Name.epochs))
         bestEpoch = Int(try integer(Name.bestEpoch))
         source = s
+        if case .string(let f)? = file.attributes[Name.modelFingerprint] { modelFingerprint = f } else { modelFingerprint = nil }
     }
 }

@@ -38,22 +38,38 @@ struct Magfleet: ParsableCommand {
     )
 
     /// Errors are printed here, in one place: usage errors with their help (ArgumentParser),
-    /// run-time failures as `magfleet: message` with their exit status.
+    /// every run-time failure as one `magfleet: message` line with its exit status. Commands
+    /// and the errors they throw do not add a prefix of their own.
     static func main() {
+        let command: ParsableCommand
+        do { command = try parseAsRoot() } catch { exitForParser(error) }
         do {
-            var command = try parseAsRoot()
+            var command = command
             try command.run()
         } catch let failure as CommandFailure {
             Console.error("magfleet: \(failure)")
             Foundation.exit(failure.code)
-        } catch let failure as ClusterError {
-            Console.error("magfleet: \(failure)")
-            Foundation.exit(1)
-        } catch let failure as FeatureStoreError {  // a store or shard file a run writes (a full disk...)
-            Console.error("magfleet: \(failure)")
-            Foundation.exit(1)
+        } catch let exit as ExitCode {
+            Foundation.exit(exit.rawValue)
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            exitForParser(error)  // --help (its run throws), ValidationError, CleanExit
         } catch {
-            exit(withError: error)
+            Console.error("magfleet: \(OutputFile.reason(error))")
+            Foundation.exit(1)
         }
+    }
+
+    /// ArgumentParser's own outcomes: help and version on stdout, usage errors with the same
+    /// `magfleet:` prefix as every other error (instead of its `Error:`), then the usage.
+    static func exitForParser(_ error: Error) -> Never {
+        let code = exitCode(for: error)
+        var message = fullMessage(for: error)
+        if code == .success {
+            if !message.isEmpty { print(message) }
+        } else {
+            if message.hasPrefix("Error: ") { message = "magfleet: " + message.dropFirst("Error: ".count) }
+            if !message.isEmpty { Console.error(message) }
+        }
+        Foundation.exit(code.rawValue)
     }
 }

@@ -3,7 +3,7 @@
 and timed in onnxruntime or OpenVINO at the same batch sizes and thread count, printed in the
 same columns.
 
-    /opt/fxvenv/bin/python Tests/Benchmarks/bench_peers.py --runtime openvino --arch iresnet100 --batch 1,8 --threads 2
+    /opt/fxvenv/bin/python Tests/Benchmarks/bench_peers.py --runtime openvino --arch iresnet100 --batch-size 1,8 --threads 2
 
 Needs torch (to build and export the network), onnx, onnxruntime and openvino, all from PyPI; not
 part of CI. The network is Tests/Fixtures/gen_engine.py's copy of MagFace's iresnet. Weights are
@@ -84,7 +84,7 @@ def openvino_runner(path, threads):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="iresnet100", choices=sorted(PRESETS))
-    ap.add_argument("--batch", default="1,8,32")
+    ap.add_argument("--batch-size", "--batch", dest="batch", default="1,8,32")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--min-seconds", type=float, default=5.0)
     ap.add_argument("--min-iterations", type=int, default=2)

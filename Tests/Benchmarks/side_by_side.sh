@@ -18,15 +18,15 @@ SECONDS_PER=${MIN_SECONDS:-8}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ONNX=$work/$ARCH.onnx
-"$PY" Tests/Benchmarks/bench_peers.py --arch "$ARCH" --batch 1 --threads "$THREADS" --min-seconds 0 --min-iterations 1 --onnx "$ONNX" >/dev/null 2>&1
+"$PY" Tests/Benchmarks/bench_peers.py --arch "$ARCH" --batch-size 1 --threads "$THREADS" --min-seconds 0 --min-iterations 1 --onnx "$ONNX" >/dev/null 2>&1
 log=$work/runs.txt
 for r in $(seq "$ROUNDS"); do
     echo "== round $r"
     for engine in fast exact onnxruntime openvino; do
         case $engine in
-            fast) cmd=("$MAGFLEET" bench --arch "$ARCH" --batch "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
-            exact) cmd=("$MAGFLEET" bench --exact --arch "$ARCH" --batch "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
-            *) cmd=("$PY" Tests/Benchmarks/bench_peers.py --runtime "$engine" --arch "$ARCH" --batch "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3 --onnx "$ONNX") ;;
+            fast) cmd=("$MAGFLEET" bench --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
+            exact) cmd=("$MAGFLEET" bench --exact --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
+            *) cmd=("$PY" Tests/Benchmarks/bench_peers.py --runtime "$engine" --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3 --onnx "$ONNX") ;;
         esac
         echo "-- $engine"
         out=$("${cmd[@]}" 2>/dev/null)

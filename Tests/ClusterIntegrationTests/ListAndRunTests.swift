@@ -215,7 +215,7 @@ import TestEmbedding
         let fifo = root + "/" + lines[2].split(separator: " ")[0]
         try FileManager.default.removeItem(atPath: fifo)
         #expect(mkfifo(fifo, 0o600) == 0)
-        let check = try Self.run(["images", "check", h.listPath, "--root", root])
+        let check = try Self.run(["images", "check", "--list", h.listPath, "--root", root])
         #expect(check.status == 1 && check.stdout.contains("not a regular file: fifo"), "\(check.stdout)")
         let run = try Self.extract(h, root: root, ["--max-failures", "1"])
         #expect(run.status == 0, "\(run.stderr)")

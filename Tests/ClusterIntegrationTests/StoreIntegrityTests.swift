@@ -92,7 +92,7 @@ struct FullDiskRunTests {
         let out = disk.path + "/merged.h5"
         let full = try MagfleetProcess.run(["merge"] + shards + ["--out", out])
         #expect(full.status == 1, "\(full.stderr)")
-        #expect(full.stderr.contains("magfleet: merge: \(out): No space left on device"), "\(full.stderr)")
+        #expect(full.stderr.contains("magfleet: \(out): No space left on device"), "\(full.stderr)")
         #expect(T.files(in: disk.path) == [])
         try disk.resize("8m")
         let merged = try MagfleetProcess.run(["merge"] + shards + ["--out", out])
@@ -167,7 +167,7 @@ struct FullDiskRunTests {
 
         let failed = try T.extract(h, root: root, out: out, runDirectory: run)
         #expect(failed.status == 1, "\(failed.stderr)")
-        #expect(failed.stderr.contains("magfleet: merge: \(shards)/4-4.h5: checksum mismatch in /embeddings"), "\(failed.stderr)")
+        #expect(failed.stderr.contains("magfleet: \(shards)/4-4.h5: checksum mismatch in /embeddings"), "\(failed.stderr)")
         #expect(failed.stderr.contains("shard 4+4 is no longer counted as done: run the same command again"))
         #expect(!FileManager.default.fileExists(atPath: out))
         #expect(!T.files(in: h.directory).contains { $0.contains(".partial") })

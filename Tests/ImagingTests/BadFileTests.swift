@@ -57,7 +57,7 @@ import TestSupport
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "--",
-                             MagfleetProcess.executable.path, "images", "check", list, "--root", dir.path]
+                             MagfleetProcess.executable.path, "images", "check", "--list", list, "--root", dir.path]
         let out = Pipe()
         process.standardOutput = out
         process.standardError = out

@@ -24,7 +24,7 @@ import TestSupport
         try Data(list.utf8).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
 
-        let result = try MagfleetProcess.run(["images", "check", path, "--root", root], timeout: 60)
+        let result = try MagfleetProcess.run(["images", "check", "--list", path, "--root", root], timeout: 60)
         #expect(result.status == 1, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.hasPrefix("\(path):4: ") && $0.contains("Premature end of JPEG file") })
@@ -38,13 +38,13 @@ import TestSupport
         #expect(lines.last?.contains("malformed-line 1") == true)
         #expect(lines.last?.contains("1 resized, 1 aligned") == true)
 
-        let strict = try MagfleetProcess.run(["images", "check", path, "--root", root, "--strict-size", "--json"], timeout: 60)
+        let strict = try MagfleetProcess.run(["images", "check", "--list", path, "--root", root, "--strict-size", "--json"], timeout: 60)
         let report = try #require(try JSONSerialization.jsonObject(with: Data(strict.stdout.utf8)) as? [String: Any])
         let byKind = try #require(report["failuresByKind"] as? [String: Int])
         #expect(byKind["wrong-size"] == 1)
 
         // Two decoding threads report the same failures, in list order.
-        let threaded = try MagfleetProcess.run(["images", "check", path, "--root", root, "--threads", "2"], timeout: 60)
+        let threaded = try MagfleetProcess.run(["images", "check", "--list", path, "--root", root, "--threads", "2"], timeout: 60)
         #expect(threaded.stdout.split(separator: "\n").dropLast() == result.stdout.split(separator: "\n").dropLast())
     }
 }

@@ -12,13 +12,19 @@ struct Bench: ParsableCommand {
             Compare with Tests/Benchmarks/side_by_side.sh, which runs onnxruntime and OpenVINO in the same command (see \
             docs/performance.md). Each batch size runs one warm-up pass, then repeats until \
             --min-seconds have passed (at least --min-iterations times); the median is reported.
+
+            Examples:
+              magfleet bench --arch iresnet50 --batch-size 1,8 --threads 2 --min-seconds 2
             """)
 
     @Option(help: "Architecture: iresnet18, iresnet34, iresnet50 or iresnet100.")
     var arch = "iresnet100"
 
-    @Option(help: "Comma-separated batch sizes.")
-    var batch = "1,8,32"
+    @Option(help: "Images per forward pass: comma-separated batch sizes, each timed.")
+    var batchSize = "1,8,32"
+
+    @Option(name: .customLong("batch"), help: .hidden)  // the old name of --batch-size
+    var batchAlias: String?
 
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
@@ -34,8 +40,8 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let config = try Model.preset(arch)
-        let batches = batch.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !batches.isEmpty, batches.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--batch needs positive sizes, e.g. 1,8,32") }
+        let batches = (batchAlias ?? batchSize).split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !batches.isEmpty, batches.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--batch-size needs positive sizes, e.g. 1,8,32") }
         if let threads {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             BLAS.setThreadCount(threads)

@@ -14,6 +14,11 @@ struct Coordinator: ParsableCommand {
             The list format, the label rule and what makes a run resumable: docs/lists.md. \
             Protocol: Protocols/README.md. Operations: docs/cluster.md. Exit status: 0 done, \
             1 error, 3 done but more failed rows than --max-failures, 130 stopped (resumable).
+
+            Examples:
+              magfleet coordinator --list images.list --model magface_epoch_00025.pth \\
+                  --out features.h5 --run-dir features.run --bind tcp://0.0.0.0:5555 \\
+                  --curve-key keys/coordinator.key --allow keys/workers
             """)
 
     @Option(help: "Image list: `path [label [x1 y1 ... x5 y5]]` per line (docs/lists.md).") var list: String
@@ -48,6 +53,7 @@ struct Coordinator: ParsableCommand {
 
     func run() throws {
         let logger = log.makeLogger("magfleet.coordinator")
+        try OutputFile.prepare(out, "store (--out)", createDirectories: true)
         let (embedder, _) = try model.make()
         var setup = CoordinatorSetup(list: list, out: out, runDir: runDir, bind: bind, run: runOptions, timing: timing)
         setup.root = root

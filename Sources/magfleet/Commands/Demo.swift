@@ -20,6 +20,9 @@ struct Demo: ParsableCommand {
                 Writes OUT/images/<identity>/<n>.jpg, OUT/images/distractors/<n>.jpg and \
                 OUT/images.list (`path label` for probes, a bare path for distractors; paths \
                 relative to OUT/images; docs/lists.md).
+
+                Examples:
+                  magfleet demo data --out demo
                 """)
 
         @Option(help: "Output directory.") var out: String
@@ -39,6 +42,7 @@ struct Demo: ParsableCommand {
         }
 
         func run() throws {
+            try OutputFile.makeDirectory(out, "demo directory (--out)")
             let faces = SyntheticFaces(seed: seed)
             let root = URL(fileURLWithPath: out).appendingPathComponent("images")
             let fm = FileManager.default

@@ -15,6 +15,10 @@ struct Doctor: ParsableCommand {
             Exits non-zero, naming the Debian package to install, when a library is missing or \
             unusable. A library missing from disk stops the dynamic loader before magfleet \
             starts; Deploy/host-check.sh maps the loader's message to the package.
+
+            Examples:
+              magfleet doctor
+              magfleet doctor --json
             """)
 
     @Flag(help: "Print the report as JSON.")

@@ -11,6 +11,10 @@ struct Export: ParsableCommand {
             npy: the [N, D] float32 embeddings, failed rows as zeros, rows in store order.
             ann: train/test/neighbors/distances with distance "angular"; every N/Q-th ok row is a \
             test query, the exact top --neighbors are computed here.
+
+            Examples:
+              magfleet export features.h5 --format features-list --out features.list
+              magfleet export features.h5 --format npy --out features.npy
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -33,22 +37,19 @@ struct Export: ParsableCommand {
     var neighbors = 100
 
     func run() throws {
-        do {
-            let reader = try FeatureStoreReader(url: URL(fileURLWithPath: store))
-            let url = URL(fileURLWithPath: out)
-            switch format {
-            case .featuresList:
-                let n = try FeaturesList.export(reader, to: url)
-                print("wrote \(n) rows to \(out)")
-            case .npy:
-                try NumpyArray.export(reader, to: url)
-                print("wrote [\(reader.count), \(reader.dim)] float32 to \(out)")
-            case .ann:
-                let s = try ANNBenchmarks.export(reader, to: url, testCount: testCount, neighbors: neighbors)
-                print("wrote train \(s.train), test \(s.test), \(s.neighbors) neighbours (angular) to \(out)")
-            }
-        } catch let error as FeatureStoreError {
-            throw CommandFailure("export: \(error)")
+        try OutputFile.prepare(out, "export (--out)")
+        let reader = try FeatureStoreReader(url: URL(fileURLWithPath: store))
+        let url = URL(fileURLWithPath: out)
+        switch format {
+        case .featuresList:
+            let n = try FeaturesList.export(reader, to: url)
+            print("wrote \(n) rows to \(out)")
+        case .npy:
+            try NumpyArray.export(reader, to: url)
+            print("wrote [\(reader.count), \(reader.dim)] float32 to \(out)")
+        case .ann:
+            let s = try ANNBenchmarks.export(reader, to: url, testCount: testCount, neighbors: neighbors)
+            print("wrote train \(s.train), test \(s.test), \(s.neighbors) neighbours (angular) to \(out)")
         }
     }
 }

@@ -10,6 +10,13 @@ struct Extract: ParsableCommand {
             Same guarantees as a cluster run: journal in --run-dir, resume by running again. \
             The list format, the label rule and what makes a run resumable: docs/lists.md. \
             Exit status: 0 done, 1 error, 3 done but more failed rows than --max-failures, 130 stopped.
+
+            Examples:
+              magfleet extract --list images.list --root /data/faces \\
+                  --model magface_epoch_00025.pth --out features.h5 \\
+                  --workers 4 --threads 2
+              magfleet extract --list demo/images.list --root demo/images \\
+                  --embedder test --out smoke.h5
             """)
 
     @Option(help: "Image list: `path [label [x1 y1 ... x5 y5]]` per line (docs/lists.md).") var list: String
@@ -33,6 +40,7 @@ struct Extract: ParsableCommand {
 
     func run() throws {
         let logger = log.makeLogger("magfleet.extract")
+        try OutputFile.prepare(out, "store (--out)", createDirectories: true)
         let (embedder, _) = try model.make()
         var setup = CoordinatorSetup(list: list, out: out, runDir: runDir ?? out + ".run", bind: "tcp://127.0.0.1:*",
                                      run: runOptions, timing: timing)

@@ -52,10 +52,17 @@ struct Images: ParsableCommand {
                 Reads the list as a run does (docs/lists.md) and fails the rows a run would fail, \
                 with the same categories. Exits 1 when any row fails (a malformed line or an image); \
                 a path listed twice is a warning.
+
+                Examples:
+                  magfleet images check --list demo/images.list --root demo/images
+                  magfleet images check --list demo/images.list --root demo/images --json
                 """)
 
-        @Argument(help: "The image list: `path [label [x1 y1 ... x5 y5]]` per line (docs/lists.md).")
-        var list: String
+        @Option(help: "The image list: `path [label [x1 y1 ... x5 y5]]` per line (docs/lists.md).")
+        var list: String?
+
+        @Argument(help: .hidden)  // the list as a positional, as before --list: still accepted
+        var listArgument: String?
 
         @OptionGroup var decode: DecodeOptions
 
@@ -67,15 +74,13 @@ struct Images: ParsableCommand {
 
         func validate() throws {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+            guard (list == nil) != (listArgument == nil) else { throw ValidationError("give the image list once, with --list LIST") }
         }
 
         func run() throws {
+            let list = self.list ?? listArgument!
             let report: ListCheck.Report
-            do {
-                report = try ListCheck.run(list: list, pipeline: ImagePipeline(options: decode.pipelineOptions), threads: threads)
-            } catch {
-                throw CommandFailure("images check: \(error)")
-            }
+            report = try ListCheck.run(list: list, pipeline: ImagePipeline(options: decode.pipelineOptions), threads: threads)
             if json {
                 try Console.printJSON(report)
             } else {
@@ -105,6 +110,9 @@ struct Images: ParsableCommand {
                 cv2.imread + numpy (HWC->CHW, /255) on the same files in the same run. Then streams \
                 a synthetic list of --list-lines lines from a file through the list reader (parse, \
                 SHA-256, no label table).
+
+                Examples:
+                  magfleet images bench --images 200 --rounds 3 --list-lines 0
                 """)
 
         @Option(help: "Distinct JPEG files to make.")

@@ -12,6 +12,9 @@ struct Merge: ParsableCommand {
             chunks; the output appears only when complete. A shard whose checksum fails or whose \
             embeddings hold NaN is refused by name. Temporary files of --out that a killed merge \
             left are removed first.
+
+            Examples:
+              magfleet merge features.h5.run/shards/*.h5 --out merged.h5
             """)
 
     @Argument(help: "The shard files.")
@@ -24,19 +27,16 @@ struct Merge: ParsableCommand {
     var compress = false
 
     func run() throws {
+        try OutputFile.prepare(out, "store (--out)")
         let start = DispatchTime.now()
         for path in PartialFile.removeStale(for: URL(fileURLWithPath: out)).removed {
             Console.error("removed \(path), a temporary file a killed writer left")
         }
-        do {
-            let merger = StoreMerger(
-                shards: shards.map { URL(fileURLWithPath: $0) }, output: URL(fileURLWithPath: out),
-                options: StoreWriteOptions(compress: compress))
-            let summary = try merger.merge()
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-            print("merged \(summary.shards) shards: \(summary.rows) rows (\(summary.okRows) ok) into \(out) in \(String(format: "%.2f", seconds)) s")
-        } catch {  // typed: FeatureStoreError (an `as` pattern here crashes swiftc 6.3)
-            throw CommandFailure("merge: \(error)")
-        }
+        let merger = StoreMerger(
+            shards: shards.map { URL(fileURLWithPath: $0) }, output: URL(fileURLWithPath: out),
+            options: StoreWriteOptions(compress: compress))
+        let summary = try merger.merge()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        print("merged \(summary.shards) shards: \(summary.rows) rows (\(summary.okRows) ok) into \(out) in \(String(format: "%.2f", seconds)) s")
     }
 }

@@ -24,6 +24,9 @@ struct Model: ParsableCommand {
                 Reads only the backbone's tensors (MagLinear's fc.weight and optimizer state are \
                 skipped, never read). The fingerprint is the SHA-256 of the backbone weights as used; \
                 workers and the feature store record it to prove which model made a feature.
+
+                Examples:
+                  magfleet model inspect magface_epoch_00025.pth
                 """)
 
         @Argument(help: "The .pth file (zip or legacy PyTorch format).")
@@ -51,10 +54,8 @@ struct Model: ParsableCommand {
                 print("weights:       \(net.isRandom ? "RANDOM WEIGHTS (magfleet model random): embeddings are meaningless" : "trained (from the checkpoint)")")
                 print("fingerprint:   \(net.fingerprint)")
                 print("peak RSS:      \(ProcessMemory.peakDescription)")
-            } catch let error as CheckpointError {
-                throw CommandFailure("model inspect: \(error)")
             } catch let error as IResNetError {
-                throw CommandFailure("model inspect: \(url.path): \(error)")
+                throw CommandFailure("\(url.path): \(error)")
             }
         }
     }
@@ -65,6 +66,9 @@ struct Model: ParsableCommand {
             discussion: """
                 The file records magfleet.random_weights = true; every consumer reports it. Same \
                 architecture and seed give the same weights and fingerprint.
+
+                Examples:
+                  magfleet model random --arch iresnet18 --out random18.pth
                 """)
 
         @Option(help: "Architecture: iresnet18, iresnet34, iresnet50 or iresnet100.")
@@ -78,6 +82,7 @@ struct Model: ParsableCommand {
 
         func run() throws {
             let config = try Model.preset(arch)
+            try OutputFile.prepare(out, "checkpoint (--out)")
             let entries = IResNet.randomWeights(config: config, seed: seed).map {
                 CheckpointWriter.Entry(key: $0.0.key, shape: $0.0.shape, values: $0.1)
             }
@@ -88,7 +93,7 @@ struct Model: ParsableCommand {
                     ("version", .string(magfleetVersion)),
                 ], to: url)
             } catch {
-                throw CommandFailure("model random: \(error)")
+                throw CommandFailure("cannot write the checkpoint \(url.path): \(OutputFile.reason(error))")
             }
             let net = IResNet.random(config: config, seed: seed)
             print("wrote \(url.path): \(config) RANDOM WEIGHTS seed \(seed), fingerprint \(net.fingerprint)")

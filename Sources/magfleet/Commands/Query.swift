@@ -18,6 +18,11 @@ struct Query: ParsableCommand {
 
             --benchmark N loads the store, then times N single queries and N queries batched, and \
             prints medians in milliseconds (see docs/performance.md).
+
+            Examples:
+              magfleet query features.h5 --path person_000/0.jpg --top 5
+              magfleet query features.h5 --index 0 --label -1 --json
+              magfleet query features.h5 --benchmark 50
             """)
 
     @Argument(help: "The feature store (.h5).")
@@ -50,7 +55,7 @@ struct Query: ParsableCommand {
     @Option(help: "Only return rows whose embedding norm is at least this.")
     var minNorm: Float?
 
-    @Option(help: "Only return rows with this label (a name from /label_names, or an id; -1 for unlabeled). Repeatable.")
+    @Option(parsing: .unconditionalSingleValue, help: "Only return rows with this label (a name from /label_names, or an id; -1 for unlabeled). Repeatable.")
     var label: [String] = []
 
     @Flag(help: "Keep the query's own row in its results (left out by default for --path/--index).")
@@ -77,34 +82,30 @@ struct Query: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            let reader = try FeatureStoreReader(url: URL(fileURLWithPath: store))
-            let loadStart = DispatchTime.now()
-            let index = try NearestNeighbors(reader: reader)
-            let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart.uptimeNanoseconds) / 1e9
-            if let benchmark {
-                try runBenchmark(index, count: benchmark, loadSeconds: loadSeconds)
-                return
-            }
-            let (names, vectors, ownRows) = try resolveQueries(reader: reader, index: index)
-            var answers: [Answer] = []
-            let labels = try labelFilter(reader.labelNames)
-            // Own rows are excluded per query, so those queries go one by one; others in one batch.
-            if ownRows.allSatisfy({ $0 == nil }) || includeSelf {
-                let filter = NeighborFilter(minNorm: minNorm, labels: labels)
-                let results = try index.search(vectors, top: top, filter: filter)
-                answers = zip(names, results).map { Answer(query: $0, neighbors: $1) }
-            } else {
-                for (q, name) in names.enumerated() {
-                    let filter = NeighborFilter(minNorm: minNorm, labels: labels, excludedRows: ownRows[q].map { [$0] } ?? [])
-                    let result = try index.search(Array(vectors[(q * index.dim)..<((q + 1) * index.dim)]), top: top, filter: filter)
-                    answers.append(Answer(query: name, neighbors: result[0]))
-                }
-            }
-            if json { try Console.printJSON(answers) } else { print(renderTable(answers)) }
-        } catch let error as FeatureStoreError {
-            throw CommandFailure("query: \(error)")
+        let reader = try FeatureStoreReader(url: URL(fileURLWithPath: store))
+        let loadStart = DispatchTime.now()
+        let index = try NearestNeighbors(reader: reader)
+        let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart.uptimeNanoseconds) / 1e9
+        if let benchmark {
+            try runBenchmark(index, count: benchmark, loadSeconds: loadSeconds)
+            return
         }
+        let (names, vectors, ownRows) = try resolveQueries(reader: reader, index: index)
+        var answers: [Answer] = []
+        let labels = try labelFilter(reader.labelNames)
+        // Own rows are excluded per query, so those queries go one by one; others in one batch.
+        if ownRows.allSatisfy({ $0 == nil }) || includeSelf {
+            let filter = NeighborFilter(minNorm: minNorm, labels: labels)
+            let results = try index.search(vectors, top: top, filter: filter)
+            answers = zip(names, results).map { Answer(query: $0, neighbors: $1) }
+        } else {
+            for (q, name) in names.enumerated() {
+                let filter = NeighborFilter(minNorm: minNorm, labels: labels, excludedRows: ownRows[q].map { [$0] } ?? [])
+                let result = try index.search(Array(vectors[(q * index.dim)..<((q + 1) * index.dim)]), top: top, filter: filter)
+                answers.append(Answer(query: name, neighbors: result[0]))
+            }
+        }
+        if json { try Console.printJSON(answers) } else { print(renderTable(answers)) }
     }
 
     private func labelFilter(_ names: [String]) throws -> Set<Int64>? {
@@ -139,8 +140,12 @@ struct Query: ParsableCommand {
             guard let position else { throw FeatureStoreError.badQuery("\(what) is not an ok row of \(store)") }
             return (index.unitEmbedding(at: position), index.row(at: position))
         }
+        func stored(path: String, _ what: String) throws -> ([Float], Int) {
+            if let position = index.position(ofPath: path) { return (index.unitEmbedding(at: position), index.row(at: position)) }
+            throw FeatureStoreError.badQuery(try Self.notFound(path, what, in: reader, store: store))
+        }
         if let path {
-            let (v, row) = try stored(position: index.position(ofPath: path), "path \(path.debugDescription)")
+            let (v, row) = try stored(path: path, "path \(path.debugDescription)")
             return ([path], v, [row])
         }
         if let row = self.index {
@@ -171,11 +176,30 @@ struct Query: ParsableCommand {
                 let (v, r) = try stored(position: index.position(ofRow: row), "row \(row) (line \(line.number))")
                 names.append(line.text); vectors += v; rows.append(r)
             case let .path(path):
-                let (v, r) = try stored(position: index.position(ofPath: path), "path \(path.debugDescription) (line \(line.number))")
+                let (v, r) = try stored(path: path, "path \(path.debugDescription) (line \(line.number))")
                 names.append(line.text); vectors += v; rows.append(r)
             }
         }
         return (names, vectors, rows)
+    }
+
+    /// Why a path has no embedding to query with: it is a failed row (with its reason), or it
+    /// is not in the store at all (stored paths are the list's, relative to its root; a path
+    /// that ends with a stored one is named as what was probably meant).
+    static func notFound(_ path: String, _ what: String, in reader: FeatureStoreReader, store: String) throws -> String {
+        let paths = try reader.paths()
+        if let row = paths.firstIndex(of: path) {
+            var reason = ""
+            if case let .failed(text) = try reader.statuses()[row] { reason = " (\(text))" }
+            return "\(what) is row \(row) of \(store), a failed row\(reason): it has no embedding (magfleet info \(store) lists the failures)"
+        }
+        var message = "\(what) is not in \(store); stored paths are as the image list gives them, relative to the run's --root"
+        if let meant = paths.first(where: { !$0.isEmpty && path.hasSuffix("/" + $0) }) {
+            message += " (did you mean \(meant.debugDescription)?)"
+        } else if let example = paths.first {
+            message += ", e.g. \(example.debugDescription)"
+        }
+        return message
     }
 
     private func renderTable(_ answers: [Answer]) -> String {

@@ -12,6 +12,12 @@ struct Reduce: ParsableCommand {
             Probes are rows with an identity, distractors rows without. Without --pairs, the \
             default pairs (6,820 positive, 11,820 negative, seed 0) are drawn in the run. \
             --synthetic replaces STORE with a generated table (for benchmarks).
+
+            Examples:
+              magfleet reduce features.h5 --out report
+              magfleet reduce features.h5 --out report --pairs pairs.json \\
+                  --threshold best --head
+              magfleet reduce features.list --out report-text
             """)
 
     @Argument(help: "The feature store, or a features.list labelled by folder (docs/metrics.md, 'Input'; docs/lists.md, 'Labels and distractors').")
@@ -23,7 +29,7 @@ struct Reduce: ParsableCommand {
     @Option(help: "A pairs file (magfleet pairs make) for section 2.")
     var pairs: String?
 
-    @Option(help: "Pair verification threshold: a cosine, or `best` for the verification's best-accuracy threshold.")
+    @Option(parsing: .unconditional, help: "Pair verification threshold: a cosine (may be negative), or `best` for the verification's best-accuracy threshold.")
     var threshold: String = "0.4"
 
     @Flag(help: "Train and report the classification head (section 3); writes head.h5 and predictions.tsv.")
@@ -55,6 +61,8 @@ struct Reduce: ParsableCommand {
     }
 
     func run() throws {
+        try OutputFile.makeDirectory(out, "report directory (--out)")
+        if let dumpTable { try OutputFile.prepare(dumpTable, "table dump (--dump-table)") }
         let start = ContinuousClock.now
         let table: FeatureTable
         let source: String
@@ -86,26 +94,27 @@ struct Reduce: ParsableCommand {
         var (report, weights, predictions) = try Reducer.run(table, source: source, options: options) { Console.error("reduce: \($0)") }
         if let store { report.model = FeatureTable.modelDescription(store: URL(fileURLWithPath: store)) }
         let dir = URL(fileURLWithPath: out)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        func write(_ data: Data, _ name: String) throws { try OutputFile.write(data, to: dir.appendingPathComponent(name).path, "report file") }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try encoder.encode(report).write(to: dir.appendingPathComponent("report.json"))
-        try Data(report.markdown().utf8).write(to: dir.appendingPathComponent("report.md"))
-        try Data(report.html().utf8).write(to: dir.appendingPathComponent("report.html"))
-        if let p = report.pairs { try Data(p.errorPage().utf8).write(to: dir.appendingPathComponent("pair-errors.html")) }
+        try write(try encoder.encode(report), "report.json")
+        try write(Data(report.markdown().utf8), "report.md")
+        try write(Data(report.html().utf8), "report.html")
+        if let p = report.pairs { try write(Data(p.errorPage().utf8), "pair-errors.html") }
         if let weights, let result = report.head, let trained = options.head {
-            let file = HeadFile(weights: weights, dropout: trained.dropout, seed: result.seed, epochs: result.epochs, bestEpoch: result.bestEpoch, source: source)
+            let file = HeadFile(weights: weights, dropout: trained.dropout, seed: result.seed, epochs: result.epochs, bestEpoch: result.bestEpoch, source: source,
+                                modelFingerprint: store.flatMap { FeatureTable.modelFingerprint(store: URL(fileURLWithPath: $0)) })
             try file.write(to: dir.appendingPathComponent("head.h5"))
         }
-        if let predictions { try Head.writePredictions(predictions, to: dir.appendingPathComponent("predictions.tsv")) }
+        if let predictions { try Head.writePredictions(predictions, to: dir.appendingPathComponent("predictions.tsv").path) }
         if let missing = report.pairs?.missing.count, missing > 0 { Console.error("reduce: \(missing) pair(s) skipped: path not in the store") }
         print(report.summaryTable())
         Console.error("reduce: total \((ContinuousClock.now - start).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2)))); wrote \(dir.path)/report.{md,json,html}")
     }
 
     static func dump(_ table: FeatureTable, to path: String) throws {
-        try table.embeddings.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path)) }
-        try Data((table.labels.map(String.init).joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path + ".labels"))
+        try OutputFile.write(table.embeddings.withUnsafeBytes { Data($0) }, to: path, "table dump (--dump-table)")
+        try OutputFile.write(Data((table.labels.map(String.init).joined(separator: "\n") + "\n").utf8), to: path + ".labels", "table dump's labels")
     }
 }

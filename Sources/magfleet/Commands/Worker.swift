@@ -12,6 +12,11 @@ struct Worker: ParsableCommand {
             --drain-timeout-ms) and exits. The coordinator sends typed items (path, landmarks): \
             the worker never reads the list. Its model, --preset and --flip must equal the \
             coordinator's (Protocols/README.md).
+
+            Examples:
+              magfleet worker --connect tcp://coord-host:5555 \\
+                  --model magface_epoch_00025.pth --root /mnt/faces --threads 4 \\
+                  --curve-key keys/workers/node17.key --server-key keys/coordinator.pub
             """)
 
     @Option(help: "The coordinator's endpoint, e.g. tcp://host:5555.") var connect: String
