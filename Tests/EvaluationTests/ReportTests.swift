@@ -67,4 +67,27 @@ import TestSupport
             #expect(data > 50, "plot \(id) drew data \(data) px wide")
         }
     }
+
+    /// report.json's `model` is an object; the summary table (what `reduce` prints) and the
+    /// model line say RANDOM WEIGHTS when they were.
+    @Test(arguments: [true, false])
+    func modelIsAnObjectAndRandomWeightsAreNamed(random: Bool) throws {
+        var report = try Self.report()
+        let fingerprint = String(repeating: "0123456789abcdef", count: 4)
+        report.model = .init(fingerprint: fingerprint, architecture: "iresnet100", preset: "magface", flip: false, randomWeights: random)
+        let data = try JSONEncoder().encode(report)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let model = try #require(object["model"] as? [String: Any])
+        #expect(model["fingerprint"] as? String == fingerprint)
+        #expect(model["architecture"] as? String == "iresnet100")
+        #expect(model["preset"] as? String == "magface")
+        #expect(model["random_weights"] as? Bool == random)
+        #expect(String(decoding: data, as: UTF8.self).contains("\"random_weights\":\(random)"), "a JSON boolean")
+        #expect(object["version"] as? Int == 2)
+        #expect(try JSONDecoder().decode(Report.self, from: data).model == report.model)
+        let table = report.summaryTable()
+        #expect(table.contains("RANDOM WEIGHTS") == random, "\(table)")
+        if random { #expect(table.split(separator: "\n")[2] == "| Model | iresnet100 | Weights | **RANDOM WEIGHTS: not a face recognizer** |") }
+        #expect(report.markdown().contains("**Model**: iresnet100, fingerprint `\(fingerprint)`, preprocessing magface; \(random ? "**RANDOM WEIGHTS" : "trained weights")"))
+    }
 }

@@ -84,7 +84,7 @@ struct Reduce: ParsableCommand {
             options.head = h
         }
         var (report, weights, predictions) = try Reducer.run(table, source: source, options: options) { Console.error("reduce: \($0)") }
-        if let store { report.model = FeatureTable.modelDescription(store: URL(fileURLWithPath: store)) }
+        if let store { report.model = FeatureTable.model(store: URL(fileURLWithPath: store)) }
         let dir = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
