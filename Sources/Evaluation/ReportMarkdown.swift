@@ -83,6 +83,8 @@ extension Report {
             md += """
                 Threshold = \(HTML.number(Double(p.threshold), 2)), tested on \(HTML.count(p.scored)) pairs (\(pairsSource ?? "pairs file"); \(p.missing.count) skipped, path not in store).
 
+                The \(HTML.count(p.errors.count)) misclassified pairs, side by side: [pair-errors.html](pair-errors.html).
+
                 ### Confusion Matrix
 
                 | | Predicted Same | Predicted Diff |
