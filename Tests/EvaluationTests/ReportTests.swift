@@ -143,4 +143,24 @@ import TestSupport
         if random { #expect(table.split(separator: "\n")[2] == "| Model | iresnet100 | Weights | **RANDOM WEIGHTS: not a face recognizer** |") }
         #expect(report.markdown().contains("**Model**: iresnet100, fingerprint `\(fingerprint)`, preprocessing magface; \(random ? "**RANDOM WEIGHTS" : "trained weights")"))
     }
+
+    /// Links from the page's folder to the image root, and to each stored path under it.
+    @Test func errorPageLinksImagesUnderTheRoot() throws {
+        let link = PairVerification.relativeLink
+        #expect(link(URL(fileURLWithPath: "/runs/demo/report"), URL(fileURLWithPath: "/runs/demo/images")) == "../images")
+        #expect(link(URL(fileURLWithPath: "/runs/a/b/report"), URL(fileURLWithPath: "/data/mega face")) == "../../../../data/mega%20face")
+        #expect(link(URL(fileURLWithPath: "/runs/out"), URL(fileURLWithPath: "/runs/out/img")) == "img")
+        #expect(link(URL(fileURLWithPath: "/runs/out"), URL(fileURLWithPath: "/runs/out")) == ".")
+        #expect(PairVerification.link(to: "id 3/#1?.jpg", under: "../images") == "../images/id%203/%231%3F.jpg")
+        #expect(PairVerification.link(to: "/abs/a.jpg", under: "../images") == "/abs/a.jpg")
+        let p = try #require(try Self.report().pairs)
+        let error = try #require(p.errors.first)
+        let with = p.errorPage(imageRoot: "../images", rootNote: "/data/images", reportLink: "report.html")
+        #expect(with.contains("<img src=\"../images/\(error.a)\""))
+        #expect(with.contains("<a href=\"report.html\">") && with.contains("<code>/data/images</code>"))
+        #expect(!with.contains("no-image-root"))
+        let without = p.errorPage()
+        #expect(!without.contains("<img") && without.contains("id=\"no-image-root\"") && without.contains("--image-root DIR"))
+        #expect(without.contains(error.a))
+    }
 }

@@ -23,6 +23,9 @@ struct Reduce: ParsableCommand {
     @Option(help: "A pairs file (magfleet pairs make) for section 2.")
     var pairs: String?
 
+    @Option(help: "The folder the store's image paths are relative to (extract's --root), so that pair-errors.html shows the faces: its <img> tags link there, relative to --out.")
+    var imageRoot: String?
+
     @Option(help: "Pair verification threshold: a cosine, or `best` for the verification's best-accuracy threshold.")
     var threshold: String = "0.4"
 
@@ -51,6 +54,10 @@ struct Reduce: ParsableCommand {
         if store == nil && synthetic == nil { throw ValidationError("give a STORE or --synthetic ROWSxDIM") }
         if threshold != "best", Float(threshold).map({ (-1...1).contains($0) }) != true {
             throw ValidationError("--threshold must be a cosine in -1...1 or `best`, not \(threshold)")
+        }
+        var isDirectory: ObjCBool = false
+        if let imageRoot, !FileManager.default.fileExists(atPath: imageRoot, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            throw ValidationError("--image-root \(imageRoot) is not a directory")
         }
     }
 
@@ -93,7 +100,7 @@ struct Reduce: ParsableCommand {
         try encoder.encode(report).write(to: dir.appendingPathComponent("report.json"))
         try Data(report.markdown().utf8).write(to: dir.appendingPathComponent("report.md"))
         try Data(report.html().utf8).write(to: dir.appendingPathComponent("report.html"))
-        if let p = report.pairs { try Data(p.errorPage().utf8).write(to: dir.appendingPathComponent("pair-errors.html")) }
+        if let p = report.pairs { try writeErrorPage(p, in: dir) }
         if let weights, let result = report.head, let trained = options.head {
             let file = HeadFile(weights: weights, dropout: trained.dropout, seed: result.seed, epochs: result.epochs, bestEpoch: result.bestEpoch, source: source)
             try file.write(to: dir.appendingPathComponent("head.h5"))
@@ -102,6 +109,25 @@ struct Reduce: ParsableCommand {
         if let missing = report.pairs?.missing.count, missing > 0 { Console.error("reduce: \(missing) pair(s) skipped: path not in the store") }
         print(report.summaryTable())
         Console.error("reduce: total \((ContinuousClock.now - start).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2)))); wrote \(dir.path)/report.{md,json,html}")
+    }
+
+    /// pair-errors.html in `dir`, its images linked relative to `dir` under --image-root; says
+    /// on stderr how many of them are not there.
+    func writeErrorPage(_ p: PairVerification, in dir: URL) throws {
+        var link: String? = nil
+        if let imageRoot {
+            let root = URL(fileURLWithPath: imageRoot, isDirectory: true)
+            link = PairVerification.relativeLink(from: dir, to: root)
+            let paths = Set(p.errors.flatMap { [$0.a, $0.b] })
+            let absent = paths.filter { !FileManager.default.fileExists(atPath: $0.hasPrefix("/") ? $0 : root.appendingPathComponent($0).path) }
+            if !absent.isEmpty {
+                Console.error("reduce: pair-errors.html: \(absent.count) of \(paths.count) image(s) not found under --image-root \(imageRoot), e.g. \(absent.sorted()[0])")
+            }
+        } else if !p.errors.isEmpty {
+            Console.error("reduce: pair-errors.html shows paths only; pass --image-root DIR (extract's --root) to see the faces")
+        }
+        let page = p.errorPage(imageRoot: link, rootNote: imageRoot, reportLink: "report.html")
+        try Data(page.utf8).write(to: dir.appendingPathComponent("pair-errors.html"))
     }
 
     static func dump(_ table: FeatureTable, to path: String) throws {
