@@ -31,8 +31,9 @@ banner "4. nearest faces of one image, by its stored embedding"
 
 banner "5. the reducer: verification, identification, pairs and the classification head"
 "$bin" pairs make "$out/features.h5" --out "$out/pairs.json" --positives 500 --negatives 1000 --seed 7
-"$bin" reduce "$out/features.h5" --out "$out/report" --pairs "$out/pairs.json" --threshold best --head
+"$bin" reduce "$out/features.h5" --out "$out/report" --pairs "$out/pairs.json" --threshold best --head \
+  --root "$out/images"
 
 banner "done in $(( $(date +%s) - start )) s (SYNTHETIC data, RANDOM WEIGHTS)"
-echo "report: $out/report/report.html (also report.md, report.json)"
+echo "report: $out/report/report.html (also report.md, report.json; the misclassified pairs' faces in pair-errors.html)"
 echo "store:  $out/features.h5  (python: h5py.File('$out/features.h5')['embeddings'][:])"

@@ -58,6 +58,8 @@ struct NegativeAccumulator {
         histHi = []
         var bins = stats.histogram
         stats.histogram = []
+        var fine = stats.fine
+        stats.fine = []
         var greater = 0, ties = 0, sum = 0.0, sumSquares = 0.0
         var lowest = stats.minimum, highest = stats.maximum
         let nP = positives.count
@@ -65,22 +67,25 @@ struct NegativeAccumulator {
             bucketStart.withUnsafeBufferPointer { starts in
                 hist.withUnsafeMutableBufferPointer { h in
                     bins.withUnsafeMutableBufferPointer { bh in
-                        for x in scores {
-                            let b = Self.bucket(x)
-                            var lo = Int(starts[b])
-                            let end = Int(starts[b + 1])
-                            while lo < end, p[lo] < x { lo += 1 }
-                            var hi = lo
-                            while hi < end, p[hi] <= x { hi += 1 }
-                            h[hi] += 1
-                            greater += nP - hi
-                            ties += hi - lo
-                            let v = Double(x)
-                            sum += v
-                            sumSquares += v * v
-                            lowest = Swift.min(lowest, x)
-                            highest = Swift.max(highest, x)
-                            if let k = ScoreStats.bin(x) { bh[k] += 1 }
+                        fine.withUnsafeMutableBufferPointer { fh in
+                            for x in scores {
+                                let b = Self.bucket(x)
+                                var lo = Int(starts[b])
+                                let end = Int(starts[b + 1])
+                                while lo < end, p[lo] < x { lo += 1 }
+                                var hi = lo
+                                while hi < end, p[hi] <= x { hi += 1 }
+                                h[hi] += 1
+                                greater += nP - hi
+                                ties += hi - lo
+                                let v = Double(x)
+                                sum += v
+                                sumSquares += v * v
+                                lowest = Swift.min(lowest, x)
+                                highest = Swift.max(highest, x)
+                                if let k = ScoreStats.bin(x) { bh[k] += 1 }
+                                if let k = ScoreStats.FineHistogram.bin(x) { fh[k] += 1 }
+                            }
                         }
                     }
                 }
@@ -88,6 +93,7 @@ struct NegativeAccumulator {
         }
         histHi = hist
         stats.histogram = bins
+        stats.fine = fine
         self.greater += greater
         self.ties += ties
         stats.count += scores.count

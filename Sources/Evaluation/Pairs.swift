@@ -220,27 +220,4 @@ public struct PairVerification: Codable, Sendable, Equatable {
             f1: precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0, errors: errors,
             tenFold: TenFold.compute(scores: allScores, same: allSame))
     }
-
-    /// A self-contained page of the misclassified pairs: both faces side by side (`<img>` tags
-    /// whose `src` is `imageRoot` + the stored path), the score and both paths.
-    public func errorPage(imageRoot: String = "") -> String {
-        var html = """
-            <!DOCTYPE html><html><head><meta charset="utf-8"><title>magfleet: misclassified pairs</title>
-            <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td{border:1px solid #ccc;padding:6px;vertical-align:top}
-            img{width:112px;height:112px;object-fit:cover;background:#eee}.p{font-size:11px;color:#555;max-width:240px;word-break:break-all}</style>
-            </head><body><h1>Misclassified pairs</h1>
-            <p>Threshold \(HTML.number(Double(threshold), 4)) (same when score &gt;= threshold); \(errors.count) errors:
-            \(falseNegatives) false negatives, \(falsePositives) false positives, out of \(scored) scored pairs (\(missing.count) skipped: path not in store).</p>
-            <table><tr><th>#</th><th>Actual</th><th>Score</th><th>Image A</th><th>Image B</th></tr>
-
-            """
-        for (k, e) in errors.enumerated() {
-            html += "<tr class=\"pair\"><td>\(k + 1)</td><td>\(e.same ? "same (FN)" : "different (FP)")</td><td>\(HTML.number(Double(e.score), 4))</td>"
-            for path in [e.a, e.b] {
-                html += "<td><img src=\"\(HTML.escape(imageRoot + path))\" alt=\"\(HTML.escape(path))\"><div class=\"p\">\(HTML.escape(path))</div></td>"
-            }
-            html += "</tr>\n"
-        }
-        return html + "</table></body></html>\n"
-    }
 }

@@ -9,11 +9,42 @@ public struct Report: Codable, Sendable {
         public var identities: Int
         public var distractors: Int
     }
-    public var version = 1
+    /// The model a store's features came from, as its root attributes record it
+    /// (docs/feature-store.md). Keys: `fingerprint`, `architecture`, `preset`, `flip` and
+    /// `random_weights`, the store attribute's name.
+    public struct Model: Codable, Sendable, Equatable {
+        /// The full SHA-256 (hex) of the weights; "unknown" when an import did not record it.
+        public var fingerprint: String
+        /// e.g. "iresnet100"; "unknown" when an import did not record it.
+        public var architecture: String
+        /// The preprocessing preset's name (e.g. "magface-112").
+        public var preset: String
+        /// Whether the flipped image's embedding was added.
+        public var flip: Bool
+        /// True when the model ran with random weights: the numbers say nothing about face recognition.
+        public var randomWeights: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case fingerprint, architecture, preset, flip
+            case randomWeights = "random_weights"
+        }
+
+        public init(fingerprint: String, architecture: String, preset: String, flip: Bool, randomWeights: Bool) {
+            self.fingerprint = fingerprint
+            self.architecture = architecture
+            self.preset = preset
+            self.flip = flip
+            self.randomWeights = randomWeights
+        }
+
+        /// Whether the input recorded which model it was (an import may record neither).
+        public var isRecorded: Bool { fingerprint != "unknown" || architecture != "unknown" }
+    }
+    /// 2: `model` is an object (1: a line of text).
+    public var version = 2
     public var source: String
-    /// What made the features (architecture, fingerprint, preprocessing), when the input
-    /// records it; a random-weight model is named as such.
-    public var model: String?
+    /// What made the features, when the input records it (a store does, features.list does not).
+    public var model: Model?
     public var dataset: Dataset
     /// Whether probe x distractor pairs were streamed in as negatives.
     public var distractorNegatives: Bool

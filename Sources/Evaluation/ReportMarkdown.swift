@@ -8,7 +8,7 @@ extension Report {
         var md = """
             # MagFace Baseline Results
 
-            **Source**: `\(source)`  \(model.map { "\n**Model**: \($0)  " } ?? "")
+            **Source**: `\(source)`  \(model.map { "\n**Model**: \(Self.describe($0))  " } ?? "")
             **Embeddings**: \(HTML.count(dataset.rows)) rows x \(dataset.dimension)  
             **Negatives**: \(distractorNegatives ? "probe pairs of different identities + every probe x distractor pair (streamed)" : "probe pairs of different identities")
 
@@ -83,6 +83,8 @@ extension Report {
             md += """
                 Threshold = \(HTML.number(Double(p.threshold), 2)), tested on \(HTML.count(p.scored)) pairs (\(pairsSource ?? "pairs file"); \(p.missing.count) skipped, path not in store).
 
+                The \(HTML.count(p.errors.count)) misclassified pairs, side by side: [pair-errors.html](pair-errors.html).
+
                 ### Confusion Matrix
 
                 | | Predicted Same | Predicted Diff |
@@ -148,9 +150,22 @@ extension Report {
         return md
     }
 
-    /// The summary table, as printed by `magfleet reduce`.
+    /// report.md's model line: architecture, fingerprint, preprocessing, and whether the weights
+    /// were random (in bold capitals).
+    static func describe(_ m: Model) -> String {
+        guard m.isRecorded else { return "not recorded (imported features)" }
+        let weights = m.randomWeights ? "**RANDOM WEIGHTS: these numbers say nothing about face recognition**" : "trained weights"
+        return "\(m.architecture), fingerprint `\(m.fingerprint)`, preprocessing \(m.preset)\(m.flip ? "+flip" : ""); \(weights)"
+    }
+
+    /// The summary table, as printed by `magfleet reduce`. Its first row says RANDOM WEIGHTS
+    /// when the model's weights were random.
     public func summaryTable() -> String {
-        var rows: [(String, String, String, String)] = [
+        var rows: [(String, String, String, String)] = []
+        if let m = model, m.randomWeights {
+            rows.append(("Model", m.architecture, "Weights", "RANDOM WEIGHTS: not a face recognizer"))
+        }
+        rows += [
             ("Embedding Similarity", "Verification", "ROC-AUC", HTML.number(verification.auc, 4)),
             ("Embedding Similarity", "Verification", "Best Accuracy", HTML.percent(verification.bestAccuracy)),
             ("Embedding Similarity", "Identification", "Rank-1", HTML.percent(identification.rank1)),

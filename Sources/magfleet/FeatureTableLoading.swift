@@ -33,14 +33,12 @@ extension FeatureTable {
         return table
     }
 
-    /// One line naming the model a store's features came from, or nil for inputs that do not
-    /// record it (features.list).
-    static func modelDescription(store: URL) -> String? {
+    /// The model a store's features came from, as its attributes record it, or nil for inputs
+    /// that do not record it (features.list).
+    static func model(store: URL) -> Report.Model? {
         guard (try? isHDF5(store)) == true, let reader = try? FeatureStoreReader(url: store) else { return nil }
         let p = reader.provenance
-        guard p.modelFingerprint != "unknown" || p.architecture != "unknown" else { return "not recorded (imported features)" }
-        let weights = p.randomWeights ? "**RANDOM WEIGHTS: these numbers say nothing about face recognition**" : "trained weights"
-        return "\(p.architecture), fingerprint `\(p.modelFingerprint.prefix(16))…`, preprocessing \(p.preprocessingPreset)\(p.flip ? "+flip" : ""); \(weights)"
+        return Report.Model(fingerprint: p.modelFingerprint, architecture: p.architecture, preset: p.preprocessingPreset, flip: p.flip, randomWeights: p.randomWeights)
     }
 
     /// The model fingerprint a store records, or nil for inputs that record none (a

@@ -37,28 +37,32 @@ import TestSupport
         return String(dom[open.lowerBound..<close.upperBound])
     }
 
-    static var chromium: String? {
-        ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    /// The whole `<svg id="plot-ID">…</svg>` element.
+    static func plot(_ id: String, in dom: String) -> String? {
+        guard let start = dom.range(of: "<svg class=\"plot\" id=\"plot-\(id)\""), let end = dom.range(of: "</svg>", range: start.upperBound..<dom.endIndex) else { return nil }
+        return String(dom[start.lowerBound..<end.upperBound])
     }
 
-    /// Opens report.html in headless Chromium and checks that the four plots were laid out
-    /// and their data drawn (the page's script records rendered sizes in the DOM).
-    @Test(.enabled(if: chromium != nil, "needs the Debian package chromium"), .timeLimit(.minutes(1)))
+    /// The labels of one axis's ticks (`g.x-ticks` or `g.y-ticks`) in a plot.
+    static func tickLabels(_ axis: String, in svg: String) -> [String] {
+        guard let g = svg.range(of: "<g class=\"\(axis)\""), let end = svg.range(of: "</g>", range: g.upperBound..<svg.endIndex) else { return [] }
+        return svg[g.upperBound..<end.lowerBound].matches(of: /<text class="tick"[^>]*>([^<]*)<\/text>/).map { String($0.1) }
+    }
+
+    /// Opens report.html in headless Chromium and checks what a reader sees: the four plots
+    /// laid out with their data drawn (the page's script records rendered sizes in the DOM),
+    /// a labelled tick at every FAR decade, the histogram over both distributions with the
+    /// threshold marked, the table of contents, the link to pair-errors.html, and no markdown
+    /// left as text.
+    @Test(.enabled(if: HeadlessChromium.path != nil, "needs the Debian package chromium"), .timeLimit(.minutes(1)))
     func plotsRenderInHeadlessChromium() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let html = dir.appendingPathComponent("report.html")
-        try Data(try Self.report().html().utf8).write(to: html)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.chromium!)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(dir.path)/profile", "--dump-dom", html.absoluteString]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let report = try Self.report()
+        try Data(report.html().utf8).write(to: html)
+        let dom = try HeadlessChromium.dumpDOM(html, profile: dir.appendingPathComponent("profile"))
         for id in ["roc", "histogram", "cmc", "reject"] {
             let tag = try #require(Self.openingTag(in: dom, containing: "id=\"plot-\(id)\""), "plot \(id) missing from the DOM")
             let width = tag.firstMatch(of: /data-rendered-width="(\d+)"/).map { Int($0.1)! } ?? 0
@@ -66,5 +70,97 @@ import TestSupport
             #expect(width >= 400, "plot \(id) rendered \(width) px wide")
             #expect(data > 50, "plot \(id) drew data \(data) px wide")
         }
+        // The ROC: a labelled tick and a gridline at every decade, from the smallest FAR one
+        // negative pair makes up to 1; TAR in steps of 0.2.
+        let roc = try #require(Self.plot("roc", in: dom))
+        let k0 = Int(floor(log10(1 / Double(report.verification.negativePairs))))
+        let decades = (k0...0).map { PlotAxis.decadeLabel($0) }
+        #expect(Self.tickLabels("x-ticks", in: roc) == decades, "ROC x ticks")
+        #expect(decades.contains("1e-4") && decades.contains("0.1") && decades.contains("1"))
+        #expect(Self.tickLabels("y-ticks", in: roc) == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"])
+        #expect(roc.matches(of: /<line [^>]*stroke="#dcdcdc"/).count == decades.count + 6, "one gridline per tick")
+        // The histogram: both distributions inside its x range, the threshold drawn and named.
+        let histogram = try #require(Self.plot("histogram", in: dom))
+        let xs = Self.tickLabels("x-ticks", in: histogram).compactMap(Double.init)
+        let v = report.verification
+        let lowest = Double(min(v.negativeStats.min, v.positiveStats.min)), highest = Double(max(v.negativeStats.max, v.positiveStats.max))
+        #expect((xs.first ?? 1) <= lowest && (xs.last ?? -1) >= highest, "histogram x ticks \(xs) miss scores in \(lowest)...\(highest)")
+        #expect(histogram.contains("genuine (same identity)") && histogram.contains("impostor (different identities)"))
+        let threshold = try #require(v.bestThreshold)
+        #expect(histogram.contains("<title>best-accuracy threshold \(String(format: "%.3f", Double(threshold)))</title>"))
+        #expect(histogram.contains("<title>pair threshold 0.400</title>"))
+        // The table of contents: a link to every section heading, and the errors page.
+        let nav = try #require(dom.firstMatch(of: /<nav class="toc"[\s\S]*?<\/nav>/).map { String($0.0) })
+        let h2 = dom.matches(of: /<h2 id="([^"]+)">([^<]*)<\/h2>/).map { (String($0.1), String($0.2)) }
+        #expect(h2.map(\.1) == ["Dataset Statistics", "1. Embedding-Based Verification Metrics", "2. Pair Verification", "3. Classification Head Pipeline", "Summary Table"])
+        for (id, title) in h2 { #expect(nav.contains("<a href=\"#\(id)\">\(title)</a>"), "contents lack \(title)") }
+        #expect(nav.contains("<a href=\"#plots\">Plots</a>") && dom.contains("<h3 id=\"plots\">"))
+        #expect(nav.contains("<a href=\"pair-errors.html\">"))
+        #expect(dom.contains("<a href=\"pair-errors.html\">pair-errors.html</a>"), "section 2 links the errors page")
+        // No markdown left as text (the head's note was `*Note: …*`).
+        let text = HeadlessChromium.visibleText(dom)
+        for literal in ["*", "`", "](", "##"] { #expect(!text.contains(literal), "literal \(literal) on the page") }
+        #expect(dom.contains("<em>Note: Low confidence expected on distractors (different identities)</em>"))
+    }
+
+    @Test func axesTickAtDecadesAndRoundSteps() {
+        let far = PlotAxis.decades("FAR", from: 1.0 / 6600, to: 1)
+        #expect(far.lo == 1e-4 && far.hi == 1)
+        #expect(far.ticks.map(\.label) == ["1e-4", "1e-3", "1e-2", "0.1", "1"])
+        #expect(far.minor.count == 4 * 8)
+        #expect(PlotAxis.decades("FAR", from: 1e-6, to: 0.622).ticks.map(\.label) == ["1e-6", "1e-5", "1e-4", "1e-3", "1e-2", "0.1", "1"])
+        let score = PlotAxis.linear("score", from: 0.83, to: 0.998, count: 8)
+        #expect(score.ticks.map(\.label) == ["0.80", "0.85", "0.90", "0.95", "1.00"])
+        #expect(PlotAxis.linear("score", from: -0.41, to: 0.86, count: 8).ticks.map(\.label) == ["-0.6", "-0.4", "-0.2", "0.0", "0.2", "0.4", "0.6", "0.8", "1.0"])
+        #expect(PlotAxis.linear("rate", from: 0, to: 1).ticks.map(\.label) == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"])
+    }
+
+    @Test func inlineMarkdownBecomesHTML() {
+        #expect(Report.inline("*Note: low* and **bold** `a*b` [page](pair-errors.html) 3 * 4") ==
+                "<em>Note: low</em> and <b>bold</b> <code>a*b</code> <a href=\"pair-errors.html\">page</a> 3 * 4")
+        #expect(Report.inline("**RANDOM WEIGHTS: <x>**") == "<b>RANDOM WEIGHTS: &lt;x&gt;</b>")
+    }
+
+    /// report.json's `model` is an object; the summary table (what `reduce` prints) and the
+    /// model line say RANDOM WEIGHTS when they were.
+    @Test(arguments: [true, false])
+    func modelIsAnObjectAndRandomWeightsAreNamed(random: Bool) throws {
+        var report = try Self.report()
+        let fingerprint = String(repeating: "0123456789abcdef", count: 4)
+        report.model = .init(fingerprint: fingerprint, architecture: "iresnet100", preset: "magface", flip: false, randomWeights: random)
+        let data = try JSONEncoder().encode(report)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let model = try #require(object["model"] as? [String: Any])
+        #expect(model["fingerprint"] as? String == fingerprint)
+        #expect(model["architecture"] as? String == "iresnet100")
+        #expect(model["preset"] as? String == "magface")
+        #expect(model["random_weights"] as? Bool == random)
+        #expect(String(decoding: data, as: UTF8.self).contains("\"random_weights\":\(random)"), "a JSON boolean")
+        #expect(object["version"] as? Int == 2)
+        #expect(try JSONDecoder().decode(Report.self, from: data).model == report.model)
+        let table = report.summaryTable()
+        #expect(table.contains("RANDOM WEIGHTS") == random, "\(table)")
+        if random { #expect(table.split(separator: "\n")[2] == "| Model | iresnet100 | Weights | **RANDOM WEIGHTS: not a face recognizer** |") }
+        #expect(report.markdown().contains("**Model**: iresnet100, fingerprint `\(fingerprint)`, preprocessing magface; \(random ? "**RANDOM WEIGHTS" : "trained weights")"))
+    }
+
+    /// Links from the page's folder to the image root, and to each stored path under it.
+    @Test func errorPageLinksImagesUnderTheRoot() throws {
+        let link = PairVerification.relativeLink
+        #expect(link(URL(fileURLWithPath: "/runs/demo/report"), URL(fileURLWithPath: "/runs/demo/images")) == "../images")
+        #expect(link(URL(fileURLWithPath: "/runs/a/b/report"), URL(fileURLWithPath: "/data/mega face")) == "../../../../data/mega%20face")
+        #expect(link(URL(fileURLWithPath: "/runs/out"), URL(fileURLWithPath: "/runs/out/img")) == "img")
+        #expect(link(URL(fileURLWithPath: "/runs/out"), URL(fileURLWithPath: "/runs/out")) == ".")
+        #expect(PairVerification.link(to: "id 3/#1?.jpg", under: "../images") == "../images/id%203/%231%3F.jpg")
+        #expect(PairVerification.link(to: "/abs/a.jpg", under: "../images") == "/abs/a.jpg")
+        let p = try #require(try Self.report().pairs)
+        let error = try #require(p.errors.first)
+        let with = p.errorPage(imageRoot: "../images", rootNote: "/data/images", reportLink: "report.html")
+        #expect(with.contains("<img src=\"../images/\(error.a)\""))
+        #expect(with.contains("<a href=\"report.html\">") && with.contains("<code>/data/images</code>"))
+        #expect(!with.contains("no-image-root"))
+        let without = p.errorPage()
+        #expect(!without.contains("<img") && without.contains("id=\"no-image-root\"") && without.contains("--root DIR"))
+        #expect(without.contains(error.a))
     }
 }

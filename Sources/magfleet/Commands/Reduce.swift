@@ -29,6 +29,13 @@ struct Reduce: ParsableCommand {
     @Option(help: "A pairs file (magfleet pairs make) for section 2.")
     var pairs: String?
 
+    @Option(help: "The folder the store's image paths are relative to (extract's --root), so that pair-errors.html shows the faces: its <img> tags link there, relative to --out.")
+    var root: String?
+    @Option(name: .customLong("image-root"), help: .hidden) var imageRootAlias: String?  // the name --root had here first
+
+    /// --root, or its other spelling.
+    var imageRoot: String? { root ?? imageRootAlias }
+
     @Option(parsing: .unconditional, help: "Pair verification threshold: a cosine (may be negative), or `best` for the verification's best-accuracy threshold.")
     var threshold: String = "0.4"
 
@@ -57,6 +64,11 @@ struct Reduce: ParsableCommand {
         if store == nil && synthetic == nil { throw ValidationError("give a STORE or --synthetic ROWSxDIM") }
         if threshold != "best", Float(threshold).map({ (-1...1).contains($0) }) != true {
             throw ValidationError("--threshold must be a cosine in -1...1 or `best`, not \(threshold)")
+        }
+        var isDirectory: ObjCBool = false
+        if root != nil, imageRootAlias != nil { throw ValidationError("--image-root is the other name of --root: give one") }
+        if let imageRoot, !FileManager.default.fileExists(atPath: imageRoot, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            throw ValidationError("--root \(imageRoot) is not a directory")
         }
     }
 
@@ -92,7 +104,7 @@ struct Reduce: ParsableCommand {
             options.head = h
         }
         var (report, weights, predictions) = try Reducer.run(table, source: source, options: options) { Console.error("reduce: \($0)") }
-        if let store { report.model = FeatureTable.modelDescription(store: URL(fileURLWithPath: store)) }
+        if let store { report.model = FeatureTable.model(store: URL(fileURLWithPath: store)) }
         let dir = URL(fileURLWithPath: out)
         func write(_ data: Data, _ name: String) throws { try OutputFile.write(data, to: dir.appendingPathComponent(name).path, "report file") }
         let encoder = JSONEncoder()
@@ -101,7 +113,7 @@ struct Reduce: ParsableCommand {
         try write(try encoder.encode(report), "report.json")
         try write(Data(report.markdown().utf8), "report.md")
         try write(Data(report.html().utf8), "report.html")
-        if let p = report.pairs { try write(Data(p.errorPage().utf8), "pair-errors.html") }
+        if let p = report.pairs { try writeErrorPage(p, in: dir) }
         if let weights, let result = report.head, let trained = options.head {
             let file = HeadFile(weights: weights, dropout: trained.dropout, seed: result.seed, epochs: result.epochs, bestEpoch: result.bestEpoch, source: source,
                                 modelFingerprint: store.flatMap { FeatureTable.modelFingerprint(store: URL(fileURLWithPath: $0)) })
@@ -111,6 +123,25 @@ struct Reduce: ParsableCommand {
         if let missing = report.pairs?.missing.count, missing > 0 { Console.error("reduce: \(missing) pair(s) skipped: path not in the store") }
         print(report.summaryTable())
         Console.error("reduce: total \((ContinuousClock.now - start).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2)))); wrote \(dir.path)/report.{md,json,html}")
+    }
+
+    /// pair-errors.html in `dir`, its images linked relative to `dir` under --root; says
+    /// on stderr how many of them are not there.
+    func writeErrorPage(_ p: PairVerification, in dir: URL) throws {
+        var link: String? = nil
+        if let imageRoot {
+            let root = URL(fileURLWithPath: imageRoot, isDirectory: true)
+            link = PairVerification.relativeLink(from: dir, to: root)
+            let paths = Set(p.errors.flatMap { [$0.a, $0.b] })
+            let absent = paths.filter { !FileManager.default.fileExists(atPath: $0.hasPrefix("/") ? $0 : root.appendingPathComponent($0).path) }
+            if !absent.isEmpty {
+                Console.error("reduce: pair-errors.html: \(absent.count) of \(paths.count) image(s) not found under --root \(imageRoot), e.g. \(absent.sorted()[0])")
+            }
+        } else if !p.errors.isEmpty {
+            Console.error("reduce: pair-errors.html shows paths only; pass --root DIR (the root of the list paths, as extract's --root) to see the faces")
+        }
+        let page = p.errorPage(imageRoot: link, rootNote: imageRoot, reportLink: "report.html")
+        try OutputFile.write(Data(page.utf8), to: dir.appendingPathComponent("pair-errors.html").path, "report file")
     }
 
     static func dump(_ table: FeatureTable, to path: String) throws {
