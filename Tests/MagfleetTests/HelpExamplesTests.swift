@@ -31,8 +31,8 @@ import TestSupport
         return examples
     }
 
-    /// Commands without examples: `status` is owned elsewhere for now (issue 19).
-    static let withoutExamples: Set<[String]> = [["status"]]
+    /// Commands without examples (none).
+    static let withoutExamples: Set<[String]> = []
 
     @Test func everyLeafCommandHasExamplesThatParse() throws {
         for (path, command) in Self.leaves() where !Self.withoutExamples.contains(path) {

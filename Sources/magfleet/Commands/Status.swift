@@ -7,7 +7,17 @@ import Base
 import ClusterCore
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Ask a running coordinator for workers, throughput and shards.")
+    static let configuration = CommandConfiguration(
+        abstract: "Ask a running coordinator for workers, throughput, shards and lease counters.",
+        discussion: """
+            A CURVE coordinator answers only a client whose key is in its allowlist. --json prints \
+            every StatusReply field (docs/operations.md, "What you see while it runs").
+
+            Examples:
+              magfleet status --connect tcp://127.0.0.1:5555
+              magfleet status --connect tcp://coord-host:5555 --json \\
+                  --curve-key keys/node17.key --server-key keys/coordinator.pub
+            """)
 
     @Option(help: "The coordinator's endpoint.") var connect: String
     @Option(help: "A CURVE key file in the coordinator's allowlist.") var curveKey: String?
