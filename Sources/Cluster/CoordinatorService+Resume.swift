@@ -35,9 +35,9 @@ extension CoordinatorService {
     /// Merges every journaled shard into the store. A shard the merge finds damaged (a failing
     /// checksum, NaN) is taken out of the journal before the error goes up: no store is
     /// written, and the next run computes that shard again and finishes.
-    func mergeShards(_ journal: Journal, sink: ShardSink) throws -> MergeSummary {
+    func mergeShards(_ journal: Journal, sink: ShardSink, progress: @escaping (_ written: Int, _ total: Int) -> Void) throws -> MergeSummary {
         do {
-            return try sink.merge(journal.entries.keys.sorted(), into: options.output)
+            return try sink.merge(journal.entries.keys.sorted(), into: options.output, progress: progress)
         } catch let ClusterError.damagedShard(key, reason) {
             try journal.forget([key])
             logger.error("a finished shard's file is damaged; it is no longer counted as done",

@@ -263,7 +263,7 @@ public final class CoordinatorService {
         try router.setLinger(1_000)  // let Finished reach the workers
         metrics.update(machine.status(now: MonotonicClock.now()), now: MonotonicClock.now(), resumed: resumed)
         metrics.merged(0, of: Int(machine.totalImages))
-        let merged = try mergeShards(journal, sink: sink)
+        let merged = try mergeShards(journal, sink: sink) { written, total in metrics.merged(written, of: total) }
         metrics.merged(merged.rows, of: merged.rows)
         metrics.markFinished()
         let seconds = Double(MonotonicClock.now() - started) / 1000

@@ -70,11 +70,13 @@ public final class FeatureStoreShardSink: ShardSink {
         return failed
     }
 
-    public func merge(_ shards: [ShardKey], into destination: String) throws -> MergeSummary {
+    public func merge(_ shards: [ShardKey], into destination: String,
+                      progress: @escaping (_ written: Int, _ total: Int) -> Void = { _, _ in }) throws -> MergeSummary {
         try checkTiling(shards, total: UInt64(totalRows))
         var merger = StoreMerger(shards: shards.map(url(of:)), output: URL(fileURLWithPath: destination))
         merger.provenance = provenance
         merger.totalRows = totalRows
+        merger.progress = progress
         let summary: StoreMerger.Summary
         do { summary = try merger.merge() } catch {  // typed: FeatureStoreError
             let byPath = Dictionary(uniqueKeysWithValues: shards.map { (url(of: $0).path, $0) })

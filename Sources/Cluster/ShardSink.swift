@@ -14,7 +14,8 @@ public protocol ShardSink: AnyObject {
     /// 0 ..< total exactly once).
     /// - Throws: `ClusterError.damagedShard` when a shard's file is found damaged (a failing
     ///   checksum, NaN, truncated); other errors name the store or the cause.
-    func merge(_ shards: [ShardKey], into destination: String) throws -> MergeSummary
+    /// `progress` gets the rows written so far and the store's rows, as the merge goes.
+    func merge(_ shards: [ShardKey], into destination: String, progress: @escaping (_ written: Int, _ total: Int) -> Void) throws -> MergeSummary
     /// What is wrong with a journaled shard's file, or nil when it looks whole: the cheap check
     /// a resume makes of every finished shard (present, complete, the rows and counts the
     /// journal recorded); what costs a full read (checksums, values) is the merge's.

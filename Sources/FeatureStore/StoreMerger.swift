@@ -31,6 +31,8 @@ public struct StoreMerger {
     /// must then agree only on the model (the run directory's journal vouches for the list).
     public var provenance: StoreProvenance?
     public var totalRows: Int?
+    /// Called after each output batch with the rows written so far and the store's rows.
+    public var progress: ((_ written: Int, _ total: Int) -> Void)?
 
     public init(shards: [URL], output: URL, options: StoreWriteOptions = .init()) {
         self.shards = shards
@@ -90,6 +92,7 @@ public struct StoreMerger {
             }
             try writer.append(rows)
             start = end
+            progress?(end, total)
         }
         let okRows = writer.okCount
         try writer.finish()
