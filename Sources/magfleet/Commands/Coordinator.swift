@@ -87,10 +87,6 @@ struct Coordinator: ParsableCommand {
 
     /// The final summary of a run (`--json`), the same facts as the text one.
     struct RunSummary: Codable {
-        struct Leases: Codable {
-            var granted, completed, lateResults, released, refusedFull, revoked, reconciled: UInt64
-            var lostVanished, lostStalled, lostExpired: UInt64
-        }
         var status: String  // "finished" or "stopped"
         var exitStatus: Int32
         var store: String?
@@ -99,7 +95,7 @@ struct Coordinator: ParsableCommand {
         var imagesThisRun: UInt64?
         var seconds: Double?
         var imagesPerSecond: Double?
-        var leases: Leases?
+        var leases: LeaseCountersDocument?
         var message: String?
     }
 
@@ -122,9 +118,7 @@ struct Coordinator: ParsableCommand {
                     status: "finished", exitStatus: failure?.code ?? 0, store: summary.destination, rows: summary.rows,
                     embedded: summary.embedded, failed: summary.failed, failuresByCategory: report.failuresByCategory,
                     imagesThisRun: report.imagesThisRun, seconds: report.seconds, imagesPerSecond: rate,
-                    leases: .init(granted: l.granted, completed: l.completed, lateResults: l.lateResults, released: l.released,
-                                  refusedFull: l.refusedFull, revoked: l.revoked, reconciled: l.reconciled,
-                                  lostVanished: l.lostVanished, lostStalled: l.lostStalled, lostExpired: l.lostExpired),
+                    leases: LeaseCountersDocument(l),
                     message: failure?.description))
             } else {
                 print("merged \(summary.rows) rows (\(summary.embedded) embedded, \(summary.failed) failed) into \(summary.destination)")

@@ -90,10 +90,6 @@ struct StatusDocument: Codable {
         var draining, stalled: Bool
         var stepMs: UInt32
     }
-    struct Leases: Codable {
-        var granted, completed, lateResults, released, refusedFull, revoked, reconciled: UInt64
-        var lostVanished, lostStalled, lostExpired: UInt64
-    }
     var runId: String
     var totalImages, imagesDone, imagesFailed, imagesInProgress: UInt64
     var shardsDone, shardsLeased, shardsPending: UInt64
@@ -101,7 +97,7 @@ struct StatusDocument: Codable {
     var imagesPerSecond: Double
     var failuresByCategory: [String: UInt64]
     var workers: [Worker]
-    var leases: Leases
+    var leases: LeaseCountersDocument
     var insecure: Bool
     var leaseMs, stallMs: UInt64
 
@@ -121,13 +117,20 @@ struct StatusDocument: Codable {
             Worker(workerId: $0.workerID, hostname: $0.hostname, leases: $0.leases, imagesDone: $0.imagesDone,
                    secondsSinceSeen: $0.secondsSinceSeen, draining: $0.draining, stalled: $0.stalled, stepMs: $0.stepMs)
         }
-        let l = s.leases
-        leases = Leases(granted: l.granted, completed: l.completed, lateResults: l.lateResults, released: l.released,
-                        refusedFull: l.refusedFull, revoked: l.revoked, reconciled: l.reconciled,
-                        lostVanished: l.lostVanished, lostStalled: l.lostStalled, lostExpired: l.lostExpired)
+        leases = LeaseCountersDocument(s.leases)
         insecure = s.insecure
         leaseMs = s.leaseMs
         stallMs = s.stallMs
     }
 }
 
+/// `LeaseCounters` (Protocols/README.md 4.6) as JSON, in `status --json` and a run's `--json` summary.
+struct LeaseCountersDocument: Codable {
+    var granted, completed, lateResults, released, refusedFull, revoked, reconciled: UInt64
+    var lostVanished, lostStalled, lostExpired: UInt64
+
+    init(_ l: LeaseCounters) {
+        (granted, completed, lateResults, released, refusedFull) = (l.granted, l.completed, l.lateResults, l.released, l.refusedFull)
+        (revoked, reconciled, lostVanished, lostStalled, lostExpired) = (l.revoked, l.reconciled, l.lostVanished, l.lostStalled, l.lostExpired)
+    }
+}
