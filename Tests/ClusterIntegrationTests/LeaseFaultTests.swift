@@ -29,8 +29,9 @@ import ClusterCore
         let h = try ClusterHarness()
         defer { h.shutdown() }
         try h.makeImages(12)
-        try h.startCoordinator(["--lease-ms", "300"])
-        try h.startWorker("w", ["--test-delay-ms", "150"])  // 4 x 150 ms = 600 ms per shard
+        // Heartbeats every 100 ms renew it; 1 s leaves room for a loaded machine's scheduling.
+        try h.startCoordinator(["--lease-ms", "1000"])
+        try h.startWorker("w", ["--test-delay-ms", "400"])  // 4 x 400 ms = 1.6 s per shard
         #expect(try h.waitForExit("coordinator", seconds: 60) == 0)
         let leases = try Leases(h.log("coordinator"))
         #expect(leases.granted == 3 && leases.handedBack == 0 && leases.revoked == 0 && leases.lost == 0, "\(h.allLogs)")
@@ -46,7 +47,8 @@ import ClusterCore
         let h = try ClusterHarness()
         defer { h.shutdown() }
         try Self.images(h, 10, special: [5: "MAGFLEET-TEST-STALL 60000"])
-        try h.startCoordinator(["--shard-size", "1", "--stall-ms", "400", "--max-losses", "2", "--max-failures", "1"])
+        // A healthy step here takes milliseconds; 1.5 s is far from it even on a loaded machine.
+        try h.startCoordinator(["--shard-size", "1", "--stall-ms", "1500", "--max-losses", "2", "--max-failures", "1"])
         for name in ["a", "b", "c"] { try h.startWorker(name) }
         #expect(try h.waitForExit("coordinator", seconds: 60) == 0, "\(h.allLogs)")
         let leases = try Leases(h.log("coordinator"))

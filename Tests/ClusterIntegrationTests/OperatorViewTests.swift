@@ -58,7 +58,7 @@ import TestSupport
         let bars = screen.components(separatedBy: "\r\u{1B}[2K").filter { $0.contains("% [") }
         #expect(bars.count >= 2, "\(screen)")
         #expect(bars.contains { $0.contains("images") && $0.contains("img/s") && $0.contains("elapsed 0:00:0") && $0.contains("ETA")
-            && $0.contains("workers 2") && $0.contains("failed 0") })
+            && $0.contains("workers ") && $0.contains("failed 0") })
         // A timestamp right after a bar's text would be a log line written onto the bar.
         let glued = screen.range(of: #"failed \d+20\d\d-\d\d-\d\dT"#, options: .regularExpression)
         #expect(glued == nil, "\(screen)")

@@ -146,11 +146,11 @@ extension ClusterIntegrationTests {
             let h = try ClusterHarness()
             defer { h.shutdown() }
             try h.makeImages(12)
-            try Data("MAGFLEET-TEST-STALL 3000".utf8).write(to: URL(fileURLWithPath: h.directory + "/img9.bin"))
+            try Data("MAGFLEET-TEST-STALL 8000".utf8).write(to: URL(fileURLWithPath: h.directory + "/img9.bin"))
             try Data("MAGFLEET-TEST-NAN".utf8).write(to: URL(fileURLWithPath: h.directory + "/img2.bin"))
             let python = try PythonWorker(directory: h.directory)
-            try h.startCoordinator(["--lease-ms", "300", "--stall-ms", "800", "--max-losses", "1", "--max-failures", "2"])
-            try python.start(h, "python", ["--connect", h.endpoint, "--prefetch", "1", "--test-delay-ms", "120"])
+            try h.startCoordinator(["--lease-ms", "1000", "--stall-ms", "1500", "--max-losses", "1", "--max-failures", "2"])
+            try python.start(h, "python", ["--connect", h.endpoint, "--prefetch", "1", "--test-delay-ms", "300"])
             try h.startWorker("swift")  // takes the rest once the Python worker stalls
             #expect(try h.waitForExit("coordinator", seconds: 60) == 0, "\(h.allLogs)")
             let summary = h.log("coordinator")
