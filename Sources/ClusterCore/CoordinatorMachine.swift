@@ -406,17 +406,8 @@ public struct CoordinatorMachine {
             }
         }
         // A lease the worker lists that is not its own here: tell it to drop it.
-        for job in listed.sorted(by: { $0.key < $1.key }) {
-            guard let lease = leases[job.key], lease.peer == peer, lease.shard.attempts == job.attempt else {
-                send(peer, .revoke(Revoke.with {
-                    $0.shardFirst = job.key.first
-                    $0.shardCount = job.key.count
-                    $0.attempt = job.attempt
-                    $0.reason = "this coordinator does not count it as yours"
-                }), now: now, into: &actions)
-                counters.revoked += 1
-                continue
-            }
+        for job in listed.sorted(by: { $0.key < $1.key }) where !isLeased(job, to: peer) {
+            sendRevoke(job, to: peer, "this coordinator does not count it as yours", now: now, into: &actions)
         }
         worker = workers[peer]!
         worker.holdingOff = false
@@ -540,11 +531,19 @@ public struct CoordinatorMachine {
         guard let lease = leases[key] else { return }
         endLease(key)
         guard workers[lease.peer] != nil else { return }
+        sendRevoke(JobKey(key, lease.shard.attempts), to: lease.peer, reason, now: now, into: &actions)
+    }
+
+    func isLeased(_ job: JobKey, to peer: PeerID) -> Bool {
+        leases[job.key].map { $0.peer == peer && $0.shard.attempts == job.attempt } ?? false
+    }
+
+    mutating func sendRevoke(_ job: JobKey, to peer: PeerID, _ reason: String, now: Millis, into actions: inout [Action]) {
         counters.revoked += 1
-        send(lease.peer, .revoke(Revoke.with {
-            $0.shardFirst = key.first
-            $0.shardCount = key.count
-            $0.attempt = lease.shard.attempts
+        send(peer, .revoke(Revoke.with {
+            $0.shardFirst = job.key.first
+            $0.shardCount = job.key.count
+            $0.attempt = job.attempt
             $0.reason = reason
         }), now: now, into: &actions)
     }

@@ -171,7 +171,8 @@ final class LineRelay: @unchecked Sendable {  // @unchecked: `pending` is only t
     func feed(_ data: Data) {
         pending.append(data)
         guard let cut = pending.lastIndex(of: UInt8(ascii: "\n")) else {
-            if data.isEmpty, !pending.isEmpty { flush(pending + Data("\n".utf8)) }
+            // End of output: a last line without its newline still goes out, whole.
+            if data.isEmpty, !pending.isEmpty { flush(pending + Data("\n".utf8)); pending.removeAll() }
             return
         }
         let whole = pending[...cut]
@@ -181,7 +182,6 @@ final class LineRelay: @unchecked Sendable {  // @unchecked: `pending` is only t
 
     private func flush(_ lines: Data) {
         StatusLine.standardError.printAbove(String(decoding: lines, as: UTF8.self))
-        if lines.last != UInt8(ascii: "\n") { pending.removeAll() }
     }
 }
 
