@@ -41,6 +41,9 @@ public final class CoordinatorService {
         public var retryFailed = false
         /// Where progress goes: a bar on a terminal, periodic log lines, or nowhere.
         public var progress = ProgressMode.none
+        /// Keep the run directory once the store is merged and verified (by default it is
+        /// removed: the store holds everything in it).
+        public var keepRunDirectory = false
         public init(bind: String, listPath: String, runDirectory: String, output: String) {
             self.bind = bind
             self.listPath = listPath
@@ -95,6 +98,14 @@ public final class CoordinatorService {
                         labels: summary.labels.names.count, labelsSHA256: ListSummary.digest(labelNames: summary.labels.names)),
             model: settings.model, shardSize: options.shardSize,
             listPath: URL(fileURLWithPath: options.listPath).standardized.path, root: options.root)
+        let sink = try makeSink(summary)
+        if !options.restart, !FileManager.default.fileExists(atPath: options.runDirectory + "/journal"),
+           let (done, failures) = sink.finishedStore(at: options.output) {
+            logger.info("the store is already complete for this list and model; nothing to do (--restart computes it again)",
+                        metadata: ["store": "\(options.output)", "rows": "\(done.rows)"])
+            _ = try RunDirectory.removeFinished(options.runDirectory)
+            return .finished(Report(merge: done, seconds: 0, imagesThisRun: 0, failuresByCategory: failures, leases: LeaseCounters()))
+        }
         let journal = try Journal(directory: options.runDirectory, header: header)
         var retryFailed = options.retryFailed
         var grownFrom: Int?
@@ -112,8 +123,8 @@ public final class CoordinatorService {
             }
             try journal.adopt(header)
         }
+        try RunDirectory.writeLabelNames(summary.labels.names, in: options.runDirectory)
         try preflight(summary)
-        let sink = try makeSink(summary)
         try repairRunDirectory(journal, sink: sink)
 
         var machine = CoordinatorMachine(settings: settings)
@@ -265,6 +276,13 @@ public final class CoordinatorService {
         metrics.merged(0, of: Int(machine.totalImages))
         let merged = try mergeShards(journal, sink: sink) { written, total in metrics.merged(written, of: total) }
         metrics.merged(merged.rows, of: merged.rows)
+        if options.keepRunDirectory {
+        } else if merged.failed > 0 {
+            logger.info("kept the run directory: rows failed, and --retry-failed recomputes them from it",
+                        metadata: ["runDir": "\(options.runDirectory)", "failed": "\(merged.failed)"])
+        } else {
+            try removeRunDirectory(verifying: merged, sink: sink)
+        }
         metrics.markFinished()
         let seconds = Double(MonotonicClock.now() - started) / 1000
         return .finished(Report(merge: merged, seconds: seconds,
@@ -272,10 +290,22 @@ public final class CoordinatorService {
                                 failuresByCategory: machine.failuresByCategory, leases: machine.counters))
     }
 
-    /// `--restart`: the journal and the shard files go; the lock stays held.
+    /// Once the store of a run without failed rows reads back whole, the run directory holds
+    /// nothing it lacks (a run with failed rows keeps it for `--retry-failed`): removed
+    /// (shards, journal, label names, lock; the directory when nothing else is in it).
+    func removeRunDirectory(verifying merged: MergeSummary, sink: ShardSink) throws {
+        let started = MonotonicClock.now()
+        try sink.verify(merged)
+        let left = try RunDirectory.removeFinished(options.runDirectory)
+        var metadata: Logger.Metadata = ["runDir": "\(options.runDirectory)", "verifyMs": "\(MonotonicClock.now() - started)"]
+        if !left.isEmpty { metadata["leftAlone"] = "\(left.joined(separator: ", "))" }
+        logger.info("the store reads back whole; removed the run directory (--keep-run-dir keeps it)", metadata: metadata)
+    }
+
+    /// `--restart`: the journal, the label names and the shard files go; the lock stays held.
     func clearRunDirectory() throws {
         let fm = FileManager.default
-        for name in ["journal", "journal.tmp", "shards"] {
+        for name in ["journal", "journal.tmp", "label_names", "shards"] {
             let path = options.runDirectory + "/" + name
             guard fm.fileExists(atPath: path) else { continue }
             do { try fm.removeItem(atPath: path) } catch {

@@ -103,6 +103,28 @@ public final class FeatureStoreShardSink: ShardSink {
         return nil
     }
 
+    public func verify(_ summary: MergeSummary) throws {
+        let store = try FeatureStoreReader(url: URL(fileURLWithPath: summary.destination), expecting: "store")
+        guard store.count == summary.rows, store.okCount == summary.embedded, store.failedCount == summary.failed,
+              store.provenance.modelFingerprint == provenance.modelFingerprint else {
+            throw ClusterError.merge("\(summary.destination) reads back as \(store.count) rows (\(store.okCount) embedded, \(store.failedCount) failed), not the \(summary.rows) merged")
+        }
+        try store.forEachEmbeddingChunk { _, _ in }  // every chunk's Fletcher-32 is checked on read
+        _ = try store.norms()
+    }
+
+    public func finishedStore(at destination: String) -> (summary: MergeSummary, failuresByCategory: [String: UInt64])? {
+        guard FileManager.default.fileExists(atPath: destination),
+              let store = try? FeatureStoreReader(url: URL(fileURLWithPath: destination), expecting: "store"),
+              store.count == totalRows, store.provenance.imageListSHA256 == provenance.imageListSHA256,
+              store.provenance.modelFingerprint == provenance.modelFingerprint, store.provenance.flip == provenance.flip,
+              store.provenance.preprocessingPreset == provenance.preprocessingPreset, store.labelNames == provenance.labelNames,
+              let statuses = try? store.statuses() else { return nil }
+        var categories: [String: UInt64] = [:]
+        for case let .failed(reason) in statuses { categories[RowFailure(stored: reason).category, default: 0] += 1 }
+        return (MergeSummary(destination: destination, rows: store.count, embedded: store.okCount, failed: store.failedCount), categories)
+    }
+
     public func removeLeftovers(destination: String) -> (removed: [String], kept: [String]) {
         let shards = PartialFile.removeAll(in: URL(fileURLWithPath: directory))
         let store = PartialFile.removeStale(for: URL(fileURLWithPath: destination))

@@ -81,20 +81,12 @@ public final class Journal {
         }
         self.header = header
         if let data = fm.contents(atPath: path), !data.isEmpty {
-            let text = String(decoding: data, as: UTF8.self)
-            var lines = text.components(separatedBy: "\n")
-            lines.removeLast()  // the empty string after the final newline, or a torn last line
-            guard let first = lines.first else {
-                throw ClusterError.journal(path: path, reason: "no complete header line; run with --restart to start over")
-            }
-            recorded = try Self.parseHeader(first, path: path)
-            for line in lines.dropFirst() {
-                let tally = try Self.parseEntry(line, path: path)
-                entries[tally.key] = tally
-            }
+            let contents = try Self.parse(data, path: path)
+            recorded = contents.header
+            entries = contents.entries
             handle = try Self.openForAppending(path)
             // Cut a torn last line so the next entry starts on a fresh line.
-            let keep = lines.reduce(0) { $0 + $1.utf8.count + 1 }
+            let keep = contents.completeBytes
             do {
                 try handle.truncate(atOffset: UInt64(keep))
             } catch {
@@ -110,6 +102,42 @@ public final class Journal {
     }
 
     deinit { try? handle.close() }
+
+    /// A journal as read, without opening it for writing (`magfleet merge --run-dir`).
+    public struct Contents: Sendable {
+        public var header: Header
+        /// The finished shards, a later line for a shard replacing an earlier one.
+        public var entries: [ShardKey: ShardTally]
+        /// Bytes up to the end of the last complete line.
+        var completeBytes: Int
+    }
+
+    /// Reads `directory/journal`.
+    /// - Throws: `ClusterError.journal` when it is missing or unreadable, `.differentRun` for
+    ///   another journal version.
+    public static func read(directory: String) throws -> Contents {
+        let path = directory + "/journal"
+        guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else {
+            throw ClusterError.journal(path: path, reason: "no journal here: is \(directory) a run directory (--run-dir)?")
+        }
+        return try parse(data, path: path)
+    }
+
+    static func parse(_ data: Data, path: String) throws -> Contents {
+        let text = String(decoding: data, as: UTF8.self)
+        var lines = text.components(separatedBy: "\n")
+        lines.removeLast()  // the empty string after the final newline, or a torn last line
+        guard let first = lines.first else {
+            throw ClusterError.journal(path: path, reason: "no complete header line; run with --restart to start over")
+        }
+        var entries: [ShardKey: ShardTally] = [:]
+        for line in lines.dropFirst() {
+            let tally = try parseEntry(line, path: path)
+            entries[tally.key] = tally
+        }
+        return Contents(header: try parseHeader(first, path: path), entries: entries,
+                        completeBytes: lines.reduce(0) { $0 + $1.utf8.count + 1 })
+    }
 
     /// Every write goes to the file's end at the time of the write (O_APPEND), never to an offset
     /// this process remembered: nothing a record lands on can be another writer's record.

@@ -25,6 +25,13 @@ public protocol ShardSink: AnyObject {
     /// - Returns: the files removed, and the temporary files of `destination` kept because
     ///   the process that writes them is running.
     func removeLeftovers(destination: String) -> (removed: [String], kept: [String])
+    /// Reads the merged store at `summary.destination` back whole (every checksum) and checks
+    /// that it holds `summary`'s rows: what must hold before the run directory is removed.
+    func verify(_ summary: MergeSummary) throws
+    /// The store at `destination` when it is complete and made by this run's model from this
+    /// run's list (a finished run whose run directory was removed), with its failures by
+    /// category; nil otherwise.
+    func finishedStore(at destination: String) -> (summary: MergeSummary, failuresByCategory: [String: UInt64])?
 }
 
 /// A shard file's counts, as the journal records them.

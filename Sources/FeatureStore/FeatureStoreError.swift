@@ -43,6 +43,12 @@ public enum FeatureStoreError: Error, CustomStringConvertible, Equatable {
     case parse(path: String, line: Int?, message: String)
     /// A query names a path or index that is not in the store, or has the wrong dimension.
     case badQuery(String)
+    /// The operating system refused to open another file: this process has `limit` open
+    /// (EMFILE, `ulimit -n`), or the whole system has run out (ENFILE, `limit` nil).
+    case tooManyOpenFiles(path: String, limit: Int?)
+    /// A shard's rows carry labels, and the merge was given no label names for them (shards
+    /// keep none: their run directory has them).
+    case noLabelNames(path: String)
 
     /// The one file the error is about, when there is one (a merge names the shard at fault).
     public var file: String? {
@@ -52,7 +58,8 @@ public enum FeatureStoreError: Error, CustomStringConvertible, Equatable {
              let .wrongKind(path, _, _), let .missingDataset(path, _), let .datasetType(path, _, _),
              let .attributeType(path, _, _), let .inconsistent(path, _), let .rowRange(path, _, _, _, _),
              let .shardMismatch(path, _, _, _), let .indexOutOfRange(path, _, _), let .io(path, _),
-             let .noSpace(path), let .checksumMismatch(path, _), let .nonFinite(path, _, _), let .parse(path, _, _):
+             let .noSpace(path), let .checksumMismatch(path, _), let .nonFinite(path, _, _), let .parse(path, _, _),
+             let .tooManyOpenFiles(path, _), let .noLabelNames(path):
             path
         case .duplicateIndex, .missingIndex, .noShards, .invalidRows, .badQuery:
             nil
@@ -95,6 +102,13 @@ public enum FeatureStoreError: Error, CustomStringConvertible, Equatable {
             "\(path): row \(row) (global index \(index)) has a non-finite embedding (NaN or infinity); refusing to merge"
         case let .parse(path, line, message): "\(path)\(line.map { ":\($0)" } ?? ""): \(message)"
         case let .badQuery(message): message
+        case let .noLabelNames(path):
+            "\(path): its rows carry labels, whose names shard files do not keep (their run directory has them): merge with --run-dir RUNDIR"
+        case let .tooManyOpenFiles(path, limit?):
+            "\(path): cannot open: too many open files (this process may hold \(limit): `ulimit -n`); raise the limit "
+                + "(`ulimit -n 65536` in the shell, LimitNOFILE= in a systemd unit) and run again"
+        case let .tooManyOpenFiles(path, nil):
+            "\(path): cannot open: the system's table of open files is full (ENFILE, fs.file-max); close other programs' files or raise fs.file-max and run again"
         }
     }
 }

@@ -34,15 +34,22 @@ public final class FeatureStoreReader {
         let string = { (name: String) throws(FeatureStoreError) in try Self.string(name, of: handle) }
         let integer = { (name: String) throws(FeatureStoreError) in try Self.integer(name, of: handle) }
 
-        let names = try handle.dataset(StoreFormat.Dataset.labelNames)
-        let labelCount = try names.shape().first ?? 0
+        // The list's hash and label names are the store's; a shard records them only if an
+        // older magfleet wrote it (docs/feature-store.md, "Shard files").
+        let isShard = kind != .store
+        var labelNames: [String] = []
+        if !isShard || handle.exists(StoreFormat.Dataset.labelNames) {
+            let names = try handle.dataset(StoreFormat.Dataset.labelNames)
+            labelNames = try names.readStrings(rows: 0, count: try names.shape().first ?? 0)
+        }
+        let listSHA256 = isShard ? try handle.stringAttribute(A.imageListSHA256) ?? "" : try string(A.imageListSHA256)
         provenance = StoreProvenance(
             modelFingerprint: try string(A.fingerprint), architecture: try string(A.architecture),
             embeddingDim: Int(try integer(A.dim)), preprocessingPreset: try string(A.preset),
-            flip: try integer(A.flip) != 0, imageListSHA256: try string(A.imageListSHA256),
+            flip: try integer(A.flip) != 0, imageListSHA256: listSHA256,
             toolVersion: try string(A.toolVersion), createdAt: try string(A.createdAt),
             randomWeights: try integer(A.randomWeights) != 0,
-            labelNames: try names.readStrings(rows: 0, count: labelCount))
+            labelNames: labelNames)
         count = Int(try integer(A.count))
         okCount = Int(try integer(A.okCount))
         failedCount = Int(try integer(A.failedCount))

@@ -26,14 +26,27 @@ public struct StoreRows: Sendable {
 
 /// How a writer lays out its datasets.
 public struct StoreWriteOptions: Sendable {
-    /// Rows per HDF5 chunk of /embeddings (1-D datasets use 16x as many).
+    /// Rows per HDF5 chunk of /embeddings.
     public var chunkRows: Int
+    /// Rows per HDF5 chunk of the one-value-per-row datasets (norms, paths, labels...).
+    public var sideChunkRows: Int
     /// Adds the shuffle and deflate filters (smaller files, slower reads).
     public var compress: Bool
 
-    public init(chunkRows: Int = 256, compress: Bool = false) {
+    /// - Parameter sideChunkRows: defaults to 16 x `chunkRows`.
+    public init(chunkRows: Int = 256, sideChunkRows: Int? = nil, compress: Bool = false) {
         self.chunkRows = chunkRows
+        self.sideChunkRows = sideChunkRows ?? chunkRows * 16
         self.compress = compress
+    }
+
+    /// A file that will hold `rows` rows in all (a shard): no chunk larger than the file, so a
+    /// small shard allocates no more than its rows.
+    public func sized(toRows rows: Int) -> StoreWriteOptions {
+        var sized = self
+        sized.chunkRows = max(1, min(chunkRows, rows))
+        sized.sideChunkRows = max(1, min(sideChunkRows, rows))
+        return sized
     }
 }
 
@@ -72,7 +85,7 @@ public final class FeatureStoreWriter {
         let file = try HDF5File.create(temporaryURL.path)
         self.file = file
         let d = provenance.embeddingDim
-        let rows1D = options.chunkRows * 16
+        let rows1D = options.sideChunkRows
         embeddings = try file.createDataset(StoreFormat.Dataset.embeddings, type: HDF5Element.float32.fileType, shape: [0, d], chunkRows: options.chunkRows, compress: options.compress)
         norms = try file.createDataset(StoreFormat.Dataset.norms, type: HDF5Element.float32.fileType, shape: [0], chunkRows: rows1D, compress: options.compress)
         let stringType = try HDF5Type.utf8String(path: file.path)
@@ -83,8 +96,12 @@ public final class FeatureStoreWriter {
         if case .shard = kind {
             indices = try file.createDataset(StoreFormat.Dataset.indices, type: HDF5Element.int64.fileType, shape: [0], chunkRows: rows1D, compress: options.compress)
         }
-        let names = try file.createDataset(StoreFormat.Dataset.labelNames, type: stringType.id, shape: [provenance.labelNames.count], chunkRows: max(1, min(provenance.labelNames.count, 4096)), compress: false)
-        try names.writeStrings(provenance.labelNames, rows: 0)
+        if kind == .store {
+            // Written once, in the store: a shard's labels are numbered by its run's list, whose
+            // names are in the run directory (docs/feature-store.md, "Shard files").
+            let names = try file.createDataset(StoreFormat.Dataset.labelNames, type: stringType.id, shape: [provenance.labelNames.count], chunkRows: max(1, min(provenance.labelNames.count, 4096)), compress: false)
+            try names.writeStrings(provenance.labelNames, rows: 0)
+        }
         try writeProvenance(file)
     }
 
@@ -124,7 +141,7 @@ public final class FeatureStoreWriter {
         try file.setAttribute(A.dim, Int64(provenance.embeddingDim))
         try file.setAttribute(A.preset, provenance.preprocessingPreset)
         try file.setAttribute(A.flip, Int64(provenance.flip ? 1 : 0))
-        try file.setAttribute(A.imageListSHA256, provenance.imageListSHA256)
+        if kind == .store { try file.setAttribute(A.imageListSHA256, provenance.imageListSHA256) }
         try file.setAttribute(A.toolVersion, provenance.toolVersion)
         try file.setAttribute(A.createdAt, provenance.createdAt)
         try file.setAttribute(A.randomWeights, Int64(provenance.randomWeights ? 1 : 0))

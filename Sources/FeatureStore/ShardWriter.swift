@@ -72,7 +72,8 @@ public final class ShardWriter {
             rows.statuses.append(statuses[i])
             rows.embeddings.append(contentsOf: embeddings[(i * d)..<((i + 1) * d)])
         }
-        let writer = try FeatureStoreWriter(url: url, provenance: provenance, kind: .shard(totalRows: totalRows), options: options)
+        let writer = try FeatureStoreWriter(url: url, provenance: provenance, kind: .shard(totalRows: totalRows),
+                                            options: options.sized(toRows: rows.count))
         try writer.append(rows)
         try writer.finish()
     }

@@ -57,7 +57,9 @@ struct RunOptions: ParsableArguments {
     @Flag(name: .customLong("label-from-folder"), help: .hidden)  // another spelling of --labels-from-dirs, still accepted
     var labelFromFolder = false
     var labelsFromDirs: Bool { labelsFromDirsFlag || labelFromFolder }
-    @Flag(help: "Delete the run directory's journal and shards first and start over.") var restart = false
+    @Flag(help: "Delete the run directory's journal and shards first and start over (also when --out is already complete).") var restart = false
+    @Flag(help: "Keep the run directory (journal, shard files) once the store is merged and reads back whole; by default it is removed unless rows failed (--retry-failed needs it).")
+    var keepRunDir = false
     @Flag(help: "Compute the failed rows of a finished or resumed run again (automatic when --root changed).")
     var retryFailed = false
     @Option(help: "Failed rows a run may have and exit 0: a count or a percentage. A run whose every row failed exits 3 always.")

@@ -38,9 +38,41 @@ import TestEmbedding
 
     static func run(_ args: [String]) throws -> MagfleetProcess.Result { try MagfleetProcess.run(args, timeout: 60) }
 
-    static func extract(_ h: ClusterHarness, root: String, _ extra: [String] = []) throws -> MagfleetProcess.Result {
+    /// `extract` with the test embedder, keeping the run directory (these tests resume it)
+    /// unless `keepRunDirectory` is false.
+    static func extract(_ h: ClusterHarness, root: String, _ extra: [String] = [], keepRunDirectory: Bool = true) throws -> MagfleetProcess.Result {
         try run(["extract", "--list", h.listPath, "--out", h.storePath, "--run-dir", h.runDirectory, "--root", root,
-                 "--workers", "2", "--embedder", "test", "--shard-size", "4"] + ClusterHarness.timers + extra)
+                 "--workers", "2", "--embedder", "test", "--shard-size", "4"] + ClusterHarness.timers + extra
+                + (keepRunDirectory ? ["--keep-run-dir"] : []))
+    }
+
+    /// A run without failed rows removes its run directory once the store reads back whole, and
+    /// says so; the same command again finds the store complete and does nothing; --restart
+    /// computes it again. A run with failed rows keeps its run directory for --retry-failed.
+    @Test func aFinishedRunRemovesItsRunDirectoryOnceTheStoreReadsBack() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let root = h.directory + "/images"
+        let lines = try Self.makeDataset(h, root: root)
+        let first = try Self.extract(h, root: root, keepRunDirectory: false)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("the store reads back whole; removed the run directory (--keep-run-dir keeps it)"), "\(first.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: h.runDirectory))
+        try h.expectCompleteStore(count: 16, root: root + "/")
+        let again = try Self.extract(h, root: root, keepRunDirectory: false)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("the store is already complete for this list and model; nothing to do"), "\(again.stderr)")
+        #expect(again.stdout.contains("merged 16 rows (16 embedded, 0 failed)") && again.stdout.contains("this run: 0 images"))
+        #expect(!FileManager.default.fileExists(atPath: h.runDirectory))
+        let restarted = try Self.extract(h, root: root, ["--restart"], keepRunDirectory: false)
+        #expect(restarted.status == 0 && restarted.stdout.contains("this run: 16 images"), "\(restarted.stdout)")
+
+        try FileManager.default.removeItem(atPath: root + "/" + lines[3].split(separator: " ")[0])
+        let failing = try Self.extract(h, root: root, ["--restart", "--max-failures", "1"], keepRunDirectory: false)
+        #expect(failing.status == 0, "\(failing.stderr)")
+        #expect(failing.stderr.contains("kept the run directory: rows failed, and --retry-failed recomputes them from it"))
+        #expect(FileManager.default.fileExists(atPath: h.runDirectory + "/journal"))
+        #expect(try String(contentsOfFile: h.runDirectory + "/label_names", encoding: .utf8) == "person_0\nperson_1\nperson_2\n")
     }
 
     /// `extract --root` one folder too high: refused before any worker starts, no store; the

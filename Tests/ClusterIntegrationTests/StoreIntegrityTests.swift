@@ -16,17 +16,18 @@ import ClusterCore
         return root
     }
 
-    /// `magfleet extract` of the harness's list with the test embedder, shards of 4 rows.
+    /// `magfleet extract` of the harness's list with the test embedder, shards of 4 rows,
+    /// keeping the run directory (these tests damage it).
     static func extract(_ h: ClusterHarness, root: String, out: String, runDirectory: String, _ extra: [String] = []) throws -> MagfleetProcess.Result {
         try MagfleetProcess.run(["extract", "--list", h.listPath, "--out", out, "--run-dir", runDirectory, "--root", root,
-                                 "--workers", "2", "--embedder", "test", "--shard-size", "4"] + ClusterHarness.timers + extra,
+                                 "--workers", "2", "--embedder", "test", "--shard-size", "4", "--keep-run-dir"] + ClusterHarness.timers + extra,
                                 timeout: 60)
     }
 
     /// The rows of a run of the same list into a fresh run directory: what every repaired run must give.
-    static func cleanRun(_ h: ClusterHarness, root: String) throws -> [ShardRow] {
+    static func cleanRun(_ h: ClusterHarness, root: String, _ extra: [String] = []) throws -> [ShardRow] {
         let out = h.directory + "/clean.h5"
-        let result = try extract(h, root: root, out: out, runDirectory: h.directory + "/clean.run")
+        let result = try extract(h, root: root, out: out, runDirectory: h.directory + "/clean.run", extra)
         #expect(result.status == 0, "\(result.stderr)")
         return try StoreReadback.rows(of: out).rows
     }
@@ -66,17 +67,20 @@ struct FullDiskRunTests {
         let h = try ClusterHarness()
         defer { h.shutdown() }
         let root = try T.makeDataset(h)
-        let clean = try T.cleanRun(h, root: root)
-        let disk = try ScratchMount(size: "1m")  // the journal and a few shard files, not all four
+        // Shards of 4 rows at dim 4096 take ~88 KB each, and each write reserves ~330 KB for its
+        // flush first: 512 KB hold the journal and a shard or two, not all four.
+        let wide = ["--test-dim", "4096"]
+        let clean = try T.cleanRun(h, root: root, wide)
+        let disk = try ScratchMount(size: "512k")
         defer { disk.unmount() }
         let run = disk.path + "/run", out = h.directory + "/store.h5"
-        let full = try T.extract(h, root: root, out: out, runDirectory: run)
+        let full = try T.extract(h, root: root, out: out, runDirectory: run, wide)
         #expect(full.status == 1, "\(full.stderr)")
         #expect(full.stderr.contains("magfleet: \(run)/shards/") && full.stderr.contains(".h5: No space left on device"), "\(full.stderr)")
         #expect(!T.files(in: run + "/shards").contains { $0.contains(".partial") })
         #expect(!FileManager.default.fileExists(atPath: out))
         try disk.resize("8m")
-        let rerun = try T.extract(h, root: root, out: out, runDirectory: run)
+        let rerun = try T.extract(h, root: root, out: out, runDirectory: run, wide)
         #expect(rerun.status == 0, "\(rerun.stderr)")
         #expect(try StoreReadback.rows(of: out).rows == clean)
     }
@@ -86,16 +90,16 @@ struct FullDiskRunTests {
         defer { h.shutdown() }
         let root = try T.makeDataset(h)
         let clean = try T.cleanRun(h, root: root)
-        let shards = T.files(in: h.directory + "/clean.run/shards").map { h.directory + "/clean.run/shards/" + $0 }
+        let run = h.directory + "/clean.run"
         let disk = try ScratchMount(size: "128k")
         defer { disk.unmount() }
         let out = disk.path + "/merged.h5"
-        let full = try MagfleetProcess.run(["merge"] + shards + ["--out", out])
+        let full = try MagfleetProcess.run(["merge", "--run-dir", run, "--out", out])
         #expect(full.status == 1, "\(full.stderr)")
         #expect(full.stderr.contains("magfleet: \(out): No space left on device"), "\(full.stderr)")
         #expect(T.files(in: disk.path) == [])
         try disk.resize("8m")
-        let merged = try MagfleetProcess.run(["merge"] + shards + ["--out", out])
+        let merged = try MagfleetProcess.run(["merge", "--run-dir", run, "--out", out])
         #expect(merged.status == 0, "\(merged.stderr)")
         #expect(try StoreReadback.rows(of: out).rows == clean)
     }
@@ -229,8 +233,7 @@ struct FullDiskRunTests {
         let merged = h.directory + "/merged.h5"
         let left = h.directory + "/.merged.h5.partial-\(gone)-0A1B2C3D"
         try Data("x".utf8).write(to: URL(fileURLWithPath: left))
-        let files = T.files(in: shards).filter { $0.hasSuffix(".h5") && !$0.hasPrefix(".") }.map { shards + "/" + $0 }
-        let merge = try MagfleetProcess.run(["merge"] + files + ["--out", merged])
+        let merge = try MagfleetProcess.run(["merge", "--run-dir", run, "--out", merged])
         #expect(merge.status == 0 && merge.stderr.contains("removed \(left)"), "\(merge.stderr)")
         #expect(!FileManager.default.fileExists(atPath: left))
     }

@@ -1,5 +1,6 @@
 import FeatureStore
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct MergeTests {
@@ -33,8 +34,9 @@ import Testing
         #expect(shard.kind == .shard(totalRows: 103))
 
         var merger = StoreMerger(shards: shards.shuffled(), output: dir.appendingPathComponent("store.h5"))
-        merger.batchRows = 10       // several output batches
-        merger.memoryBudget = 64 * 6 * 4 * 3  // tiny shard blocks: 64 rows each
+        merger.provenance = provenance(dim: 6)  // shards keep no label names: the run gives them
+        merger.memoryBudget = 1  // windows of 64 rows: interleaved shards are read window by window
+        merger.maxOpenShards = 1
         let summary = try merger.merge()
         #expect(summary.rows == 103 && summary.shards == 3 && summary.okRows == 103 - 20)
         let store = try FeatureStoreReader(url: dir.appendingPathComponent("store.h5"), expecting: "store")
@@ -43,6 +45,76 @@ import Testing
         #expect(try store.statuses() == rows.statuses)
         #expect(try store.embeddings(rows: 0..<103) == rows.embeddings)
         #expect(store.provenance.modelFingerprint == "sha256:feedface")
+        #expect(store.labelNames == ["alice", "bob", "Zoë"])
+    }
+
+    /// A shard records neither the list's hash nor the label names (the run has them once), and
+    /// no chunk of it is larger than its rows.
+    @Test func aShardIsSizedToItsRowsAndKeepsNoRunWideData() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let rows = randomRows(40, dim: 6, seed: 13)
+        let url = try writeShards(rows, dim: 6, parts: [Array(0..<40)], in: dir)[0]
+        let shard = try FeatureStoreReader(url: url, expecting: "shard")
+        #expect(shard.embeddingChunkRows == 40)
+        #expect(shard.labelNames.isEmpty && shard.provenance.imageListSHA256.isEmpty)
+        if let python = peerPython {
+            let h5py = try runPython(python, script: """
+                import h5py, sys
+                f = h5py.File(sys.argv[1], "r")
+                print(sorted(f.keys()), "image_list_sha256" in f.attrs, [f[k].chunks[0] for k in sorted(f.keys())])
+                """, arguments: [url.path])
+            #expect(h5py.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "['embeddings', 'failure_reasons', 'indices', 'labels', 'norms', 'paths', 'status'] False [40, 40, 40, 40, 40, 40, 40]")
+        }
+        // Without the run's label names, labelled shards are refused, saying where the names are.
+        let error = #expect(throws: FeatureStoreError.self) {
+            try StoreMerger(shards: [url], output: dir.appendingPathComponent("out.h5")).merge()
+        }
+        #expect(error == .noLabelNames(path: url.path) && error?.description.contains("--run-dir") == true)
+    }
+
+    /// A process out of file descriptors says so, with its limit and the fix, whichever file
+    /// it was opening: never "not an HDF5 file". Each tight limit either merges or fails so.
+    @Test func runningOutOfDescriptorsIsNamed() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rows = randomRows(40, dim: 6, seed: 15)
+        rows.labels = Array(repeating: -1, count: 40)
+        let shards = try writeShards(rows, dim: 6, parts: stride(from: 0, to: 40, by: 5).map { Array($0..<($0 + 5)) }, in: dir)
+        var refusals = 0
+        for limit in 4...9 {
+            let out = dir.appendingPathComponent("out-\(limit).h5")
+            let result = try MagfleetProcess.run(["merge"] + shards.map(\.path) + ["--out", out.path], descriptorLimit: limit)
+            if result.status == 0 {
+                #expect(try FeatureStoreReader(url: out, expecting: "store").count == 40)
+                continue
+            }
+            refusals += 1
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("too many open files (this process may hold \(limit): `ulimit -n`)"), "\(result.stderr)")
+            #expect(!result.stderr.contains("not an HDF5 file"))
+            #expect(!FileManager.default.fileExists(atPath: out.path))
+        }
+        #expect(refusals > 0, "a limit of 4 leaves one descriptor: the merge cannot hold a shard and its output")
+    }
+
+    /// The merge holds a few files open whatever the number of shards: 300 shards merge under
+    /// a limit of 64 descriptors in a child process (the test's own process keeps its limit).
+    @Test func manyShardsMergeUnderASmallDescriptorLimit() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let n = 1_200
+        var rows = randomRows(n, dim: 6, seed: 14)
+        rows.labels = Array(repeating: -1, count: n)  // distractors: no label names needed
+        let parts = stride(from: 0, to: n, by: 4).map { Array($0..<min($0 + 4, n)) }
+        let shards = try writeShards(rows, dim: 6, parts: parts, in: dir)
+        let out = dir.appendingPathComponent("store.h5")
+        let result = try MagfleetProcess.run(["merge"] + shards.map(\.path) + ["--out", out.path], descriptorLimit: 64)
+        #expect(result.status == 0, "\(result.stderr)")
+        let store = try FeatureStoreReader(url: out, expecting: "store")
+        #expect(try store.embeddings(rows: 0..<n) == rows.embeddings)
+        #expect(try store.paths() == rows.paths && store.count == n)
     }
 
     @Test func duplicateAndMissingIndicesAreRefusedByName() throws {

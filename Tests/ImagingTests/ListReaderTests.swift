@@ -135,11 +135,13 @@ import Testing
         #expect(table.label(of: "zed") == -1)
     }
 
-    @Test func nonNegativeIntegersAreTheirOwnLabels() {
-        let table = LabelTable(identities: ["3", "0", nil, "3"])
-        #expect(table.names == ["0", "1", "2", "3"])
-        #expect(table.label(of: "3") == 3 && table.label(of: "0") == 0)
-        #expect(LabelTable(identities: ["007"]).label(of: "007") == 0)  // not canonical: a name
+    /// Integer ids are names like any other: numbered as they appear, never 0...max.
+    @Test func integerIdsAreNumberedSparsely() {
+        let table = LabelTable(identities: ["3", "0", nil, "3", "16777215"])
+        #expect(table.names == ["3", "0", "16777215"])
+        #expect(table.label(of: "3") == 0 && table.label(of: "0") == 1 && table.label(of: "16777215") == 2)
+        let sorted = LabelTable(identities: ["0", "0", "1", nil, "2"])
+        #expect((0..<3).map { sorted.label(of: "\($0)") } == [0, 1, 2], "a list sorted by class id keeps its ids")
     }
 
     /// Appending lines never renumbers an existing identity (what a grown list relies on).

@@ -89,7 +89,7 @@ import TestSupport
         for path in order {
             if path == ["info"] {
                 // The store the other examples read: the demo list, embedded by the test embedder.
-                let fixture = try run("magfleet extract --list demo/images.list --root demo/images --embedder test --out features.h5 --no-progress")
+                let fixture = try run("magfleet extract --list demo/images.list --root demo/images --embedder test --out features.h5 --no-progress --keep-run-dir")
                 #expect(fixture.status == 0, "\(fixture.stderr)")
             }
             for example in try #require(all[path]) where !example.contains("magface_epoch_00025.pth") {

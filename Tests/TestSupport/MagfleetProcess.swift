@@ -34,11 +34,18 @@ public enum MagfleetProcess {
 
     public static var executable: URL { productsDirectory.appendingPathComponent("magfleet") }
 
-    /// Runs magfleet with `arguments`, killing it after `timeout` seconds.
-    public static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> Result {
+    /// Runs magfleet with `arguments`, killing it after `timeout` seconds; with
+    /// `descriptorLimit`, under that `ulimit -n` (set by a shell that then execs magfleet).
+    public static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120,
+                           descriptorLimit: Int? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        if let descriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env

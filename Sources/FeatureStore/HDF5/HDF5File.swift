@@ -48,6 +48,10 @@ final class HDF5File {
     static func create(_ path: String) throws(FeatureStoreError) -> HDF5File {
         HDF5.initialize()
         let id = H5Fcreate(path, magfleet_H5F_ACC_TRUNC(), magfleet_H5P_DEFAULT(), magfleet_H5P_DEFAULT())
+        if id < 0, let refused = Self.refusedOpen(errno, path: path) {
+            _ = HDF5.takeErrorStack()
+            throw refused
+        }
         return HDF5File(id: try HDF5.check(id, "H5Fcreate", path: path), path: path, isWritable: true)
     }
 
@@ -127,6 +131,16 @@ final class HDF5File {
     static func open(_ path: String) throws(FeatureStoreError) -> HDF5File {
         HDF5.initialize()
         guard FileManager.default.fileExists(atPath: path) else { throw .missingFile(path: path) }
+        // HDF5 reports every failure to open as "not an HDF5 file": ask the system first, so that
+        // a process out of descriptors says so (a valid shard is not "not HDF5").
+        let probe = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard probe >= 0 else {
+            let code = errno
+            if let refused = refusedOpen(code, path: path) { throw refused }
+            if code == ENOENT { throw .missingFile(path: path) }
+            throw .io(path: path, message: "cannot open: \(String(cString: strerror(code)))")
+        }
+        Glibc.close(probe)
         let isHDF5 = H5Fis_hdf5(path)
         if isHDF5 <= 0 {
             _ = HDF5.takeErrorStack()
@@ -142,8 +156,24 @@ final class HDF5File {
         defer { if access >= 0 { H5Pclose(access) } }
         if access >= 0 { _ = H5Pset_file_locking(access, false, true) }
         let id = H5Fopen(path, magfleet_H5F_ACC_RDONLY(), access >= 0 ? access : magfleet_H5P_DEFAULT())
-        if id < 0 { throw .unreadable(path: path, stack: HDF5.takeErrorStack()) }
+        if id < 0 {
+            let code = errno
+            let stack = HDF5.takeErrorStack()
+            if let refused = refusedOpen(code, path: path) { throw refused }
+            throw .unreadable(path: path, stack: stack)
+        }
         return HDF5File(id: id, path: path, isWritable: false)
+    }
+
+    /// The error for an open(2) the system refused for want of descriptors (EMFILE, ENFILE).
+    static func refusedOpen(_ code: Int32, path: String) -> FeatureStoreError? {
+        switch code {
+        case EMFILE:
+            var limit = rlimit()
+            return .tooManyOpenFiles(path: path, limit: getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(limit.rlim_cur) : nil)
+        case ENFILE: return .tooManyOpenFiles(path: path, limit: nil)
+        default: return nil
+        }
     }
 
     func exists(_ name: String) -> Bool {

@@ -34,18 +34,14 @@ public struct LabelRule: Sendable, Equatable {
 /// The one label table: identity names to the integer labels a store records (distractors are
 /// -1), the same for every command that reads a list (docs/lists.md).
 ///
-/// When every identity name is a non-negative decimal integer (MagFace's `path class_id` lists),
-/// the integers are the labels and `names[i]` is `"i"` for 0...max. Otherwise labels number the
-/// names in order of first appearance. Both numberings keep every existing label when lines
-/// are appended to a list, unless the appended lines turn an all-integer list into named one.
+/// Labels number the identities in the order they first appear in the list, whatever their
+/// names: MagFace's `path class_id` lists get the names "0", "7", ... (a list sorted by class id
+/// 0..<N gets labels equal to its class ids). Memory is proportional to the identities, however
+/// large an id is, and appending lines to a list never renumbers an existing identity.
 public struct LabelTable: Sendable, Equatable {
     /// The name of label i at position i (a store's /label_names).
-    public var names: [String] { integers ? integerNames : firstSeen }
-    private var firstSeen: [String] = []
-    /// "0" ... "max" while every name is an integer.
-    private var integerNames: [String] = []
+    public private(set) var names: [String] = []
     private var seen: [String: Int] = [:]
-    private var integers = true
 
     public init() {}
 
@@ -57,25 +53,13 @@ public struct LabelTable: Sendable, Equatable {
     /// Notes one row's identity (nil: a distractor), in list order.
     public mutating func add(_ name: String?) {
         guard let name, seen[name] == nil else { return }
-        seen[name] = firstSeen.count
-        firstSeen.append(name)
-        if integers, let v = Self.nonNegativeInteger(name) {
-            if v >= integerNames.count { integerNames += (integerNames.count...v).map(String.init) }
-        } else if integers {
-            integers = false
-            integerNames = []
-        }
+        seen[name] = names.count
+        names.append(name)
     }
 
     /// The label of an identity (-1 for nil, a distractor). A name the table never saw is -1 too.
     public func label(of name: String?) -> Int64 {
-        guard let name, let first = seen[name] else { return -1 }
-        return integers ? Int64(Self.nonNegativeInteger(name)!) : Int64(first)
-    }
-
-    /// A canonical decimal integer below 2^24 ("007" is a name, not 7; a larger one is a name too).
-    static func nonNegativeInteger(_ s: String) -> Int? {
-        guard let v = Int32(s), v >= 0, v < 1 << 24, String(v) == s else { return nil }
-        return Int(v)
+        guard let name, let label = seen[name] else { return -1 }
+        return Int64(label)
     }
 }

@@ -184,6 +184,7 @@ struct CoordinatorSetup {
         options.rootIsAuthoritative = localWorkers || shipImages || root != nil
         options.labelRule = LabelRule(fromFolders: run.labelsFromDirs)
         options.restart = run.restart
+        options.keepRunDirectory = run.keepRunDir
         options.retryFailed = run.retryFailed
         options.maxMessageBytes = maxMessageBytes
         options.progress = progress
