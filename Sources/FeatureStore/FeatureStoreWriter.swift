@@ -168,16 +168,16 @@ public final class FeatureStoreWriter {
                 throw .indexOutOfRange(path: url.path, index: bad, total: Int64(total))
             }
         }
-        var vectors = rows.embeddings
         var rowNorms = [Float](repeating: 0, count: n)
         var codes = [UInt8](repeating: StoreFormat.statusOK, count: n)
         var reasonText = [String](repeating: "", count: n)
-        vectors.withUnsafeMutableBufferPointer { v in
+        var failedRows: [Int] = []
+        rows.embeddings.withUnsafeBufferPointer { v in
             for i in 0..<n {
                 if case let .failed(reason) = rows.statuses[i] {
                     codes[i] = StoreFormat.statusFailed
                     reasonText[i] = reason
-                    for j in 0..<d { v[i * d + j] = 0 }
+                    if v[(i * d)..<((i + 1) * d)].contains(where: { $0 != 0 }) { failedRows.append(i) }
                 } else {
                     var sum: Float = 0
                     for j in 0..<d { sum += v[i * d + j] * v[i * d + j] }
@@ -185,6 +185,9 @@ public final class FeatureStoreWriter {
                 }
             }
         }
+        // Failed rows are stored as zeros; the caller's rows are copied only when one is not.
+        var vectors = rows.embeddings
+        for i in failedRows { vectors.replaceSubrange((i * d)..<((i + 1) * d), with: repeatElement(0, count: d)) }
         let start = rowCount, end = rowCount + n
         try naming { () throws(FeatureStoreError) in
             for dataset in [embeddings, norms, paths, labels, status, reasons, indices].compactMap({ $0 }) {

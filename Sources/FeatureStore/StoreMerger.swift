@@ -73,17 +73,19 @@ public struct StoreMerger {
         var active: [Int] = []  // shards with rows left whose first index is below the window's end
         var nextShard = 0  // survey.shards is sorted by first index
         var start = 0
+        var rows = StoreRows()  // one window, its buffers reused: every slot is written by one shard
         while start < total {
             let end = min(start + window, total)
             while nextShard < survey.shards.count, survey.shards[nextShard].first < Int64(end) {
                 active.append(nextShard)
                 nextShard += 1
             }
-            var rows = StoreRows()
-            rows.embeddings = [Float](repeating: 0, count: (end - start) * d)
-            rows.paths = [String](repeating: "", count: end - start)
-            rows.labels = [Int64](repeating: -1, count: end - start)
-            rows.statuses = [RowStatus](repeating: .ok, count: end - start)
+            if rows.count != end - start {
+                rows.embeddings = [Float](repeating: 0, count: (end - start) * d)
+                rows.paths = [String](repeating: "", count: end - start)
+                rows.labels = [Int64](repeating: -1, count: end - start)
+                rows.statuses = [RowStatus](repeating: .ok, count: end - start)
+            }
             for s in active {
                 cursors[s] = try Self.copy(survey.shards[s], from: cursors[s], window: start..<end, into: &rows, files: files)
             }

@@ -55,9 +55,10 @@ final class ClusterHarness {
         return p
     }
 
+    /// Starts the coordinator, keeping its run directory at the end (the tests read its journal).
     func startCoordinator(_ extra: [String] = [], name: String = "coordinator") throws {
         try start(name, ["coordinator", "--list", listPath, "--out", storePath, "--run-dir", runDirectory,
-                         "--bind", endpoint, "--embedder", "test", "--shard-size", "4", "--lease-ms", "20000"]
+                         "--bind", endpoint, "--embedder", "test", "--shard-size", "4", "--lease-ms", "20000", "--keep-run-dir"]
                   + Self.timers + extra)
     }
 

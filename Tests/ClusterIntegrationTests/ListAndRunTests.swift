@@ -46,6 +46,23 @@ import TestEmbedding
                 + (keepRunDirectory ? ["--keep-run-dir"] : []))
     }
 
+    /// The end-of-run merge holds a few files open whatever the number of shards: 300 shards
+    /// under `ulimit -n 96` (the old merge opened them all and failed as "not an HDF5 file").
+    @Test func aRunOfMoreShardsThanItsDescriptorLimitFinishes() throws {
+        let h = try ClusterHarness()
+        defer { h.shutdown() }
+        let lines = (0..<1_200).map { "synthetic:faces/\($0).jpg" + ($0 < 40 ? " id\($0 % 4)" : "") }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: h.listPath, atomically: true, encoding: .utf8)
+        let result = try MagfleetProcess.run(["extract", "--list", h.listPath, "--out", h.storePath, "--run-dir", h.runDirectory,
+                                              "--workers", "2", "--embedder", "test", "--shard-size", "4", "--no-progress"]
+                                             + ClusterHarness.timers, timeout: 120, descriptorLimit: 96)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("merged 1200 rows (1200 embedded, 0 failed)"), "\(result.stdout)")
+        let (provenance, rows) = try StoreReadback.rows(of: h.storePath)
+        #expect(rows.count == 1_200 && provenance.labelNames == ["id0", "id1", "id2", "id3"])
+        #expect(rows.prefix(8).map(\.label) == [0, 1, 2, 3, 0, 1, 2, 3] && rows[40].label == -1)
+    }
+
     /// A run without failed rows removes its run directory once the store reads back whole, and
     /// says so; the same command again finds the store complete and does nothing; --restart
     /// computes it again. A run with failed rows keeps its run directory for --retry-failed.
