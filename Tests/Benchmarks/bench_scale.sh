@@ -38,10 +38,12 @@ if [ -n "${KILL_AT:-}" ]; then
   SHARDS=$(( (ROWS + SHARD - 1) / SHARD ))
   coordinator " (killed at ${KILL_AT})" > first.log 2>&1 &
   TIMEPID=$!
-  while [ "$(( $(grep -c '^done' run/journal 2>/dev/null || echo 0) ))" -lt "$(python3 -c "print(int($SHARDS * $KILL_AT))")" ]; do sleep 0.2; done
+  journaled() { local n; n=$(grep -c '^done' run/journal 2>/dev/null) || true; echo "${n:-0}"; }
+  TARGET=$(python3 -c "print(int($SHARDS * $KILL_AT))")
+  while [ "$(journaled)" -lt "$TARGET" ]; do sleep 0.5; done
   pkill -KILL -P "$TIMEPID" -f "magfleet coordinator" || true
   wait "$TIMEPID" 2>/dev/null || true
-  echo "killed -9 with $(grep -c '^done' run/journal) of $SHARDS shards journaled"
+  echo "killed -9 with $(journaled) of $SHARDS shards journaled"
   coordinator " (resumed)" 2>&1 | grep -v "^merged\|^leases" || true
 else
   coordinator "" 2>&1 | grep -v "^merged\|^this run\|^leases" || true

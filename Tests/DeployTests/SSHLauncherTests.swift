@@ -57,8 +57,6 @@ struct SSHLauncherTests {
                              "--lease-ms", "20000", "--no-progress"] + Self.timers
         process.standardOutput = logHandle
         process.standardError = logHandle
-        try process.run()
-        coordinator = process
 
         let hostsFile = directory + "/hosts"
         try """
@@ -77,9 +75,13 @@ struct SSHLauncherTests {
             #expect(start.stdout.contains("root@\(host.address): started worker 1 pid"), "\(start.output)")
         }
 
+        // The coordinator starts only now: until it does, the workers wait for it, so status
+        // sees both running however long the launch took (nothing here races the run's end).
         let running = try launch(["status", hostsFile, "--log-dir", logDirectory], net)
         #expect(running.status == 0)
         #expect(Self.runningWorkers(running.stdout) == net.hosts.count, "status:\n\(running.output)")
+        try process.run()
+        coordinator = process
 
         try waitUntil(seconds: 30, "the coordinator to finish", logs: directory) { !process.isRunning }
         #expect(process.terminationStatus == 0, "coordinator:\n\(Self.tail(log))")
