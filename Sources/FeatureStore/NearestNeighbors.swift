@@ -287,6 +287,32 @@ public final class NearestNeighbors: Sendable {
         }
     }
 
+    /// The memory-bandwidth floor of a scan: seconds to read every stored float once, summing
+    /// them on the same threads and the same pieces as `search` (for `query --benchmark`).
+    public func streamingReadSeconds() -> Double {
+        let pieces = embeddings.pieces(ofAtMost: 4096)
+        let threads = max(1, min(BLAS.threadCount, pieces.count))
+        let sums = Mutex<Float>(0)
+        let start = DispatchTime.now()
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var acc = SIMD16<Float>(repeating: 0)
+            for piece in pieces[(pieces.count * t / threads)..<(pieces.count * (t + 1) / threads)] {
+                let n = piece.rows * dim
+                let raw = UnsafeRawPointer(piece.base)
+                var i = 0
+                while i + 16 <= n {
+                    acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                    i += 16
+                }
+                while i < n { acc[0] += piece.base[i]; i += 1 }
+            }
+            let total = acc.sum()
+            sums.withLock { $0 += total }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        return seconds
+    }
+
     /// Scales each `dim`-long row to unit length (zero rows stay zero).
     static func normalize(_ vectors: inout [Float], dim: Int) {
         vectors.withUnsafeMutableBufferPointer { v in

@@ -17,7 +17,7 @@ struct Serve: ParsableCommand {
 
             Examples:
               magfleet serve features.h5 --image-root /data/lfw
-              magfleet serve features.h5 --bind 0.0.0.0:8080 --token "$(cat token.txt)"
+              magfleet serve features.h5 --bind 0.0.0.0:8080 --token s3cret-token
               magfleet serve features.h5 --model magface_iresnet100.pth --bind 127.0.0.1:0
             """)
 
