@@ -82,7 +82,7 @@ def main():
     # 4. faiss
     import faiss
     t = time.perf_counter()
-    unit = np.ascontiguousarray(emb, dtype="f4")
+    unit = np.array(emb, dtype="f4")  # a copy: the memmap is read-only
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
     index = faiss.IndexFlatIP(unit.shape[1])
     index.add(unit)
