@@ -272,14 +272,21 @@ public final class NearestNeighbors: Sendable {
                         for i in 0..<q {
                             let base = i * width
                             let own = excluded.isEmpty ? -1 : excluded[i]
+                            // This thread meets rows in ascending order, so a score equal to the
+                            // heap's least loses the tie: `score > threshold` is the exact test.
+                            var heap = TopK(capacity: 0)
+                            swap(&heap, &heaps[i])
+                            var threshold = heap.threshold
                             for j in 0..<width {
+                                let score = c[base + j] * inverse[first + j]
+                                guard score > threshold else { continue }  // NaN too
                                 let index = first + j
-                                let score = c[base + j] * inverse[index]
-                                guard heaps[i].admits(score, index) else { continue }
                                 if let allowed, !allowed[index] { continue }
                                 if index == own { continue }
-                                heaps[i].insert(score, index)
+                                heap.insert(score, index)
+                                threshold = heap.threshold
                             }
+                            swap(&heap, &heaps[i])
                         }
                     }
                 }
@@ -395,6 +402,9 @@ struct TopK {
     @inline(__always) private static func below(_ a: Float, _ pa: Int, _ b: Float, _ pb: Int) -> Bool {
         a < b || (a == b && pa > pb)
     }
+
+    /// The score a new, later position must beat: -infinity until full, then the least kept.
+    var threshold: Float { scores.count < capacity ? -.infinity : scores[0] }
 
     /// Whether `insert(score, position)` would keep it (false for NaN).
     @inline(__always) func admits(_ score: Float, _ position: Int) -> Bool {
