@@ -14,8 +14,9 @@ if [[ $mode == test ]]; then
   # libfuse2) serves the FUSE filesystem whose reads stall, for the read-deadline tests
   # (Tests/TestSupport/StallingFilesystem.swift; they also need /dev/fuse and root); a
   # Prometheus server (and its promtool) scrapes the coordinator's metrics, read back with curl.
+  # curl and chromium also drive `magfleet serve` in its tests; wrk loads it in bench_query.py.
   packages+=(python3 python3-venv chromium iproute2 shellcheck openssh-server openssh-client protobuf-compiler
-             python3-fusepy prometheus curl)
+             python3-fusepy prometheus curl wrk)
 fi
 
 missing=()

@@ -139,6 +139,23 @@ public final class FeatureStoreReader {
         try embeddingsDataset.read(into: buffer, rows: rows.lowerBound, count: rows.count)
     }
 
+    /// All embeddings for scanning, with no copy where HDF5 allows: /embeddings mapped from the
+    /// file when it is contiguous or in uncompressed chunks (Fletcher-32 is not checked on
+    /// mapped rows: the merge verified them), else read once into one buffer.
+    public func storedEmbeddings() throws(FeatureStoreError) -> StoredEmbeddings {
+        if let layout = try embeddingsDataset.rawLayout() {
+            return try StoredEmbeddings(mapping: url.path, layout: layout, count: count, dim: dim)
+        }
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, count * dim))
+        do {
+            if count > 0 { try embeddingsDataset.read(into: buffer, rows: 0, count: count) }
+        } catch {
+            buffer.deallocate()
+            throw error
+        }
+        return StoredEmbeddings(owning: buffer, count: count, dim: dim)
+    }
+
     /// Calls `body` with consecutive chunks of embeddings (`chunk.count x dim` each), holding
     /// one chunk in memory at a time.
     public func forEachEmbeddingChunk(

@@ -1,5 +1,6 @@
 import Foundation
 import Base
+import Synchronization
 
 /// One search result.
 public struct Neighbor: Equatable, Sendable, Codable {
@@ -16,12 +17,12 @@ public struct Neighbor: Equatable, Sendable, Codable {
 }
 
 /// Which rows a search may return.
-public struct NeighborFilter: Sendable {
+public struct NeighborFilter: Sendable, Hashable {
     /// Only rows whose embedding norm is at least this.
     public var minNorm: Float?
     /// Only rows with one of these label ids.
     public var labels: Set<Int64>?
-    /// Leave these rows out (e.g. the query's own row).
+    /// Leave these rows out of every query's results (a query's own row: `search(_:top:filter:excluding:)`).
     public var excludedRows: Set<Int>
 
     public init(minNorm: Float? = nil, labels: Set<Int64>? = nil, excludedRows: Set<Int> = []) {
@@ -29,67 +30,334 @@ public struct NeighborFilter: Sendable {
         self.labels = labels
         self.excludedRows = excludedRows
     }
+
+    var isEmpty: Bool { minNorm == nil && labels == nil && excludedRows.isEmpty }
 }
 
-/// Exact (brute-force) cosine nearest neighbours over a store's ok rows, held in memory as
-/// unit vectors, `count x dim` float32. Queries are scored in batches with one `BLAS.sgemm`
-/// per block of stored rows (a single query with `sgemv`); the top K is kept with a bounded min-heap per query.
+/// Exact (brute-force) cosine nearest neighbours over a store's ok rows.
+///
+/// The embeddings are scanned where they lie (`StoredEmbeddings`: mapped from the file, no
+/// copy), `count x dim` float32 with their stored norms; a score is `dot(q / |q|, e) / |e|`.
+/// The rows are cut into pieces scanned on one thread per core (OpenBLAS held single-threaded
+/// inside), one pass of `dots` per piece for a single query, one `sgemm` for a batch; each thread keeps
+/// a bounded min-heap per query, and the heaps are merged at the end. Ties go to the lower row,
+/// so the result does not depend on how the rows were cut.
 public final class NearestNeighbors: Sendable {
     public let dim: Int
-    /// Unit-length embeddings of the searchable rows, row-major.
-    let unit: [Float]
-    /// The store row of each searchable row.
+    let embeddings: StoredEmbeddings
+    /// 1 / |e| per store row; 0 for a zero row.
+    let inverseNorms: [Float]
+    /// Per store row: whether it is ok (searchable); nil when every row is.
+    let okRows: [Bool]?
+    /// The store row of each searchable position (ok rows, ascending).
     let rows: [Int]
-    public let paths: [String]
-    public let labels: [Int64]
-    public let norms: [Float]
+    let rowPaths: [String]
+    let rowLabels: [Int64]
+    let rowNorms: [Float]
     public let labelNames: [String]
-    private let rowOfPath: [String: Int]
+    private let rowOfPath = Mutex<[String: Int]?>(nil)
 
     /// The number of searchable (ok) rows.
     public var count: Int { rows.count }
+    /// Store rows in all (ok and failed).
+    public var storeRows: Int { embeddings.count }
+    /// Whether the embeddings are mapped from the file rather than read into memory.
+    public var isMapped: Bool { embeddings.isMapped }
 
-    /// Loads every ok row of `reader`, in chunks.
+    /// Opens every row of `reader` for search: the embeddings mapped (`storedEmbeddings()`),
+    /// the norms, labels, statuses and paths read.
     public convenience init(reader: FeatureStoreReader) throws {
-        let d = reader.dim
-        let statuses = try reader.statuses()
-        let allPaths = try reader.paths()
-        let allLabels = try reader.labels()
-        let allNorms = try reader.norms()
-        var unit = [Float]()
-        unit.reserveCapacity(reader.okCount * d)
-        var rows: [Int] = []
-        rows.reserveCapacity(reader.okCount)
-        try reader.forEachEmbeddingChunk { range, chunk in
-            for (offset, row) in range.enumerated() where statuses[row].isOK {
-                rows.append(row)
-                unit.append(contentsOf: chunk[(offset * d)..<((offset + 1) * d)])
-            }
-        }
-        try self.init(
-            embeddings: unit, dim: d, rows: rows,
-            paths: rows.map { allPaths[$0] }, labels: rows.map { allLabels[$0] },
-            norms: rows.map { allNorms[$0] }, labelNames: reader.labelNames)
+        let codes = try reader.statusCodes(rows: 0..<reader.count)
+        try self.init(embeddings: try reader.storedEmbeddings(), norms: try reader.norms(), labels: try reader.labels(),
+                      paths: try reader.paths(), ok: codes.map { $0 == StoreFormat.statusOK }, labelNames: reader.labelNames)
     }
 
     /// Searches raw `embeddings` (`rows.count x dim`); `rows` are the store rows they came from.
-    public init(embeddings: [Float], dim: Int, rows: [Int], paths: [String], labels: [Int64], norms: [Float], labelNames: [String] = []) throws(FeatureStoreError) {
+    /// `norms` are reported with the results; the scores use the vectors' own lengths.
+    public convenience init(embeddings: [Float], dim: Int, rows: [Int], paths: [String], labels: [Int64], norms: [Float], labelNames: [String] = []) throws(FeatureStoreError) {
         let n = rows.count
         guard dim > 0, embeddings.count == n * dim, paths.count == n, labels.count == n, norms.count == n else {
             throw .invalidRows("search index: \(n) rows, \(embeddings.count) values for dim \(dim), \(paths.count) paths, \(labels.count) labels, \(norms.count) norms")
         }
-        var unit = embeddings
-        Self.normalize(&unit, dim: dim)
-        self.unit = unit
-        self.dim = dim
-        self.rows = rows
-        self.paths = paths
-        self.labels = labels
-        self.norms = norms
+        guard zip(rows, rows.dropFirst()).allSatisfy({ $0 < $1 }) else { throw .invalidRows("search index: rows must ascend") }
+        let stored = StoredEmbeddings(copying: embeddings, dim: dim)
+        let lengths = (0..<n).map { i in
+            let v = stored.row(i)
+            var sum: Float = 0
+            for j in 0..<dim { sum += v[j] * v[j] }
+            return sum.squareRoot()
+        }
+        try self.init(embeddings: stored, norms: lengths, labels: labels, paths: paths, ok: nil, labelNames: labelNames,
+                      rowNumbers: rows, reportedNorms: norms)
+    }
+
+    /// `norms` are the rows' lengths (the scan divides by them); `ok` marks searchable rows (nil:
+    /// all); `rowNumbers` renames positions (the default: store rows are positions).
+    init(embeddings: StoredEmbeddings, norms: [Float], labels: [Int64], paths: [String], ok: [Bool]?, labelNames: [String],
+         rowNumbers: [Int]? = nil, reportedNorms: [Float]? = nil) throws(FeatureStoreError) {
+        let n = embeddings.count
+        guard norms.count == n, labels.count == n, paths.count == n, ok.map({ $0.count == n }) ?? true else {
+            throw .invalidRows("search index: \(n) rows, \(norms.count) norms, \(labels.count) labels, \(paths.count) paths")
+        }
+        self.embeddings = embeddings
+        dim = embeddings.dim
+        inverseNorms = norms.map { $0 > 0 && $0.isFinite ? 1 / $0 : 0 }
+        let allOK = ok?.allSatisfy { $0 } ?? true
+        okRows = allOK ? nil : ok
+        if let rowNumbers {
+            // Positions are renamed rows: the scan works on positions, results report rowNumbers.
+            precondition(allOK, "renamed rows are all searchable")
+            rows = rowNumbers
+        } else {
+            rows = allOK ? Array(0..<n) : (0..<n).filter { ok![$0] }
+        }
+        rowPaths = paths
+        rowLabels = labels
+        rowNorms = reportedNorms ?? norms
         self.labelNames = labelNames
-        var map: [String: Int] = [:]
-        for (i, path) in paths.enumerated() where map[path] == nil { map[path] = i }
-        rowOfPath = map
+        renamed = rowNumbers != nil
+    }
+
+    /// Whether positions report other row numbers (the array initializer).
+    private let renamed: Bool
+
+    /// The searchable position of the row stored under `path`, if it is ok. The first call
+    /// builds a path table (about 0.2 s at 1M rows); `scanPosition(ofPath:)` does not.
+    public func position(ofPath path: String) -> Int? {
+        let table = rowOfPath.withLock { table in
+            if let table { return table }
+            var map: [String: Int] = [:]
+            map.reserveCapacity(rowPaths.count)
+            for (i, p) in rowPaths.enumerated() where map[p] == nil && (okRows?[i] ?? true) { map[p] = i }
+            table = map
+            return map
+        }
+        return table[path].flatMap { storeIndex in positionOfStoreIndex(storeIndex) }
+    }
+
+    /// The same as `position(ofPath:)` by a linear scan (for one lookup).
+    public func scanPosition(ofPath path: String) -> Int? {
+        for (i, p) in rowPaths.enumerated() where p == path && (okRows?[i] ?? true) { return positionOfStoreIndex(i) }
+        return nil
+    }
+
+    private func positionOfStoreIndex(_ index: Int) -> Int? {
+        renamed || okRows == nil ? index : binarySearch(rows, index)
+    }
+
+    private func binarySearch(_ sorted: [Int], _ value: Int) -> Int? {
+        var low = 0, high = sorted.count
+        while low < high {
+            let mid = (low + high) / 2
+            if sorted[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low < sorted.count && sorted[low] == value ? low : nil
+    }
+
+    /// The searchable position of store row `row`, if it is ok.
+    public func position(ofRow row: Int) -> Int? { binarySearch(rows, row) }
+
+    /// The store row at searchable position `position`.
+    public func row(at position: Int) -> Int { rows[position] }
+
+    /// The internal index (into the embeddings and per-row arrays) of a searchable position.
+    private func storeIndex(ofPosition position: Int) -> Int { renamed || okRows == nil ? position : rows[position] }
+
+    /// The unit embedding at searchable `position`.
+    public func unitEmbedding(at position: Int) -> [Float] {
+        let i = storeIndex(ofPosition: position)
+        let scale = inverseNorms[i]
+        return embeddings.row(i).map { $0 * scale }
+    }
+
+    /// The path, label and norm of store row `row`, ok or failed ("", -1, 0 for a row not here).
+    public func storedPath(ofRow row: Int) -> String { anyIndex(ofRow: row).map { rowPaths[$0] } ?? "" }
+    public func storedLabel(ofRow row: Int) -> Int64 { anyIndex(ofRow: row).map { rowLabels[$0] } ?? -1 }
+    public func storedNorm(ofRow row: Int) -> Float { anyIndex(ofRow: row).map { rowNorms[$0] } ?? 0 }
+
+    private func anyIndex(ofRow row: Int) -> Int? {
+        if renamed { return binarySearch(rows, row) }
+        return row >= 0 && row < embeddings.count ? row : nil
+    }
+
+    /// The path, label and norm of searchable `position`.
+    public func path(at position: Int) -> String { rowPaths[storeIndex(ofPosition: position)] }
+    public func label(at position: Int) -> Int64 { rowLabels[storeIndex(ofPosition: position)] }
+    public func norm(at position: Int) -> Float { rowNorms[storeIndex(ofPosition: position)] }
+
+    /// The `top` nearest rows by cosine similarity for each query, best first (ties by row).
+    ///
+    /// - Parameters:
+    ///   - queries: `q x dim` float32, row-major, any norm.
+    ///   - top: K.
+    ///   - filter: rows every query may return.
+    ///   - excluding: per query, a store row to leave out (its own), or nil; empty: none.
+    /// - Returns: q lists of at most `top` neighbours.
+    /// - Throws: `.badQuery` when `queries` is not a multiple of `dim` or `excluding` is not
+    ///   empty or one per query.
+    public func search(_ queries: [Float], top: Int, filter: NeighborFilter = .init(), excluding: [Int?] = []) throws(FeatureStoreError) -> [[Neighbor]] {
+        guard queries.count % dim == 0 else { throw .badQuery("query has \(queries.count) values, not a multiple of dim \(dim)") }
+        let q = queries.count / dim
+        guard excluding.isEmpty || excluding.count == q else { throw .badQuery("\(excluding.count) excluded rows for \(q) queries") }
+        guard top > 0, q > 0, count > 0 else { return Array(repeating: [], count: q) }
+        var unit = queries
+        Self.normalize(&unit, dim: dim)
+        let excluded: [Int] = excluding.isEmpty ? [] : excluding.map { row in row.flatMap { internalIndex(ofRow: $0) } ?? -1 }
+        let allowed = allowedMask(filter)
+        // Batches of at most 256 queries keep each thread's score block near 4 MiB.
+        var results: [[Neighbor]] = []
+        results.reserveCapacity(q)
+        var start = 0
+        while start < q {
+            let end = min(q, start + 256)
+            let heaps = scan(Array(unit[(start * dim)..<(end * dim)]), queries: end - start, top: top, allowed: allowed,
+                             excluded: excluded.isEmpty ? [] : Array(excluded[start..<end]))
+            results += heaps.map(neighbors)
+            start = end
+        }
+        return results
+    }
+
+    /// The internal index of store row `row`, if searchable.
+    private func internalIndex(ofRow row: Int) -> Int? {
+        if renamed { return binarySearch(rows, row) }
+        guard row >= 0, row < embeddings.count, okRows?[row] ?? true else { return nil }
+        return row
+    }
+
+    private func neighbors(_ heap: TopK) -> [Neighbor] {
+        heap.sorted().map { score, i in
+            let label = rowLabels[i]
+            let name = label >= 0 && Int(label) < labelNames.count ? labelNames[Int(label)] : nil
+            return Neighbor(row: renamed ? rows[i] : i, path: rowPaths[i], label: label, labelName: name, score: score, norm: rowNorms[i])
+        }
+    }
+
+    /// Scores `q` unit queries against every row, on one thread per core, and merges the heaps.
+    private func scan(_ unit: [Float], queries q: Int, top: Int, allowed: [Bool]?, excluded: [Int]) -> [TopK] {
+        let pieces = embeddings.pieces(ofAtMost: 4096)
+        let threads = max(1, min(BLAS.threadCount, pieces.count))
+        let parts = Mutex<[[TopK]]>([])
+        BLAS.withSingleThreadedKernels {
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                // Thread t takes a contiguous run of pieces (the file in order, for readahead).
+                let first = pieces.count * t / threads, last = pieces.count * (t + 1) / threads
+                var heaps = (0..<q).map { _ in TopK(capacity: top) }
+                scanPieces(pieces[first..<last], unit: unit, queries: q, heaps: &heaps, allowed: allowed, excluded: excluded)
+                parts.withLock { $0.append(heaps) }
+            }
+        }
+        var merged = (0..<q).map { _ in TopK(capacity: top) }
+        for part in parts.withLock({ $0 }) {
+            for i in 0..<q { merged[i].merge(part[i]) }
+        }
+        return merged
+    }
+
+    private func scanPieces(_ pieces: ArraySlice<StoredEmbeddings.Block>, unit: [Float], queries q: Int, heaps: inout [TopK],
+                            allowed: [Bool]?, excluded: [Int]) {
+        let maxRows = pieces.map(\.rows).max() ?? 0
+        var scores = [Float](repeating: 0, count: q * maxRows)
+        inverseNorms.withUnsafeBufferPointer { inverse in
+            unit.withUnsafeBufferPointer { a in
+                scores.withUnsafeMutableBufferPointer { c in
+                    for piece in pieces {
+                        let width = piece.rows, first = piece.firstRow
+                        if q == 1 {
+                            Self.dots(piece.base, rows: width, dim: dim, query: a.baseAddress!, into: c.baseAddress!)
+                        } else {
+                            BLAS.sgemm(transposeB: true, m: q, n: width, k: dim, a: a.baseAddress!, lda: dim,
+                                       b: piece.base, ldb: dim, c: c.baseAddress!, ldc: width)
+                        }
+                        for i in 0..<q {
+                            let base = i * width
+                            let own = excluded.isEmpty ? -1 : excluded[i]
+                            // This thread meets rows in ascending order, so a score equal to the
+                            // heap's least loses the tie: `score > threshold` is the exact test.
+                            var heap = TopK(capacity: 0)
+                            swap(&heap, &heaps[i])
+                            var threshold = heap.threshold
+                            for j in 0..<width {
+                                let score = c[base + j] * inverse[first + j]
+                                guard score > threshold else { continue }  // NaN too
+                                let index = first + j
+                                if let allowed, !allowed[index] { continue }
+                                if index == own { continue }
+                                heap.insert(score, index)
+                                threshold = heap.threshold
+                            }
+                            swap(&heap, &heaps[i])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `out[r] = dot(rows[r], query)` for `rows` consecutive rows of `dim` floats: four rows at
+    /// a time against one load of the query, 16 lanes wide. One query is bound by the read of
+    /// the rows; OpenBLAS 0.3.21's sgemv on this VM's CPU (an unnamed Xeon, so its generic
+    /// Prescott kernel) ran at 0.55x of a plain streaming read, this at the read's speed.
+    @inline(__always) static func dots(_ rows: UnsafePointer<Float>, rows count: Int, dim: Int, query: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let raw = UnsafeRawPointer(rows), q = UnsafeRawPointer(query)
+        let vector = dim / 16 * 16, stride = dim * 4
+        var r = 0
+        while r + 4 <= count {
+            var a0 = SIMD16<Float>(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+            let o = r * stride
+            var j = 0
+            while j < vector {
+                let x = q.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                a0 += raw.loadUnaligned(fromByteOffset: o + j * 4, as: SIMD16<Float>.self) * x
+                a1 += raw.loadUnaligned(fromByteOffset: o + stride + j * 4, as: SIMD16<Float>.self) * x
+                a2 += raw.loadUnaligned(fromByteOffset: o + 2 * stride + j * 4, as: SIMD16<Float>.self) * x
+                a3 += raw.loadUnaligned(fromByteOffset: o + 3 * stride + j * 4, as: SIMD16<Float>.self) * x
+                j += 16
+            }
+            var s0 = a0.sum(), s1 = a1.sum(), s2 = a2.sum(), s3 = a3.sum()
+            while j < dim {
+                let x = query[j]
+                s0 += rows[r * dim + j] * x
+                s1 += rows[(r + 1) * dim + j] * x
+                s2 += rows[(r + 2) * dim + j] * x
+                s3 += rows[(r + 3) * dim + j] * x
+                j += 1
+            }
+            out[r] = s0; out[r + 1] = s1; out[r + 2] = s2; out[r + 3] = s3
+            r += 4
+        }
+        while r < count {
+            var sum: Float = 0
+            for j in 0..<dim { sum += rows[r * dim + j] * query[j] }
+            out[r] = sum
+            r += 1
+        }
+    }
+
+    /// The memory-bandwidth floor of a scan: seconds to read every stored float once, summing
+    /// them on the same threads and the same pieces as `search` (for `query --benchmark`).
+    public func streamingReadSeconds() -> Double {
+        let pieces = embeddings.pieces(ofAtMost: 4096)
+        let threads = max(1, min(BLAS.threadCount, pieces.count))
+        let sums = Mutex<Float>(0)
+        let start = DispatchTime.now()
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var acc = SIMD16<Float>(repeating: 0)
+            for piece in pieces[(pieces.count * t / threads)..<(pieces.count * (t + 1) / threads)] {
+                let n = piece.rows * dim
+                let raw = UnsafeRawPointer(piece.base)
+                var i = 0
+                while i + 16 <= n {
+                    acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                    i += 16
+                }
+                while i < n { acc[0] += piece.base[i]; i += 1 }
+            }
+            let total = acc.sum()
+            sums.withLock { $0 += total }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        return seconds
     }
 
     /// Scales each `dim`-long row to unit length (zero rows stay zero).
@@ -105,93 +373,20 @@ public final class NearestNeighbors: Sendable {
         }
     }
 
-    /// The searchable position of the row stored under `path`, if it is ok.
-    public func position(ofPath path: String) -> Int? { rowOfPath[path] }
-
-    /// The searchable position of store row `row`, if it is ok.
-    public func position(ofRow row: Int) -> Int? {
-        var low = 0, high = rows.count
-        while low < high {
-            let mid = (low + high) / 2
-            if rows[mid] < row { low = mid + 1 } else { high = mid }
-        }
-        return low < rows.count && rows[low] == row ? low : nil
-    }
-
-    /// The store row at searchable position `position`.
-    public func row(at position: Int) -> Int { rows[position] }
-
-    /// The unit embedding at searchable `position`.
-    public func unitEmbedding(at position: Int) -> [Float] { Array(unit[(position * dim)..<((position + 1) * dim)]) }
-
-    /// The `top` nearest rows by cosine similarity for each query, best first (ties by row).
-    ///
-    /// - Parameters:
-    ///   - queries: `q x dim` float32, row-major, any norm.
-    ///   - top: K.
-    /// - Returns: q lists of at most `top` neighbours.
-    public func search(_ queries: [Float], top: Int, filter: NeighborFilter = .init()) throws(FeatureStoreError) -> [[Neighbor]] {
-        guard queries.count % dim == 0 else { throw .badQuery("query has \(queries.count) values, not a multiple of dim \(dim)") }
-        let q = queries.count / dim, n = count
-        guard top > 0, q > 0, n > 0 else { return Array(repeating: [], count: q) }
-        var normalized = queries
-        Self.normalize(&normalized, dim: dim)
-        let allowed = allowedMask(filter)
-        var heaps = (0..<q).map { _ in TopK(capacity: top) }
-        // Score blocks of stored rows so that q x block floats stay near 16 MiB.
-        let block = max(1024, min(n, (4 << 20) / q))
-        var scores = [Float](repeating: 0, count: q * block)
-        var start = 0
-        while start < n {
-            let width = min(block, n - start)
-            normalized.withUnsafeBufferPointer { a in
-                unit.withUnsafeBufferPointer { b in
-                    scores.withUnsafeMutableBufferPointer { c in
-                        if q == 1 {
-                            // One query: sgemv streams the stored rows once; OpenBLAS 0.3.21's
-                            // sgemm with m = 1 packs all of them first (twice the memory traffic).
-                            BLAS.sgemv(m: width, n: dim, a: b.baseAddress! + start * dim, lda: dim,
-                                       x: a.baseAddress!, y: c.baseAddress!)
-                        } else {
-                            BLAS.sgemm(transposeB: true, m: q, n: width, k: dim,
-                                       a: a.baseAddress!, lda: dim, b: b.baseAddress! + start * dim, ldb: dim,
-                                       c: c.baseAddress!, ldc: width)
-                        }
-                    }
-                }
-            }
-            scores.withUnsafeBufferPointer { s in
-                for i in 0..<q {
-                    let base = i * width
-                    if let allowed {
-                        for j in 0..<width where allowed[start + j] { heaps[i].insert(s[base + j], start + j) }
-                    } else {
-                        for j in 0..<width { heaps[i].insert(s[base + j], start + j) }
-                    }
-                }
-            }
-            start += width
-        }
-        return heaps.map { heap in
-            heap.sorted().map { score, position in
-                let label = labels[position]
-                let name = label >= 0 && Int(label) < labelNames.count ? labelNames[Int(label)] : nil
-                return Neighbor(row: rows[position], path: paths[position], label: label, labelName: name, score: score, norm: norms[position])
-            }
-        }
-    }
-
+    /// Per internal index: ok and passing `filter`; nil when every row is allowed.
     private func allowedMask(_ filter: NeighborFilter) -> [Bool]? {
-        if filter.minNorm == nil, filter.labels == nil, filter.excludedRows.isEmpty { return nil }
-        return (0..<count).map { i in
-            if let minNorm = filter.minNorm, norms[i] < minNorm { return false }
-            if let labels = filter.labels, !labels.contains(self.labels[i]) { return false }
-            return !filter.excludedRows.contains(rows[i])
+        if filter.isEmpty { return okRows }
+        let excludedIndices = Set(filter.excludedRows.compactMap { internalIndex(ofRow: $0) })
+        return (0..<embeddings.count).map { i in
+            if let ok = okRows, !ok[i] { return false }
+            if let minNorm = filter.minNorm, rowNorms[i] < minNorm { return false }
+            if let labels = filter.labels, !labels.contains(rowLabels[i]) { return false }
+            return !excludedIndices.contains(i)
         }
     }
 }
 
-/// The K largest (score, position) pairs seen, as a min-heap on (score, -position).
+/// The K largest (score, index) pairs seen, as a min-heap on (score, -index).
 struct TopK {
     let capacity: Int
     private var scores: [Float] = []
@@ -208,7 +403,17 @@ struct TopK {
         a < b || (a == b && pa > pb)
     }
 
+    /// The score a new, later position must beat: -infinity until full, then the least kept.
+    var threshold: Float { scores.count < capacity ? -.infinity : scores[0] }
+
+    /// Whether `insert(score, position)` would keep it (false for NaN).
+    @inline(__always) func admits(_ score: Float, _ position: Int) -> Bool {
+        if scores.count < capacity { return !score.isNaN }
+        return Self.below(scores[0], positions[0], score, position)
+    }
+
     @inline(__always) mutating func insert(_ score: Float, _ position: Int) {
+        if score.isNaN { return }
         if scores.count < capacity {
             scores.append(score)
             positions.append(position)
@@ -236,6 +441,11 @@ struct TopK {
             positions.swapAt(i, smallest)
             i = smallest
         }
+    }
+
+    /// Adds every pair of `other`.
+    mutating func merge(_ other: TopK) {
+        for (s, p) in zip(other.scores, other.positions) { insert(s, p) }
     }
 
     /// Best first: higher score, then earlier position.

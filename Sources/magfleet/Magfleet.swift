@@ -34,6 +34,7 @@ struct Magfleet: ParsableCommand {
             Merge.self,
             Export.self,
             Import.self,
+            Serve.self,
         ]
     )
 

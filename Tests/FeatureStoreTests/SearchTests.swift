@@ -1,4 +1,5 @@
 import FeatureStore
+import Base
 import Foundation
 import Testing
 
@@ -83,5 +84,112 @@ import Testing
         #expect(results[0].row == 0)
         #expect(abs(results[0].score - 1) < 1e-5)  // a vector with itself, float32 rounding
         #expect(throws: FeatureStoreError.self) { try index.search([1, 2, 3], top: 3) }
+    }
+}
+
+/// The scan over mapped embeddings (issue 17, item 5): the same top K as a plain float32
+/// reference, self-row exclusion per query, batching, and the layouts that cannot be mapped.
+@Suite struct ScanTests {
+    /// A reference top K in Double over `rows` (store rows allowed), ties by row.
+    static func reference(_ query: [Float], _ rows: StoreRows, dim: Int, allowed: (Int) -> Bool, top: Int) -> [Int] {
+        let q = query.map(Double.init)
+        let qn = q.map { $0 * $0 }.reduce(0, +).squareRoot()
+        let scored = (0..<rows.paths.count).filter(allowed).map { r -> (Int, Double) in
+            let v = rows.embeddings[(r * dim)..<((r + 1) * dim)].map(Double.init)
+            return (r, zip(q, v).map(*).reduce(0, +) / (qn * v.map { $0 * $0 }.reduce(0, +).squareRoot()))
+        }
+        return scored.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(top).map(\.0)
+    }
+
+    @Test(arguments: [(chunk: 64, compress: false), (chunk: 1000, compress: false), (chunk: 64, compress: true)])
+    func mappedOrReadScanMatchesReference(chunk: Int, compress: Bool) throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dim = 24, n = 1037  // odd: a partial last chunk
+        let rows = randomRows(n, dim: dim, seed: 41)
+        let url = dir.appendingPathComponent("s.h5")
+        try writeStore(rows, dim: dim, to: url, options: StoreWriteOptions(chunkRows: chunk, compress: compress))
+        let reader = try FeatureStoreReader(url: url)
+        let stored = try reader.storedEmbeddings()
+        #expect(stored.isMapped == !compress)
+        // Every row reads back bit for bit from the mapping.
+        let all = try reader.embeddings(rows: 0..<n)
+        for r in [0, 1, 63, 64, 65, 999, 1000, n - 1] { #expect(Array(stored.row(r)) == Array(all[(r * dim)..<((r + 1) * dim)])) }
+        let index = try NearestNeighbors(reader: reader)
+        #expect(index.isMapped == !compress)
+        #expect(index.count == rows.statuses.filter(\.isOK).count)
+        var rng = SeededGenerator(seed: 9)
+        let queries = (0..<7 * dim).map { _ in Float.random(in: -1...1, using: &rng) }
+        let batch = try index.search(queries, top: 15)
+        for q in 0..<7 {
+            let query = Array(queries[(q * dim)..<((q + 1) * dim)])
+            let expected = Self.reference(query, rows, dim: dim, allowed: { rows.statuses[$0].isOK }, top: 15)
+            #expect(batch[q].map(\.row) == expected, "query \(q)")
+            let single = try index.search(query, top: 15)[0]
+            #expect(single.map(\.row) == expected, "single query \(q)")
+            #expect(zip(single, batch[q]).allSatisfy { abs($0.score - $1.score) < 1e-5 })
+        }
+    }
+
+    @Test func eachQueryLeavesOutItsOwnRowInOneBatch() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dim = 16, n = 600
+        let rows = randomRows(n, dim: dim, seed: 5)
+        let url = dir.appendingPathComponent("s.h5")
+        try writeStore(rows, dim: dim, to: url, options: StoreWriteOptions(chunkRows: 50))
+        let index = try NearestNeighbors(reader: try FeatureStoreReader(url: url))
+        let own = [0, 7, 599, 120, 7]  // ok rows, one twice
+        let positions = own.map { index.position(ofRow: $0)! }
+        let queries = positions.flatMap { index.unitEmbedding(at: $0) }
+        let batched = try index.search(queries, top: 8, excluding: own)
+        let kept = try index.search(queries, top: 8)
+        for (q, row) in own.enumerated() {
+            #expect(kept[q].first?.row == row)  // itself first when not excluded
+            #expect(!batched[q].contains { $0.row == row })
+            let alone = try index.search(Array(queries[(q * dim)..<((q + 1) * dim)]), top: 8, filter: NeighborFilter(excludedRows: [row]))[0]
+            #expect(batched[q].map(\.row) == alone.map(\.row))
+            #expect(batched[q].map(\.row) == Array(kept[q].map(\.row).filter { $0 != row }.prefix(8)) || kept[q].count < 9)
+        }
+        // Filters still apply together with exclusion.
+        let filtered = try index.search(queries, top: 5, filter: NeighborFilter(labels: [1]), excluding: own)
+        #expect(filtered.allSatisfy { $0.allSatisfy { $0.label == 1 } })
+        #expect(throws: FeatureStoreError.self) { try index.search(queries, top: 3, excluding: [nil]) }
+    }
+
+    @Test func concurrentSearchesShareScansAndGetTheirOwnAnswers() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dim = 32, n = 3000
+        let rows = randomRows(n, dim: dim, seed: 77)
+        let url = dir.appendingPathComponent("s.h5")
+        try writeStore(rows, dim: dim, to: url)
+        let index = try NearestNeighbors(reader: try FeatureStoreReader(url: url))
+        let batcher = SearchBatcher(index: index, maxBatch: 64)
+        defer { batcher.stop() }
+        var rng = SeededGenerator(seed: 3)
+        let queries = (0..<40).map { _ in (0..<dim).map { _ in Float.random(in: -1...1, using: &rng) } }
+        let tops = (0..<40).map { 1 + $0 % 12 }
+        let results = try await withThrowingTaskGroup(of: (Int, [Neighbor]).self) { group in
+            for (i, q) in queries.enumerated() {
+                group.addTask {
+                    let filter = i % 3 == 0 ? NeighborFilter(minNorm: 3) : NeighborFilter()
+                    return (i, try await batcher.search(q, top: tops[i], filter: filter, excluding: i % 5 == 0 ? [i] : [])[0])
+                }
+            }
+            var out = [[Neighbor]](repeating: [], count: queries.count)
+            for try await (i, r) in group { out[i] = r }
+            return out
+        }
+        for (i, q) in queries.enumerated() {
+            let filter = i % 3 == 0 ? NeighborFilter(minNorm: 3) : NeighborFilter()
+            let alone = try index.search(q, top: tops[i], filter: filter, excluding: i % 5 == 0 ? [i] : [])[0]
+            // The same rows; scores to float32 rounding (a batch is one sgemm, a lone query sgemv).
+            #expect(results[i].map(\.row) == alone.map(\.row), "query \(i)")
+            #expect(zip(results[i], alone).allSatisfy { abs($0.score - $1.score) < 1e-5 })
+        }
+        let stats = batcher.statistics
+        #expect(stats.queries == 40)
+        #expect(stats.scans <= 40)
     }
 }
