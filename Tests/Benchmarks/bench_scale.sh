@@ -36,13 +36,18 @@ coordinator() {
 }
 if [ -n "${KILL_AT:-}" ]; then
   SHARDS=$(( (ROWS + SHARD - 1) / SHARD ))
-  coordinator " (killed at ${KILL_AT})" > first.log 2>&1 &
-  TIMEPID=$!
+  ( ulimit -n "$NOFILE"
+    exec "$MAGFLEET" coordinator --list list.txt --out store.h5 --run-dir run --bind "tcp://127.0.0.1:$PORT" "${TEST[@]}" \
+      --shard-size "$SHARD" --keep-run-dir --no-progress --log-level warning ) > first.log 2>&1 &
+  CPID=$!
   journaled() { local n; n=$(grep -c '^done' run/journal 2>/dev/null) || true; echo "${n:-0}"; }
-  TARGET=$(python3 -c "print(int($SHARDS * $KILL_AT))")
-  while [ "$(journaled)" -lt "$TARGET" ]; do sleep 0.5; done
-  pkill -KILL -P "$TIMEPID" -f "magfleet coordinator" || true
-  wait "$TIMEPID" 2>/dev/null || true
+  # The coordinator's resident memory as the run goes (flat while serving), then kill -9.
+  for step in $(python3 -c "k = $KILL_AT; print(' '.join(str(int($SHARDS * k * i / 4)) for i in (1, 2, 3, 4)))"); do
+    while [ "$(journaled)" -lt "$step" ]; do sleep 0.5; done
+    echo "at $(journaled) of $SHARDS shards: coordinator $(grep -E 'VmRSS' /proc/$CPID/status | tr -s ' \t' ' ')"
+  done
+  echo "serving peak: $(grep VmHWM /proc/$CPID/status | tr -s ' \t' ' ')"
+  kill -KILL "$CPID"; wait "$CPID" 2>/dev/null || true
   echo "killed -9 with $(journaled) of $SHARDS shards journaled"
   coordinator " (resumed)" 2>&1 | grep -v "^merged\|^leases" || true
 else
