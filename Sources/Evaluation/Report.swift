@@ -56,12 +56,17 @@ public struct Report: Codable, Sendable {
     public var pairsSource: String?
     public var head: HeadResult?
     public var seconds: [String: Double]
-    /// The day of the run, UTC, `yyyy-MM-dd` (the seed's **Date**).
+    /// The day of the run, UTC, `yyyy-MM-dd` (the seed's **Date**). report.md only: report.json
+    /// stays the same for the same input and options (its `seconds` aside).
     public var date: String?
     /// What the run wrote, for report.md's "Files Generated" (set by the command that writes them).
     public var files: [GeneratedFile]?
-    /// The commands that reproduce the run, for report.md's "Commands to Reproduce".
+    /// The commands that reproduce the run, for report.md's "Commands to Reproduce"; report.md only.
     public var commands: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case version, source, model, dataset, distractorNegatives, verification, identification, rejectCurve, pairs, pairsSource, head, seconds, files
+    }
 
     /// One file a run wrote: its name (relative to the report directory, or as given) and what it holds.
     public struct GeneratedFile: Codable, Sendable, Equatable {
