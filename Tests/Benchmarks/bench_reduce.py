@@ -237,7 +237,7 @@ def main():
     ap.add_argument("--distractor-negatives", action="store_true")
     ap.add_argument("--no-head", action="store_true")
     ap.add_argument("--skip-peer-reject", action="store_true")
-    ap.add_argument("--rounds", type=int, default=1, help="magfleet runs (medians are printed)")
+    ap.add_argument("--rounds", type=int, default=1, help="magfleet runs (medians are printed); 0: compare with --keep's report.json")
     ap.add_argument("--peer-rounds", type=int, default=1)
     ap.add_argument("--keep", help="a directory for the store and outputs, kept (default: a temporary one)")
     ap.add_argument("--peer-only", help=argparse.SUPPRESS)  # internal: run the peer on this path, JSON to --peer-out
@@ -273,10 +273,14 @@ def main():
         runs.append((wall, cpu, peak))
         print(f"magfleet round {r + 1}: wall {wall:.1f} s, CPU {cpu:.1f} s, peak RSS {peak:.0f} MiB, load average {load0:.1f} -> "
               f"{os.getloadavg()[0]:.1f}; stages (s): {({k: round(v, 1) for k, v in sorted(rep['seconds'].items())})}")
-    med = [statistics.median(x) for x in zip(*runs)]
-    table_mib = rows * a.dim * 4 / 2**20
-    print(f"magfleet median of {a.rounds}: wall {med[0]:.1f} s, CPU {med[1]:.1f} s, peak RSS {med[2]:.0f} MiB "
-          f"= {med[2] / table_mib:.2f}x the {table_mib:.0f} MiB embedding table")
+    if runs:
+        med = [statistics.median(x) for x in zip(*runs)]
+        table_mib = rows * a.dim * 4 / 2**20
+        print(f"magfleet median of {a.rounds}: wall {med[0]:.1f} s, CPU {med[1]:.1f} s, peak RSS {med[2]:.0f} MiB "
+              f"= {med[2] / table_mib:.2f}x the {table_mib:.0f} MiB embedding table")
+    else:  # --rounds 0: compare the peer with the report.json an earlier run left in --keep
+        rep = json.loads((tmp / "out" / "report.json").read_text())
+        print(f"magfleet: not run (--rounds 0), comparing with {tmp / 'out' / 'report.json'}")
 
     peer_runs = []
     for r in range(a.peer_rounds):
