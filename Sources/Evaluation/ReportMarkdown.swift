@@ -144,7 +144,7 @@ extension Report {
 
                 ### Inference on \(HTML.count(dataset.rows)) Images
 
-                Weights of the chosen epoch \(h.bestEpoch)\(last.map { _ in ", and beside them the last epoch's (\(h.epochs))" } ?? "") (predictions.tsv has the chosen epoch's).
+                Weights of the chosen epoch \(h.bestEpoch)\(last.map { _ in " and, beside them, of the last epoch \(h.epochs)" } ?? ""); predictions.tsv has the chosen epoch's.
 
                 | Confidence Level | Count (epoch \(h.bestEpoch)) | Percent |\(last.map { _ in " Count (epoch \(h.epochs), last) | Percent |" } ?? "")
                 |-----------------|-------|---------|\(last.map { _ in "-------|---------|" } ?? "")

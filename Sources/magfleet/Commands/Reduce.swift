@@ -158,14 +158,14 @@ struct Reduce: ParsableCommand {
             .init(name: "report.html", description: "this report with its plots (ROC, score histograms, CMC, error versus reject)"),
         ]
         if let p = report.pairs {
-            files.append(.init(name: "pair-errors.html", description: "the \(p.errors.count) misclassified pairs of section 2, side by side"))
+            files.append(.init(name: "pair-errors.html", description: "the \(Self.grouped(p.errors.count)) misclassified pairs of section 2, side by side"))
         }
         if let h = report.head {
             files.append(.init(name: "head.h5", description: "the classification head's weights, epoch \(h.bestEpoch) (`magfleet head predict --weights`)"))
-            files.append(.init(name: "predictions.tsv", description: "top-5 identities and confidence of all \(report.dataset.rows) rows"))
+            files.append(.init(name: "predictions.tsv", description: "top-5 identities and confidence of all \(Self.grouped(report.dataset.rows)) rows"))
         }
         if let dumpTable {
-            files.append(.init(name: dumpTable, description: "the table as raw float32 \(report.dataset.rows) x \(report.dataset.dimension) (--dump-table)"))
+            files.append(.init(name: dumpTable, description: "the table as raw float32 \(Self.grouped(report.dataset.rows)) x \(report.dataset.dimension) (--dump-table)"))
             files.append(.init(name: dumpTable + ".labels", description: "its labels, one per line"))
         }
         return files
@@ -181,6 +181,17 @@ struct Reduce: ParsableCommand {
             commands.append("magfleet head predict \(Self.shellQuoted(store)) --weights \(Self.shellQuoted(out + "/head.h5")) --out predictions.tsv")
         }
         return commands
+    }
+
+    /// `n` with thousands separators, 1,000,000 (as report.md writes counts).
+    static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return (n < 0 ? "-" : "") + out
     }
 
     /// `s` as one shell word: as it is when it is plain, else in single quotes.
