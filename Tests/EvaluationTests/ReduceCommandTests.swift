@@ -30,6 +30,7 @@ import TestSupport
         #expect(md.contains("magfleet reduce \(store) --out \(out) --head --epochs 3\n"), "\(md)")
         #expect(md.contains("magfleet head predict \(store) --weights \(out)/head.h5"))
         #expect(md.contains("**Model**: not recorded"))
+        #expect(!md.contains("magfleet info"), "a features.list has no provenance to show")
         let plain = dir.appendingPathComponent("plain").path
         #expect(try MagfleetProcess.run(["reduce", store, "--out", plain]).status == 0)
         let plainListed = try String(contentsOfFile: plain + "/report.md", encoding: .utf8).matches(of: /\| `([^`]+)` \|/).map { String($0.1) }

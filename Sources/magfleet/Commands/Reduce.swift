@@ -112,7 +112,7 @@ struct Reduce: ParsableCommand {
         try predictionsWriter?.finish()
         if let store { report.model = FeatureTable.model(store: URL(fileURLWithPath: store)) }
         report.files = generatedFiles(report)
-        report.commands = reproduceCommands()
+        report.commands = reproduceCommands(report)
         func write(_ data: Data, _ name: String) throws { try OutputFile.write(data, to: dir.appendingPathComponent(name).path, "report file") }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -171,11 +171,11 @@ struct Reduce: ParsableCommand {
         return files
     }
 
-    /// The commands that reproduce this report: this reduce as it was run, then (with a head)
-    /// applying the head again, and (for a store) where its provenance is shown.
-    func reproduceCommands() -> [String] {
+    /// The commands that reproduce this report: (for an HDF5 store) where its provenance is
+    /// shown, this reduce as it was run, then (with a head) applying the head again.
+    func reproduceCommands(_ report: Report) -> [String] {
         var commands: [String] = []
-        if let store, synthetic == nil { commands.append("magfleet info \(Self.shellQuoted(store))    # how the features were made") }
+        if let store, synthetic == nil, report.model != nil { commands.append("magfleet info \(Self.shellQuoted(store))    # how the features were made") }
         commands.append((["magfleet"] + CommandLine.arguments.dropFirst()).map(Self.shellQuoted).joined(separator: " "))
         if head, let store, synthetic == nil {
             commands.append("magfleet head predict \(Self.shellQuoted(store)) --weights \(Self.shellQuoted(out + "/head.h5")) --out predictions.tsv")
