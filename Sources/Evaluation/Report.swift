@@ -56,12 +56,35 @@ public struct Report: Codable, Sendable {
     public var pairsSource: String?
     public var head: HeadResult?
     public var seconds: [String: Double]
+    /// The day of the run, UTC, `yyyy-MM-dd` (the seed's **Date**). report.md only: report.json
+    /// stays the same for the same input and options (its `seconds` aside).
+    public var date: String?
+    /// What the run wrote, for report.md's "Files Generated" (set by the command that writes them).
+    public var files: [GeneratedFile]?
+    /// The commands that reproduce the run, for report.md's "Commands to Reproduce"; report.md only.
+    public var commands: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case version, source, model, dataset, distractorNegatives, verification, identification, rejectCurve, pairs, pairsSource, head, seconds, files
+    }
+
+    /// One file a run wrote: its name (relative to the report directory, or as given) and what it holds.
+    public struct GeneratedFile: Codable, Sendable, Equatable {
+        public var name: String
+        public var description: String
+        public init(name: String, description: String) {
+            self.name = name
+            self.description = description
+        }
+    }
 }
 
 /// Options of one reduction.
 public struct ReduceOptions: Sendable {
     public var distractorNegatives = false
-    public var megafaceSizes = [10, 100, 1000, 10000]
+    /// Gallery sizes of the MegaFace sweep; nil: every power of ten below the number of
+    /// distractors (10, 100, ..., 10^6 at MegaFace's scale). The full count is always added.
+    public var megafaceSizes: [Int]? = nil
     public var pairs: PairSet?
     public var pairsSource: String?
     /// The pair-verification threshold; nil takes the verification's best-accuracy threshold.
@@ -72,7 +95,12 @@ public struct ReduceOptions: Sendable {
 
 /// Reduces a feature table to a `Report` (docs/metrics.md defines every number).
 public enum Reducer {
-    public static func run(_ table: FeatureTable, source: String, options: ReduceOptions = ReduceOptions(), log: (String) -> Void = { _ in }) throws -> (report: Report, headWeights: HeadWeights?, predictions: [HeadPrediction]?) {
+    /// - Parameter onPrediction: with a head, receives each row's prediction in table order
+    ///   (none are then returned), so that a large table's predictions are written, not held.
+    public static func run(
+        _ table: FeatureTable, source: String, options: ReduceOptions = ReduceOptions(), log: (String) -> Void = { _ in },
+        onPrediction: ((HeadPrediction) throws -> Void)? = nil
+    ) throws -> (report: Report, headWeights: HeadWeights?, predictions: [HeadPrediction]?) {
         let clock = ContinuousClock()
         var seconds: [String: Double] = [:]
         func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
@@ -84,7 +112,7 @@ public enum Reducer {
             return value
         }
         let distractors = table.distractorRows.count
-        let sizes = options.megafaceSizes.filter { $0 < distractors } + (distractors > 0 ? [distractors] : [])
+        let sizes = (options.megafaceSizes ?? Self.powersOfTen(below: distractors)).filter { $0 < distractors } + (distractors > 0 ? [distractors] : [])
         guard table.probeRows.count >= 2 else { throw EvaluationError.notEnoughData("\(table.probeRows.count) probes") }
         // Positives first (probe x probe), so that streamed negatives can be counted against them.
         // With --distractor-negatives, the probe x distractor scores are counted as each block
@@ -128,13 +156,33 @@ public enum Reducer {
         }
         if let pairSet { pairResult = timed("pairs") { PairVerification.run(pairSet, table: table, threshold: options.pairThreshold ?? verification.bestThreshold ?? 0.4) } }
         var head: (weights: HeadWeights, result: HeadResult, predictions: [HeadPrediction])? = nil
-        if let headOptions = options.head { head = try timed("head") { try HeadTrainer.train(table, options: headOptions) } }
+        if let headOptions = options.head { head = try timed("head") { try HeadTrainer.train(table, options: headOptions, onPrediction: onPrediction) } }
         let identities = Set(table.labels.filter { $0 >= 0 }).count
         let report = Report(
             source: source,
             dataset: .init(rows: table.count, dimension: table.dimension, probes: pass.probeRows.count, identities: identities, distractors: distractors),
             distractorNegatives: options.distractorNegatives, verification: verification, identification: identification,
-            rejectCurve: reject, pairs: pairResult, pairsSource: pairsSource, head: head?.result, seconds: seconds)
-        return (report, head?.weights, head?.predictions)
+            rejectCurve: reject, pairs: pairResult, pairsSource: pairsSource, head: head?.result, seconds: seconds,
+            date: Self.day(Date()))
+        return (report, head?.weights, onPrediction == nil ? head?.predictions : nil)
+    }
+
+    /// 10, 100, ... up to the largest power of ten below `n`.
+    public static func powersOfTen(below n: Int) -> [Int] {
+        var out: [Int] = [], k = 10
+        while k < n {
+            out.append(k)
+            if k > Int.max / 10 { break }
+            k *= 10
+        }
+        return out
+    }
+
+    /// `yyyy-MM-dd` in UTC.
+    static func day(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
     }
 }

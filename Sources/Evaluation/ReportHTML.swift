@@ -24,9 +24,18 @@ extension Report {
             body += "<h\(level) id=\"\(id)\">\(Self.inline(title))</h\(level)>\n"
         }
         let tocMark = "<!--toc-->"
-        var inTable = false, headerDone = false
+        var inTable = false, headerDone = false, inCode = false
         for raw in markdown().split(separator: "\n", omittingEmptySubsequences: false) {
             let line = String(raw)
+            if line.hasPrefix("```") {
+                body += inCode ? "</code></pre>\n" : "<pre><code>"
+                inCode.toggle()
+                continue
+            }
+            if inCode {
+                body += HTML.escape(line) + "\n"
+                continue
+            }
             if line.hasPrefix("|") {
                 let cells = line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast().map { String($0).trimmingCharacters(in: .whitespaces) }
                 if !inTable { body += "<table>\n"; inTable = true; headerDone = false }

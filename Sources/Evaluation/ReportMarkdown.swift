@@ -8,7 +8,9 @@ extension Report {
         var md = """
             # MagFace Baseline Results
 
-            **Source**: `\(source)`  \(model.map { "\n**Model**: \(Self.describe($0))  " } ?? "")
+            **Date**: \(date ?? "not recorded")  
+            **Dataset**: `\(source)` (\(HTML.count(dataset.rows)) images)  
+            **Model**: \(model.map(Self.describe) ?? "not recorded (the input does not say which model made the features)")  
             **Embeddings**: \(HTML.count(dataset.rows)) rows x \(dataset.dimension)  
             **Negatives**: \(distractorNegatives ? "probe pairs of different identities + every probe x distractor pair (streamed)" : "probe pairs of different identities")
 
@@ -111,9 +113,17 @@ extension Report {
         md += "\n---\n\n## 3. Classification Head Pipeline\n\n"
         if let h = head {
             let total = Double(dataset.rows)
-            func bin(_ k: String) -> String { "\(HTML.count(h.confidenceCounts[k] ?? 0)) | \(HTML.percent(Double(h.confidenceCounts[k] ?? 0) / total))" }
+            let last = h.lastEpoch
+            func bin(_ counts: [String: Int], _ k: String) -> String { "\(HTML.count(counts[k] ?? 0)) | \(HTML.percent(Double(counts[k] ?? 0) / total))" }
+            func row(_ label: String, _ k: String) -> String {
+                "| \(label) | \(bin(h.confidenceCounts, k)) |" + (last.map { " \(bin($0.confidenceCounts, k)) |" } ?? "")
+            }
+            let rule = h.checkpointRule ?? "best validation top-1, first on ties"
+            let lossNote = h.validationLoss.map { " (validation loss \(HTML.number($0[h.bestEpoch - 1], 4)); last epoch \(HTML.number($0[h.epochs - 1], 4)))" } ?? ""
             md += """
-                Architecture: `Linear(\(h.inputDimension)→\(h.hidden)) → ReLU → Dropout(0.3) → Linear(\(h.hidden)→\(h.classes))`; \(h.epochs) epochs, best validation epoch \(h.bestEpoch), seed \(h.seed).
+                Architecture: `Linear(\(h.inputDimension)→\(h.hidden)) → ReLU → Dropout(0.3) → Linear(\(h.hidden)→\(h.classes))`; \(h.epochs) epochs, seed \(h.seed).
+
+                Chosen epoch: **\(h.bestEpoch)** of \(h.epochs), by \(rule)\(lossNote).
 
                 ### Training
 
@@ -125,20 +135,22 @@ extension Report {
 
                 ### Results
 
-                | Metric | Value |
-                |--------|-------|
-                | **Train Accuracy** | \(HTML.percent(h.train.top1)) |
-                | **Validation Accuracy** | \(HTML.percent(h.validation.top1)) |
-                | **Test Accuracy (Top-1)** | \(HTML.percent(h.test.top1)) |
-                | **Test Accuracy (Top-5)** | \(HTML.percent(h.test.top5)) |
+                | Metric | Value |\(last.map { _ in " Last epoch (\(h.epochs)) |" } ?? "")
+                |--------|-------|\(last.map { _ in "------|" } ?? "")
+                | **Train Accuracy** | \(HTML.percent(h.train.top1)) |\(last.map { _ in " - |" } ?? "")
+                | **Validation Accuracy** | \(HTML.percent(h.validation.top1)) |\(last.map { " \(HTML.percent($0.validation.top1)) |" } ?? "")
+                | **Test Accuracy (Top-1)** | \(HTML.percent(h.test.top1)) |\(last.map { " \(HTML.percent($0.test.top1)) |" } ?? "")
+                | **Test Accuracy (Top-5)** | \(HTML.percent(h.test.top5)) |\(last.map { " \(HTML.percent($0.test.top5)) |" } ?? "")
 
                 ### Inference on \(HTML.count(dataset.rows)) Images
 
-                | Confidence Level | Count | Percent |
-                |-----------------|-------|---------|
-                | High (>0.9) | \(bin("high")) |
-                | Medium (0.5-0.9) | \(bin("medium")) |
-                | Low (<0.5) | \(bin("low")) |
+                Weights of the chosen epoch \(h.bestEpoch)\(last.map { _ in " and, beside them, of the last epoch \(h.epochs)" } ?? ""); predictions.tsv has the chosen epoch's.
+
+                | Confidence Level | Count (epoch \(h.bestEpoch)) | Percent |\(last.map { _ in " Count (epoch \(h.epochs), last) | Percent |" } ?? "")
+                |-----------------|-------|---------|\(last.map { _ in "-------|---------|" } ?? "")
+                \(row("High (>0.9)", "high"))
+                \(row("Medium (0.5-0.9)", "medium"))
+                \(row("Low (<0.5)", "low"))
 
                 *Note: Low confidence expected on distractors (different identities)*
 
@@ -147,6 +159,19 @@ extension Report {
             md += "Not run (pass `--head`).\n"
         }
         md += "\n---\n\n## Summary Table\n\n" + summaryTable() + "\n"
+        md += "---\n\n## Files Generated\n\n"
+        if let files, !files.isEmpty {
+            md += "| File | Description |\n|------|-------------|\n"
+            for f in files { md += "| `\(f.name)` | \(f.description) |\n" }
+        } else {
+            md += "Not recorded (this report was not written by `magfleet reduce`).\n"
+        }
+        md += "\n---\n\n## Commands to Reproduce\n\n"
+        if let commands, !commands.isEmpty {
+            md += "```bash\n" + commands.joined(separator: "\n") + "\n```\n"
+        } else {
+            md += "Not recorded.\n"
+        }
         return md
     }
 

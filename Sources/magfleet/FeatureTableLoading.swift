@@ -75,14 +75,26 @@ extension FeatureTable {
         let statuses = try reader.statuses()
         let okRows = statuses.indices.filter { if case .ok = statuses[$0] { return true } else { return false } }
         let allPaths = try reader.paths(), allLabels = try reader.labels(), allNorms = try reader.norms()
+        // The one copy of the table: the store reads into it in blocks of 8,192 rows.
         var embeddings = [Float](repeating: 0, count: okRows.count * dim)
-        // Read in the store's order, keeping ok rows only; runs of ok rows stream in chunks.
-        var next = 0
-        try reader.forEachEmbeddingChunk(rows: 0..<reader.count, chunkRows: 8192) { range, chunk in
-            for row in range where next < okRows.count && okRows[next] == row {
-                let src = (row - range.lowerBound) * dim
-                for d in 0..<dim { embeddings[next * dim + d] = chunk[src + d] }
-                next += 1
+        try embeddings.withUnsafeMutableBufferPointer { table in
+            if okRows.count == reader.count {
+                var start = 0
+                while start < reader.count {
+                    let end = min(start + 8192, reader.count)
+                    try reader.readEmbeddings(rows: start..<end, into: UnsafeMutableBufferPointer(rebasing: table[(start * dim)..<(end * dim)]))
+                    start = end
+                }
+                return
+            }
+            // Failed rows have no embedding: read in the store's order, keeping ok rows only.
+            var next = 0
+            try reader.forEachEmbeddingChunk(rows: 0..<reader.count, chunkRows: 8192) { range, chunk in
+                for row in range where next < okRows.count && okRows[next] == row {
+                    let src = UnsafeBufferPointer(rebasing: chunk[((row - range.lowerBound) * dim)..<((row - range.lowerBound + 1) * dim)])
+                    _ = UnsafeMutableBufferPointer(rebasing: table[(next * dim)..<((next + 1) * dim)]).update(fromContentsOf: src)
+                    next += 1
+                }
             }
         }
         let table = try FeatureTable(
@@ -90,6 +102,35 @@ extension FeatureTable {
             labels: okRows.map { Int(allLabels[$0]) }, labelNames: reader.labelNames,
             paths: okRows.map { allPaths[$0] })
         return (table, reader.count - okRows.count)
+    }
+
+    /// The number of lines of a file (newlines, plus a last line without one), read in 8 MiB
+    /// blocks with memchr: an upper bound of a features.list's rows.
+    static func countLines(_ url: URL) throws -> Int {
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { throw EvaluationError.badFile(path: url.path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let size = 8 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        defer { buffer.deallocate() }
+        var lines = 0, last: UInt8 = 10
+        while true {
+            let n = read(fd, buffer, size)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw EvaluationError.badFile(path: url.path, reason: "cannot read: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            var p = UnsafeRawPointer(buffer), remaining = n
+            while remaining > 0, let hit = memchr(p, 10, remaining) {
+                lines += 1
+                let next = UnsafeRawPointer(hit) + 1
+                remaining -= next - p
+                p = next
+            }
+            last = buffer.load(fromByteOffset: n - 1, as: UInt8.self)
+        }
+        return lines + (last == 10 ? 0 : 1)
     }
 
     private static func loadFeaturesList(_ url: URL) throws -> FeatureTable {
@@ -104,7 +145,12 @@ extension FeatureTable {
         }
         var embeddings: [Float] = [], paths: [String] = []
         var dimension = 0
+        // Reserved once from the file's line count, so that appending never reallocates: a
+        // doubling array would hold the old and the new buffer at once (two tables at 1M rows).
+        let lines = try countLines(url)
+        paths.reserveCapacity(lines)
         try FeaturesList.read(url) { dim, rows in
+            if dimension == 0 { embeddings.reserveCapacity(lines * dim) }
             dimension = dim
             embeddings.append(contentsOf: rows.embeddings)
             paths.append(contentsOf: rows.paths)

@@ -22,7 +22,8 @@ struct HeadFile: Equatable {
     /// The training seed, stored as int64 with the same bits (seeds >= 2^63 read back negative in h5py).
     var seed: UInt64
     var epochs: Int
-    /// The epoch (1-based) whose weights these are: the best validation top-1.
+    /// The epoch (1-based) whose weights these are: chosen by `HeadCheckpointRule` (best
+    /// validation top-1, ties by the lower validation loss).
     var bestEpoch: Int
     /// The store (or synthetic table) it was trained on.
     var source: String

@@ -94,13 +94,87 @@ import Base
         #expect(first.result == second.result)
         #expect(first.result.train.top1 > 0.5, "chance is 0.05")
         #expect(first.result.test.top5 >= first.result.test.top1)
-        #expect(first.result.validationTop1[first.result.bestEpoch - 1] == first.result.validationTop1.max())
+        #expect(first.result.validationTop1[first.result.bestEpoch - 1] == first.result.validationTop1.max(), "the rule keeps the best top-1")
         #expect(first.predictions.count == table.count)
         #expect(first.predictions.allSatisfy { $0.labels.count == 5 && $0.probabilities == $0.probabilities.sorted(by: >) })
         #expect(first.result.confidenceCounts.values.reduce(0, +) == table.count)
         // Saving and reloading head.h5 is tested in MagfleetTests (HeadFileTests): the HDF5
         // I/O lives in the executable, this module does none.
         #expect(predicted == first.predictions)
+    }
+
+    /// PyTorch's training of a small head (Tests/Fixtures/gen_head_training.py: its initial
+    /// weights, row orders and dropout masks), replayed by `HeadTrainer.fit`: the same
+    /// per-epoch validation top-1 and loss, the same epoch chosen by the checkpoint rule (one
+    /// that "first on ties" would not choose), and that epoch's weights.
+    @Test func checkpointRuleMatchesPyTorch() throws {
+        let j = try Fixture.json("head_training.json")
+        func floats(_ v: Any?) -> [Float] { (v as! [Double]).map(Float.init) }
+        let d = j["inputDimension"] as! Int, h = j["hidden"] as! Int, c = j["classes"] as! Int
+        let initial = j["initial"] as! [String: Any], e = j["expected"] as! [String: Any]
+        let start = try HeadWeights(
+            inputDimension: d, hidden: h, labelNames: (0..<c).map { "c\($0)" },
+            w1: floats(initial["w1"]), b1: floats(initial["b1"]), w2: floats(initial["w2"]), b2: floats(initial["b2"]))
+        var o = HeadOptions()
+        o.hidden = h
+        o.epochs = j["epochs"] as! Int
+        o.batchSize = j["batchSize"] as! Int
+        o.learningRate = Float(j["learningRate"] as! Double)
+        o.dropout = Float(j["dropout"] as! Double)
+        var orders = (j["orders"] as! [[Int]]).makeIterator()
+        var masks = (j["masks"] as! [[Double]]).makeIterator()
+        let fit = BLAS.withSingleThreadedKernels {
+            HeadTrainer.fit(
+                start, x: floats(j["x"]), labels: j["y"] as! [Int], validation: floats(j["validationX"]),
+                validationLabels: j["validationY"] as! [Int], options: o,
+                nextOrder: { orders.next()! }, nextMask: { n in
+                    let m = masks.next()!.map(Float.init)
+                    precondition(m.count == n, "mask of \(m.count) for \(n)")
+                    return m
+                })
+        }
+        let top1 = e["validationTop1"] as! [Double], loss = e["validationLoss"] as! [Double], trainLoss = e["trainingLoss"] as! [Double]
+        let chosen = e["chosenEpoch"] as! Int
+        #expect(chosen != e["firstOnTiesEpoch"] as! Int, "the fixture exercises the tie-break")
+        #expect(HeadCheckpointRule.choose(top1: top1, loss: loss) == chosen)
+        #expect(fit.bestEpoch == chosen)
+        // Tolerances: top-1 is a count over 25 rows (PyTorch's float32 mean: 1e-6); losses
+        // float32 training replayed with another summation order, 20 epochs: 1e-4 absolute;
+        // weights after 80 Adam steps: 1e-4 absolute (they are of order 0.1-1).
+        for k in top1.indices {
+            #expect(abs(fit.validationTop1[k] - top1[k]) <= 1e-6, "epoch \(k + 1) top-1 \(fit.validationTop1[k]) vs \(top1[k])")
+            #expect(abs(fit.validationLoss[k] - loss[k]) <= 1e-4, "epoch \(k + 1) loss \(fit.validationLoss[k]) vs \(loss[k])")
+            #expect(abs(fit.trainingLoss[k] - trainLoss[k]) <= 1e-4, "epoch \(k + 1) training loss")
+        }
+        let expected = e["chosenWeights"] as! [String: Any]
+        for (name, mine) in [("w1", fit.best.w1), ("b1", fit.best.b1), ("w2", fit.best.w2), ("b2", fit.best.b2)] {
+            let theirs = floats(expected[name])
+            #expect(mine.count == theirs.count)
+            let worst = zip(mine, theirs).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-4, "\(name): max |diff| \(worst)")
+        }
+    }
+
+    @Test func checkpointRuleBreaksTopOneTiesByLoss() {
+        #expect(HeadCheckpointRule.choose(top1: [0.5, 0.9, 0.9, 0.9, 0.8], loss: [2, 1.0, 0.7, 0.8, 0.1]) == 3)
+        #expect(HeadCheckpointRule.choose(top1: [0.9, 0.9], loss: [0.5, 0.5]) == 1, "exact ties: the earliest")
+        #expect(HeadCheckpointRule.choose(top1: [0.1, 0.2], loss: [0.1, 3]) == 2, "top-1 first")
+    }
+
+    @Test func resultReportsTheChosenAndTheLastEpoch() throws {
+        let (table, _) = try Fixture.table()
+        var o = HeadOptions()
+        o.epochs = 6
+        o.seed = 2
+        let (_, result, predictions) = try BLAS.withSingleThreadedKernels { try HeadTrainer.train(table, options: o) }
+        let loss = try #require(result.validationLoss)
+        #expect(result.bestEpoch == HeadCheckpointRule.choose(top1: result.validationTop1, loss: loss))
+        let last = try #require(result.lastEpoch)
+        #expect(last.confidenceCounts.values.reduce(0, +) == table.count)
+        #expect(result.checkpointRule == HeadCheckpointRule.description)
+        var streamed: [HeadPrediction] = []
+        let again = try BLAS.withSingleThreadedKernels { try HeadTrainer.train(table, options: o) { streamed.append($0) } }
+        #expect(again.predictions.isEmpty && streamed == predictions, "streamed predictions are the returned ones")
     }
 
     @Test func weightsWithWrongLengthsAreRejected() throws {

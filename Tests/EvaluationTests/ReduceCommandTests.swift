@@ -23,6 +23,19 @@ import TestSupport
         for file in ["report.md", "report.json", "report.html", "head.h5", "predictions.tsv", "pair-errors.html"] {
             #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file)")
         }
+        // report.md lists what the run wrote and the command that made it.
+        let md = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
+        let listed = md.matches(of: /\| `([^`]+)` \|/).map { String($0.1) }
+        #expect(Set(listed) == ["report.md", "report.json", "report.html", "pair-errors.html", "head.h5", "predictions.tsv"], "\(listed)")
+        #expect(md.contains("magfleet reduce \(store) --out \(out) --head --epochs 3\n"), "\(md)")
+        #expect(md.contains("magfleet head predict \(store) --weights \(out)/head.h5"))
+        #expect(md.contains("**Model**: not recorded"))
+        #expect(!md.contains("magfleet info"), "a features.list has no provenance to show")
+        let plain = dir.appendingPathComponent("plain").path
+        #expect(try MagfleetProcess.run(["reduce", store, "--out", plain]).status == 0)
+        let plainListed = try String(contentsOfFile: plain + "/report.md", encoding: .utf8).matches(of: /\| `([^`]+)` \|/).map { String($0.1) }
+        #expect(Set(plainListed) == ["report.md", "report.json", "report.html", "pair-errors.html"], "no head, no head files: \(plainListed)")
+        #expect(!FileManager.default.fileExists(atPath: plain + "/head.h5"))
         let pairs = dir.appendingPathComponent("pairs.json").path
         let make = try MagfleetProcess.run(["pairs", "make", store, "--out", pairs, "--positives", "100", "--negatives", "200", "--seed", "3"])
         #expect(make.status == 0 && make.stdout.contains("100 positive and 200 negative"), "\(make.stderr)")

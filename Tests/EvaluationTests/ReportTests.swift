@@ -24,6 +24,60 @@ import TestSupport
         ] { #expect(md.contains(heading), "missing \(heading)") }
     }
 
+    /// report.md's headings (outside code blocks), in order.
+    static func headings(_ markdown: String) -> [String] {
+        var out: [String] = [], fenced = false
+        for line in markdown.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("```") { fenced.toggle() } else if !fenced, line.hasPrefix("#") { out.append(String(line)) }
+        }
+        return out
+    }
+
+    /// report.md's sections are the seed's (Fixtures/seed_sections.txt, the headings of
+    /// /work/shared/seed/magface-baseline-results.md by Tests/Fixtures/gen_seed_sections.py), in
+    /// the seed's order, with two sections added in section 1 and two headings worded for
+    /// this tool: the seed's pair section names its script, and its inference heading its 100k.
+    @Test func sectionsAreTheSeeds() throws {
+        let seed = try String(contentsOf: Fixture.url("seed_sections.txt"), encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(seed.count == 17 && seed.first == "# MagFace Baseline Results" && seed.last == "## Commands to Reproduce")
+        var expected: [String] = []
+        for heading in seed {
+            switch heading {
+            case "## 2. Pair Verification (visualize_errors.py)": expected.append("## 2. Pair Verification")
+            case "### Inference on 100k Images": expected.append("### Inference on 600 Images")
+            default: expected.append(heading)
+            }
+            if heading == "### Identification" {
+                expected += ["### MegaFace Protocol (rank-1 with distractors)", "### MagFace Quality: Error versus Reject (lowest norm first)"]
+            }
+        }
+        var report = try Self.report()
+        report.files = [.init(name: "report.md", description: "this report")]
+        report.commands = ["magfleet reduce fixture --out out"]
+        let md = report.markdown()
+        #expect(Self.headings(md) == expected)
+        for line in ["**Date**: ", "**Dataset**: `fixture` (600 images)", "**Model**: not recorded", "| `report.md` | this report |", "```bash\nmagfleet reduce fixture --out out\n```"] {
+            #expect(md.contains(line), "\(line)")
+        }
+        let html = report.html()
+        #expect(html.contains("<pre><code>magfleet reduce fixture --out out\n</code></pre>") && !html.contains("```"))
+    }
+
+    @Test func megafaceSweepHasEveryPowerOfTen() {
+        #expect(Reducer.powersOfTen(below: 996_470) == [10, 100, 1000, 10000, 100_000])
+        #expect(Reducer.powersOfTen(below: 1_000_000) == [10, 100, 1000, 10000, 100_000])
+        #expect(Reducer.powersOfTen(below: 1_000_001) == [10, 100, 1000, 10000, 100_000, 1_000_000])
+        #expect(Reducer.powersOfTen(below: 10).isEmpty)
+    }
+
+    @Test func headSectionShowsTheChosenAndTheLastEpoch() throws {
+        let report = try Self.report()
+        let h = try #require(report.head)
+        let md = report.markdown()
+        #expect(md.contains("Chosen epoch: **\(h.bestEpoch)** of 3, by \(HeadCheckpointRule.description)"), "\(md)")
+        if h.bestEpoch != 3 { #expect(md.contains("Count (epoch 3, last)")) }
+    }
+
     @Test func jsonHasEveryNumber() throws {
         let data = try JSONEncoder().encode(try Self.report())
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
@@ -92,7 +146,7 @@ import TestSupport
         // The table of contents: a link to every section heading, and the errors page.
         let nav = try #require(dom.firstMatch(of: /<nav class="toc"[\s\S]*?<\/nav>/).map { String($0.0) })
         let h2 = dom.matches(of: /<h2 id="([^"]+)">([^<]*)<\/h2>/).map { (String($0.1), String($0.2)) }
-        #expect(h2.map(\.1) == ["Dataset Statistics", "1. Embedding-Based Verification Metrics", "2. Pair Verification", "3. Classification Head Pipeline", "Summary Table"])
+        #expect(h2.map(\.1) == ["Dataset Statistics", "1. Embedding-Based Verification Metrics", "2. Pair Verification", "3. Classification Head Pipeline", "Summary Table", "Files Generated", "Commands to Reproduce"])
         for (id, title) in h2 { #expect(nav.contains("<a href=\"#\(id)\">\(title)</a>"), "contents lack \(title)") }
         #expect(nav.contains("<a href=\"#plots\">Plots</a>") && dom.contains("<h3 id=\"plots\">"))
         #expect(nav.contains("<a href=\"pair-errors.html\">"))

@@ -39,21 +39,63 @@ struct Head: ParsableCommand {
             guard table.dimension == w.inputDimension else {
                 throw CommandFailure("the store has dimension \(table.dimension), the head expects \(w.inputDimension)")
             }
-            let predictions = HeadTrainer.predict(w, table: table)
-            try Head.writePredictions(predictions, to: out)
-            var counts: [String: Int] = [:]
-            for p in predictions { counts[p.confidence, default: 0] += 1 }
+            let writer = try PredictionsWriter(path: out)
+            var counts: [String: Int] = [:], rows = 0
+            try HeadTrainer.predict(w, table: table, alsoBinning: nil) { p, _ in
+                counts[p.confidence, default: 0] += 1
+                rows += 1
+                try writer.append(p)
+            }
+            try writer.finish()
             Console.error("head: \(w.classes) classes, D \(w.inputDimension), hidden \(w.hidden); epoch \(head.bestEpoch) of \(head.epochs), seed \(head.seed), trained on \(head.source)")
-            print("wrote \(out): \(predictions.count) rows; high \(counts["high"] ?? 0), medium \(counts["medium"] ?? 0), low \(counts["low"] ?? 0)")
+            print("wrote \(out): \(rows) rows; high \(counts["high"] ?? 0), medium \(counts["medium"] ?? 0), low \(counts["low"] ?? 0)")
         }
     }
+}
 
-    /// One line per row: path, confidence bin, then label:probability for the top 5, tab-separated.
-    static func writePredictions(_ predictions: [HeadPrediction], to path: String) throws {
-        var text = "path\tconfidence\ttop5\n"
-        for p in predictions {
-            text += p.path + "\t" + p.confidence + "\t" + zip(p.labels, p.probabilities).map { "\($0):\(String(format: "%.4f", $1))" }.joined(separator: "\t") + "\n"
+/// predictions.tsv, written as rows arrive: a header line, then one line per row: path,
+/// confidence bin, then label:probability (4 decimals) for the top 5, tab-separated. In 4 MiB
+/// writes to a temporary file renamed into place by `finish()`, so that a large table's
+/// predictions are never held whole. Used by one thread.
+final class PredictionsWriter {
+    let path: String
+    private let temporary: String
+    private let handle: FileHandle
+    private var pending = "path\tconfidence\ttop5\n"
+
+    init(path: String) throws {
+        try OutputFile.prepare(path, "predictions file")
+        self.path = path
+        temporary = path + ".partial-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
+            throw CommandFailure("cannot write the predictions file \(temporary): \(String(cString: strerror(errno)))")
         }
-        try OutputFile.write(Data(text.utf8), to: path, "predictions file")
+        self.handle = handle
+    }
+
+    deinit {
+        try? handle.close()
+        unlink(temporary)  // nothing left when finish() renamed it
+    }
+
+    func append(_ p: HeadPrediction) throws {
+        pending += p.path + "\t" + p.confidence + "\t" + zip(p.labels, p.probabilities).map { "\($0):\(String(format: "%.4f", $1))" }.joined(separator: "\t") + "\n"
+        if pending.utf8.count >= 4 << 20 { try flush() }
+    }
+
+    private func flush() throws {
+        do { try handle.write(contentsOf: Data(pending.utf8)) } catch {
+            throw CommandFailure("cannot write the predictions file \(temporary): \(OutputFile.reason(error))")
+        }
+        pending = ""
+    }
+
+    /// Writes what is left and renames the file into place.
+    func finish() throws {
+        try flush()
+        try handle.close()
+        guard rename(temporary, path) == 0 else {
+            throw CommandFailure("cannot write the predictions file \(path): \(String(cString: strerror(errno)))")
+        }
     }
 }

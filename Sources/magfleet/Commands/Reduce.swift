@@ -103,9 +103,16 @@ struct Reduce: ParsableCommand {
             h.seed = seed
             options.head = h
         }
-        var (report, weights, predictions) = try Reducer.run(table, source: source, options: options) { Console.error("reduce: \($0)") }
-        if let store { report.model = FeatureTable.model(store: URL(fileURLWithPath: store)) }
         let dir = URL(fileURLWithPath: out)
+        // predictions.tsv is written as the head predicts, row by row (1M rows are not held).
+        let predictionsWriter = head ? try PredictionsWriter(path: dir.appendingPathComponent("predictions.tsv").path) : nil
+        var (report, weights, _) = try Reducer.run(
+            table, source: source, options: options, log: { Console.error("reduce: \($0)") },
+            onPrediction: predictionsWriter.map { w in { try w.append($0) } })
+        try predictionsWriter?.finish()
+        if let store { report.model = FeatureTable.model(store: URL(fileURLWithPath: store)) }
+        report.files = generatedFiles(report)
+        report.commands = reproduceCommands(report)
         func write(_ data: Data, _ name: String) throws { try OutputFile.write(data, to: dir.appendingPathComponent(name).path, "report file") }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -119,7 +126,6 @@ struct Reduce: ParsableCommand {
                                 modelFingerprint: store.flatMap { FeatureTable.modelFingerprint(store: URL(fileURLWithPath: $0)) })
             try file.write(to: dir.appendingPathComponent("head.h5"))
         }
-        if let predictions { try Head.writePredictions(predictions, to: dir.appendingPathComponent("predictions.tsv").path) }
         if let missing = report.pairs?.missing.count, missing > 0 { Console.error("reduce: \(missing) pair(s) skipped: path not in the store") }
         print(report.summaryTable())
         Console.error("reduce: total \((ContinuousClock.now - start).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2)))); wrote \(dir.path)/report.{md,json,html}")
@@ -144,8 +150,62 @@ struct Reduce: ParsableCommand {
         try OutputFile.write(Data(page.utf8), to: dir.appendingPathComponent("pair-errors.html").path, "report file")
     }
 
+    /// What this run writes, in report.md's "Files Generated": the same conditions as the writes in `run`.
+    func generatedFiles(_ report: Report) -> [Report.GeneratedFile] {
+        var files: [Report.GeneratedFile] = [
+            .init(name: "report.md", description: "this report"),
+            .init(name: "report.json", description: "every number of this report, per-stage seconds (docs/metrics.md)"),
+            .init(name: "report.html", description: "this report with its plots (ROC, score histograms, CMC, error versus reject)"),
+        ]
+        if let p = report.pairs {
+            files.append(.init(name: "pair-errors.html", description: "the \(Self.grouped(p.errors.count)) misclassified pairs of section 2, side by side"))
+        }
+        if let h = report.head {
+            files.append(.init(name: "head.h5", description: "the classification head's weights, epoch \(h.bestEpoch) (`magfleet head predict --weights`)"))
+            files.append(.init(name: "predictions.tsv", description: "top-5 identities and confidence of all \(Self.grouped(report.dataset.rows)) rows"))
+        }
+        if let dumpTable {
+            files.append(.init(name: dumpTable, description: "the table as raw float32 \(Self.grouped(report.dataset.rows)) x \(report.dataset.dimension) (--dump-table)"))
+            files.append(.init(name: dumpTable + ".labels", description: "its labels, one per line"))
+        }
+        return files
+    }
+
+    /// The commands that reproduce this report: (for an HDF5 store) where its provenance is
+    /// shown, this reduce as it was run, then (with a head) applying the head again.
+    func reproduceCommands(_ report: Report) -> [String] {
+        var commands: [String] = []
+        if let store, synthetic == nil, report.model != nil { commands.append("magfleet info \(Self.shellQuoted(store))    # how the features were made") }
+        commands.append((["magfleet"] + CommandLine.arguments.dropFirst()).map(Self.shellQuoted).joined(separator: " "))
+        if head, let store, synthetic == nil {
+            commands.append("magfleet head predict \(Self.shellQuoted(store)) --weights \(Self.shellQuoted(out + "/head.h5")) --out predictions.tsv")
+        }
+        return commands
+    }
+
+    /// `n` with thousands separators, 1,000,000 (as report.md writes counts).
+    static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+
+    /// `s` as one shell word: as it is when it is plain, else in single quotes.
+    static func shellQuoted(_ s: String) -> String {
+        let plain = !s.isEmpty && s.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./=:,+@%".unicodeScalars.contains($0) }
+        return plain ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
     static func dump(_ table: FeatureTable, to path: String) throws {
-        try OutputFile.write(table.embeddings.withUnsafeBytes { Data($0) }, to: path, "table dump (--dump-table)")
+        // The table's own bytes, not a copy of them (2 GB at 1M x 512).
+        try table.embeddings.withUnsafeBytes { raw in
+            let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: raw.baseAddress!), count: raw.count, deallocator: .none)
+            try OutputFile.write(data, to: path, "table dump (--dump-table)")
+        }
         try OutputFile.write(Data((table.labels.map(String.init).joined(separator: "\n") + "\n").utf8), to: path + ".labels", "table dump's labels")
     }
 }
