@@ -41,7 +41,7 @@ struct Extract: ParsableCommand {
     func run() throws {
         let logger = log.makeLogger("magfleet.extract")
         try OutputFile.prepare(out, "store (--out)", createDirectories: true)
-        let (embedder, _) = try model.make()
+        let embedder = try model.makeModelCard()  // fingerprint only: the network is not built
         var setup = CoordinatorSetup(list: list, out: out, runDir: runDir ?? out + ".run", bind: "tcp://127.0.0.1:*",
                                      run: runOptions, timing: timing)
         setup.root = root
