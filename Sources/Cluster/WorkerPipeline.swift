@@ -183,25 +183,35 @@ public enum BatchSizing: Sendable, Equatable {
     /// Always this many images per forward pass (`--batch-size N`).
     case fixed(Int)
     /// Chosen at startup by timing real batches: each candidate once to warm up, then `rounds`
-    /// times, alternating; the fastest per image wins (`BatchCalibration`).
+    /// times, alternating; the fastest per image over its timed batches wins (`BatchCalibration`).
     case calibrated(candidates: [Int], rounds: Int)
 
     /// The engine's candidates: from one image to `IResNet.chunkSize` (16; larger batches
     /// run in chunks of 16 and gain nothing).
     public static let engineDefault = BatchSizing.calibrated(candidates: [1, 2, 4, 8, 16], rounds: 2)
+
+    /// The engine's fixed per-CPU batch size, from measurements (docs/performance.md, issue
+    /// 20): 1 on AMD (Zen 5, one thread: 23.3 img/s at batch 1, 21.6 at 8), 8 elsewhere
+    /// (Sapphire Rapids, two threads: ~26 at batch 8, ~20 at 1). Fixed, so that every worker
+    /// of a run embeds with the same batches and stores are bit-for-bit reproducible.
+    public static func engineRule(cpu modelName: String) -> Int {
+        modelName.contains("AMD") ? 1 : 8
+    }
 }
 
 /// Chooses a batch size by timing the first batches of real work (none is wasted: the
 /// candidates embed real images). Pure: the times are handed in.
-public struct BatchCalibration: Sendable, Equatable {
+public struct BatchCalibration: Sendable {
     public let candidates: [Int]
     public let rounds: Int
     /// The size once chosen.
     public private(set) var chosen: Int?
     private var handedOut = 0
-    /// Per candidate: batches seen (the first is a warm-up) and the best seconds per image.
+    /// Per candidate: batches seen (the first is a warm-up), and the images and seconds of the
+    /// timed ones. Rates are totals, not the best batch: on a shared machine the best of a
+    /// few short batches is luck, and it favours the smallest batches.
     private var seen: [Int: Int] = [:]
-    private var best: [Int: Double] = [:]
+    private var timed: [Int: (images: Int, seconds: Double)] = [:]
 
     public init(candidates: [Int], rounds: Int) {
         precondition(!candidates.isEmpty && candidates.allSatisfy { $0 > 0 } && rounds >= 1)
@@ -229,16 +239,20 @@ public struct BatchCalibration: Sendable, Equatable {
     public mutating func record(count: Int, seconds: Double) {
         guard chosen == nil, candidates.contains(count) else { return }
         seen[count, default: 0] += 1
-        if seen[count]! > 1 { best[count] = min(best[count] ?? .infinity, seconds / Double(count)) }
+        if seen[count]! > 1 {
+            let t = timed[count] ?? (0, 0)
+            timed[count] = (t.images + count, t.seconds + seconds)
+        }
         if candidates.allSatisfy({ (seen[$0] ?? 0) > rounds }) { chosen = fastestSoFar }
     }
 
     private var fastestSoFar: Int {
-        candidates.min { (best[$0] ?? .infinity, $0) < (best[$1] ?? .infinity, $1) } ?? candidates[0]
+        func perImage(_ c: Int) -> Double { timed[c].map { $0.seconds / Double($0.images) } ?? .infinity }
+        return candidates.min { (perImage($0), $0) < (perImage($1), $1) } ?? candidates[0]
     }
 
-    /// Images per second of each candidate measured so far (best batch).
+    /// Images per second of each candidate measured so far (over its timed batches).
     public var measured: [(size: Int, imagesPerSecond: Double)] {
-        candidates.compactMap { c in best[c].map { (c, 1 / $0) } }
+        candidates.compactMap { c in timed[c].map { (c, Double($0.images) / $0.seconds) } }
     }
 }

@@ -46,4 +46,9 @@ struct BatchCalibrationTests {
         _ = calibrate(&c, { _ in 0.025 }, batches: 4)
         #expect(c.chosen == 1)
     }
+
+    @Test func theFixedRuleFollowsTheCPU() {
+        #expect(BatchSizing.engineRule(cpu: "AMD EPYC 9B45 128-Core Processor") == 1)
+        #expect(BatchSizing.engineRule(cpu: "Intel(R) Xeon(R) Processor") == 8)
+    }
 }

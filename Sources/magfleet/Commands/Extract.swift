@@ -25,8 +25,8 @@ struct Extract: ParsableCommand {
     @Option(help: "Run directory (default: OUT.run).") var runDir: String?
     @Option(help: "Where list paths are found (ROOT/path), for the workers and the check before the run.") var root: String?
     @Option(help: "Shards each worker may hold at once.") var prefetch: Int = 2
-    @Option(help: "Images per forward pass in each worker (progress moves once per batch; default: each worker times a few sizes on its first batches and keeps the fastest).")
-    var batchSize: Int?
+    @Option(help: "Images per forward pass in each worker (progress moves once per batch), or auto (`worker --batch-size`; default: the worker's per-CPU rule).")
+    var batchSize: String?
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var output: RunOutputOptions
     @OptionGroup var model: EmbedderOptions
@@ -36,7 +36,7 @@ struct Extract: ParsableCommand {
 
     func validate() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
-        guard prefetch >= 1, (batchSize ?? 1) >= 1 else { throw ValidationError("--prefetch and --batch-size must be positive") }
+        guard prefetch >= 1, batchSize == nil || batchSize == "auto" || (Int(batchSize!) ?? 0) >= 1 else { throw ValidationError("--prefetch and --batch-size must be positive") }
     }
 
     func run() throws {
@@ -60,7 +60,7 @@ struct Extract: ParsableCommand {
                         "--parent-pid", "\(getpid())", "--read-timeout-ms", "\(reads.readTimeoutMs)",
                         "--heartbeat-ms", "\(timing.heartbeatMs)", "--heartbeat-timeout-ms", "\(timing.heartbeatTimeoutMs)"]
             if let root { args += ["--root", root] }
-            if let batchSize { args += ["--batch-size", "\(batchSize)"] }
+            if let batchSize { args += ["--batch-size", batchSize] }
             // Several workers on one host each get their share of the cores (not all of them
             // each: the engine's threads spin between passes and assume a core each).
             var workerModel = model
