@@ -63,7 +63,9 @@ extension IResNet {
     private func forward(_ images: UnsafeBufferPointer<Float>, n: Int, scratch: inout Scratch) -> [Float] {
         var h = IResNetConfig.inputSize, w = h
         var x = uninitialized(images.count)
-        x.withUnsafeMutableBufferPointer { ChannelOps.nchwToCNHW(images.baseAddress!, $0.baseAddress!, n: n, c: 3, plane: h * w) }
+        Phases.measure("layout changes", "input, stem output, head input") {
+            x.withUnsafeMutableBufferPointer { ChannelOps.nchwToCNHW(images.baseAddress!, $0.baseAddress!, n: n, c: 3, plane: h * w) }
+        }
         x = stemPReLU.withUnsafeBufferPointer { slope in
             run(stem, x, n: n, h: &h, w: &w, scratch: &scratch, epilogue: .prelu(slope.baseAddress!))
         }
@@ -71,9 +73,11 @@ extension IResNet {
         if blocked {
             // The fast path continues in [N, C/8, H, W, 8].
             var b = uninitialized(x.count)
-            x.withUnsafeBufferPointer { src in
-                b.withUnsafeMutableBufferPointer {
-                    Blocked.fromChannelMajor(src.baseAddress!, $0.baseAddress!, n: n, c: config.widths[0], plane: h * w)
+            Phases.measure("layout changes", "input, stem output, head input") {
+                x.withUnsafeBufferPointer { src in
+                    b.withUnsafeMutableBufferPointer {
+                        Blocked.fromChannelMajor(src.baseAddress!, $0.baseAddress!, n: n, c: config.widths[0], plane: h * w)
+                    }
                 }
             }
             x = b
@@ -109,6 +113,7 @@ extension IResNet {
         let c = config.widths[3], k = config.fcInputs, dim = config.embeddingSize
         precondition(h == IResNetConfig.finalSize && w == IResNetConfig.finalSize && x.count == n * k)
         var flat = uninitialized(n * k)
+        Phases.measure("layout changes", "input, stem output, head input") {
         x.withUnsafeBufferPointer { xb in
             flat.withUnsafeMutableBufferPointer {
                 if blocked {
@@ -118,7 +123,9 @@ extension IResNet {
                 }
             }
         }
+        }
         var e = [Float](repeating: 0, count: n * dim)
+        Phases.measure("head (fc, folded BNs)", "fc", flops: 2 * Double(n * k * dim)) {
         for i in 0..<n { for j in 0..<dim { e[i * dim + j] = fcBias[j] } }
         flat.withUnsafeBufferPointer { a in
             fcWeight.withUnsafeBufferPointer { b in
@@ -136,6 +143,7 @@ extension IResNet {
                     }
                 }
             }
+        }
         }
         return e
     }
@@ -159,9 +167,12 @@ extension IResNet {
                         Blocked.im2colGEMM(g, input: input, weights: weights, bias: bias, output: output,
                                            scratch: &scratch.columns, inputAffine: inputAffine, epilogue: epilogue)
                     case let .channelMajor(weights):
-                        weights.withUnsafeBufferPointer { wb in
-                            Convolution.im2colGEMM(g, input: input, weights: wb.baseAddress!, bias: bias, output: output,
-                                                   scratch: &scratch.columns, inputAffine: inputAffine, epilogue: epilogue)
+                        Phases.measure(conv.inChannels == 3 ? "stem (im2col, channel-major)" : "im2col convs (channel-major)",
+                                       Phases.isEnabled ? g.phaseLabel : "", flops: g.gemmFlops) {
+                            weights.withUnsafeBufferPointer { wb in
+                                Convolution.im2colGEMM(g, input: input, weights: wb.baseAddress!, bias: bias, output: output,
+                                                       scratch: &scratch.columns, inputAffine: inputAffine, epilogue: epilogue)
+                            }
                         }
                     }
                 }

@@ -1,5 +1,4 @@
 import Checkpoint
-import Crypto
 import Foundation
 import Synchronization
 import Tensor
@@ -94,7 +93,7 @@ public final class IResNet: Sendable {
         let mode = mode == .fast && config.widths.allSatisfy(Blocked.supports(channels:)) ? ConvolutionMode.fast : .exact
         self.mode = mode
         let blocked = mode == .fast
-        var hasher = SHA256()
+        var hasher = WeightFingerprint()
         var learnable = 0
         let parameters = WeightMap(config).parameters
         var index = 0
@@ -105,9 +104,7 @@ public final class IResNet: Sendable {
             index += 1
             let values = try source(p)
             precondition(values.count == p.shape.reduce(1, *), "\(key): wrong value count")
-            hasher.update(data: Array(p.key.utf8) + [0])
-            for d in p.shape { withUnsafeBytes(of: Int64(d).littleEndian) { hasher.update(bufferPointer: $0) } }
-            values.withUnsafeBytes { hasher.update(bufferPointer: $0) }  // little-endian hosts only
+            hasher.add(p, values)
             if p.role != .bnMean && p.role != .bnVar { learnable += values.count }
             return values
         }
@@ -154,7 +151,7 @@ public final class IResNet: Sendable {
         (fcWeight, fcBias) = Self.foldHead(fcW, fcB, before: bn2, after: features, config: config)
         precondition(index == parameters.count)
         parameterCount = learnable
-        fingerprint = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        fingerprint = hasher.finalize()
     }
 
     /// fc(bn2(x)) then BatchNorm1d, as one affine map: exact, bn2 meets no padding.

@@ -97,6 +97,8 @@ public enum Blocked {
                 var first = 0
                 while first < positions {
                     let count = min(tile, positions - first), start = first
+                    Phases.measure("blocked im2col convs (gather, GEMM, scatter)", Phases.isEnabled ? g.phaseLabel : "",
+                                   flops: 2 * Double(count * kdim * cout)) {
                     Parallel.forEachPart(count) { part in
                         // In runs of rows whose columns fit in L2 (1 MiB), so that the GEMM reads
                         // them from cache however many weight panels it walks.
@@ -118,6 +120,7 @@ public enum Blocked {
                             }
                             first = rows.upperBound
                         }
+                    }
                     }
                     first += count
                 }

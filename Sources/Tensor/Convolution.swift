@@ -36,6 +36,10 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
     public var patchSize: Int { inChannels * kernel * kernel }
     /// Output positions per channel over the whole batch: `N·Ho·Wo`.
     public var outPositions: Int { batch * outHeight * outWidth }
+    /// The layer class `bench --phases` names: kernel, stride and input map, e.g. "3x3/2 56x56".
+    public var phaseLabel: String { "\(kernel)x\(kernel)/\(stride) \(height)x\(width)" }
+    /// Multiply-adds x 2 of the convolution as im2col + GEMM computes it.
+    public var gemmFlops: Double { 2 * Double(outPositions) * Double(patchSize) * Double(outChannels) }
     /// Elements of the input, `Cin·N·H·W`.
     public var inputCount: Int { inChannels * batch * height * width }
     /// Elements of the output, `Cout·N·Ho·Wo`.

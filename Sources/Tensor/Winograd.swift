@@ -53,6 +53,12 @@ public enum Winograd {
 
     typealias Vector = Blocked.Vector
 
+    /// Multiply-adds x 2 the GEMMs of one Winograd convolution issue: `positions` GEMMs of
+    /// `tiles x Cin x Cout` (edge tiles counted whole, as they are computed).
+    public static func gemmFlops(_ g: ConvGeometry, tile: Tile) -> Double {
+        2 * Double(tile.positions) * Double(Tiling(g, tile: tile).count) * Double(g.inChannels) * Double(g.outChannels)
+    }
+
     /// Whether Winograd computes `g` here: a 3x3 kernel, stride 1, padding 1, channel counts
     /// that are multiples of 8.
     public static func supports(_ g: ConvGeometry) -> Bool {
@@ -109,6 +115,8 @@ public enum Winograd {
         workspace: inout Workspace, maxWorkspace: Int, inputAffine: InputAffine?, epilogue: Epilogue
     ) {
         let tiling = Tiling(g, tile: T.tile), positions = T.tile.positions
+        // The layer class `bench --phases` reports: the map and tile size.
+        let layers = Phases.isEnabled ? "\(g.height)x\(g.width) F(\(T.tile.output)x\(T.tile.output))" : ""
         let cin = g.inChannels, cout = g.outChannels
         let block = max(min(tiling.count, maxWorkspace / (positions * max(cin, cout))), min(tiling.count, 8))
         // Every float a pass reads was written by the pass before, so the buffers are not cleared.
@@ -123,13 +131,16 @@ public enum Winograd {
                         var first = 0
                         while first < tiling.count {
                             let tiles = first..<min(first + block, tiling.count), n = tiles.count
-                            Parallel.forEachPart(n) { part in
-                                for k in part {
-                                    transformInput(T.self, tiling, tile: tiles.lowerBound + k, input: input, affine: inputAffine,
-                                                   into: v + k * cin, stride: matrixStride(n, cin))
+                            Phases.measure("Winograd input transforms", layers) {
+                                Parallel.forEachPart(n) { part in
+                                    for k in part {
+                                        transformInput(T.self, tiling, tile: tiles.lowerBound + k, input: input, affine: inputAffine,
+                                                       into: v + k * cin, stride: matrixStride(n, cin))
+                                    }
                                 }
                             }
                             let layout = weights.layout
+                            Phases.measure("Winograd GEMMs", layers, flops: 2 * Double(positions * n * cin * cout)) {
                             Parallel.forEachPart(positions) { xis in
                                 for xi in xis {
                                     let a = v + xi * matrixStride(n, cin), c = m + xi * matrixStride(n, cout)
@@ -143,10 +154,13 @@ public enum Winograd {
                                     }
                                 }
                             }
-                            Parallel.forEachPart(n) { part in
-                                for k in part {
-                                    transformOutput(T.self, tiling, tile: tiles.lowerBound + k, products: m + k * cout,
-                                                    stride: matrixStride(n, cout), output: output, bias: bias, epilogue: epilogue)
+                            }
+                            Phases.measure("Winograd output transforms", layers) {
+                                Parallel.forEachPart(n) { part in
+                                    for k in part {
+                                        transformOutput(T.self, tiling, tile: tiles.lowerBound + k, products: m + k * cout,
+                                                        stride: matrixStride(n, cout), output: output, bias: bias, epilogue: epilogue)
+                                    }
                                 }
                             }
                             first = tiles.upperBound

@@ -147,6 +147,33 @@ func expectError(_ expected: IResNetError, _ body: () throws -> Void) {
         #expect(zip.fingerprint.count == 64)
     }
 
+    /// The coordinator's fingerprint, read off the tensors without building the network, is
+    /// the built network's, for every fixture format and a `model random` file.
+    @Test(arguments: ["tiny_magface.pth", "tiny_legacy.pth", "tiny_bare_f16.pth", "tiny_bare_bf16.pth"])
+    func identityWithoutBuildingMatchesNetwork(_ name: String) throws {
+        let url = try fixture(name)
+        let identity = try IResNet.identity(checkpoint: url)
+        let net = try IResNet(checkpoint: url)
+        #expect(identity.fingerprint == net.fingerprint)
+        #expect(identity.config == net.config && identity.isRandom == net.isRandom && !identity.isRandom)
+        let exact = try IResNet(checkpoint: url, mode: .exact)
+        #expect(identity.fingerprint == exact.fingerprint)
+    }
+
+    @Test func identityOfRandomFileAndErrors() throws {
+        let url = temporaryURL("random-identity.pth")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try writeRandom(tiny, to: url, seed: 7)
+        let identity = try IResNet.identity(checkpoint: url)
+        #expect(identity.isRandom && identity.fingerprint == IResNet.random(config: tiny, seed: 7).fingerprint)
+        let other = IResNetConfig(blocks: [2, 2, 2, 2], widths: tiny.widths, embeddingSize: tiny.embeddingSize)
+        expectError(.architectureMismatch(requested: other.description, found: tiny.description)) {
+            _ = try IResNet.identity(checkpoint: url, architecture: other)
+        }
+        try writeRandom(tiny, to: url, only: { $0 != "layer3.1.bn2.running_var" })
+        expectError(.missingKey(key: "layer3.1.bn2.running_var", expected: [24])) { _ = try IResNet.identity(checkpoint: url) }
+    }
+
     @Test func architectureMismatchNamesBoth() throws {
         let other = IResNetConfig(blocks: [2, 2, 2, 2], widths: tiny.widths, embeddingSize: tiny.embeddingSize)
         expectError(.architectureMismatch(requested: other.description, found: tiny.description)) {

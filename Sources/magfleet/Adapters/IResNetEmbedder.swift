@@ -7,8 +7,9 @@ import ClusterCore
 /// Input NCHW float32: per image `[3, 112, 112]` as `ImagingLoader` writes it, followed by the
 /// mirrored image when flip fusion is on. Output: the raw, unnormalised embeddings (their L2
 /// norm is MagFace's quality score); with flip fusion, the sum of the two embeddings.
-public final class IResNetEmbedder: FaceEmbedder {
+public final class IResNetEmbedder: FaceEmbedder, IResNetIdentified {
     public let network: IResNet
+    public var identity: IResNet.Identity { network.identity }
     public let model: ModelInfo
     public let preprocessing: Preprocessing
     public var inputLength: Int { Preprocessing.floatsPerImage * (preprocessing.flip ? 2 : 1) }
@@ -16,17 +17,26 @@ public final class IResNetEmbedder: FaceEmbedder {
     public init(network: IResNet, preprocessing: Preprocessing) {
         self.network = network
         self.preprocessing = preprocessing
-        model = ModelInfo(
-            fingerprint: Self.fingerprint(of: network),
-            architecture: network.config.presetName ?? network.config.description,
-            dim: network.config.embeddingSize,
-            preprocessing: preprocessing.preset.rawValue,
-            flip: preprocessing.flip)
+        model = Self.modelInfo(network.identity, preprocessing: preprocessing)
     }
 
     /// The ModelInfo fingerprint of a network (Protocols/README.md, section 7.1).
     public static func fingerprint(of network: IResNet) -> String {
-        "sha256:" + network.fingerprint + (network.isRandom ? " (RANDOM WEIGHTS)" : "")
+        fingerprint(network.fingerprint, isRandom: network.isRandom)
+    }
+
+    static func fingerprint(_ weights: String, isRandom: Bool) -> String {
+        "sha256:" + weights + (isRandom ? " (RANDOM WEIGHTS)" : "")
+    }
+
+    /// The ModelInfo of a network with this identity, as a worker announces it.
+    static func modelInfo(_ identity: IResNet.Identity, preprocessing: Preprocessing) -> ModelInfo {
+        ModelInfo(
+            fingerprint: fingerprint(identity.fingerprint, isRandom: identity.isRandom),
+            architecture: identity.config.presetName ?? identity.config.description,
+            dim: identity.config.embeddingSize,
+            preprocessing: preprocessing.preset.rawValue,
+            flip: preprocessing.flip)
     }
 
     public func embed(_ batch: [Float], count: Int) throws -> [Float] {
@@ -36,6 +46,45 @@ public final class IResNetEmbedder: FaceEmbedder {
         // With flip fusion, image i and its mirror are images 2i and 2i+1 of the batch.
         return batch.withUnsafeBufferPointer {
             preprocessing.flip ? network.embedFlipFused($0, count: count) : network.embed($0, count: count)
+        }
+    }
+}
+
+/// What the store's provenance needs of an iresnet embedder: the weights' identity.
+public protocol IResNetIdentified {
+    var identity: IResNet.Identity { get }
+}
+
+/// The coordinator's stand-in for an iresnet: the model a worker must announce, read off the
+/// checkpoint by `IResNet.identity` (the file is validated and hashed, the network is not
+/// built). It never embeds: the coordinator only compares and records models.
+public final class IResNetModelCard: FaceEmbedder, IResNetIdentified {
+    public let identity: IResNet.Identity
+    public let model: ModelInfo
+    public let inputLength: Int
+
+    public init(identity: IResNet.Identity, preprocessing: Preprocessing) {
+        self.identity = identity
+        model = IResNetEmbedder.modelInfo(identity, preprocessing: preprocessing)
+        inputLength = Preprocessing.floatsPerImage * (preprocessing.flip ? 2 : 1)
+    }
+
+    public func embed(_ batch: [Float], count: Int) throws -> [Float] {
+        throw EmbedderError("the coordinator's model card does not embed")
+    }
+}
+
+extension EmbedderOptions {
+    /// The embedder as the coordinator needs it: the model's identity only. For an iresnet
+    /// checkpoint this reads and hashes its tensors without building the network (no folding,
+    /// no Winograd weights): the same fingerprint as `make()`'s, at a fraction of the memory.
+    func makeModelCard() throws -> FaceEmbedder {
+        guard embedder == "iresnet" else { return try make().0 }
+        do {
+            let identity = try IResNet.identity(checkpoint: URL(fileURLWithPath: model ?? ""))
+            return IResNetModelCard(identity: identity, preprocessing: Preprocessing(preset: preset, flip: flip))
+        } catch {
+            throw CommandFailure("cannot load --model \(model ?? ""): \(error)")
         }
     }
 }

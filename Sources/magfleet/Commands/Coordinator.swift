@@ -54,7 +54,7 @@ struct Coordinator: ParsableCommand {
     func run() throws {
         let logger = log.makeLogger("magfleet.coordinator")
         try OutputFile.prepare(out, "store (--out)", createDirectories: true)
-        let (embedder, _) = try model.make()
+        let embedder = try model.makeModelCard()  // fingerprint only: the network is not built
         var setup = CoordinatorSetup(list: list, out: out, runDir: runDir, bind: bind, run: runOptions, timing: timing)
         setup.root = root
         setup.readTimeoutMilliseconds = reads.readTimeoutMs
@@ -77,12 +77,12 @@ struct Coordinator: ParsableCommand {
     /// model, so its stores are marked as random weights: their numbers mean nothing.
     static func provenance(of embedder: FaceEmbedder) -> StoreProvenance {
         let info = embedder.model
-        let network = (embedder as? IResNetEmbedder)?.network
+        let identity = (embedder as? IResNetIdentified)?.identity
         return StoreProvenance(
-            modelFingerprint: network?.fingerprint ?? info.fingerprint, architecture: info.architecture,
+            modelFingerprint: identity?.fingerprint ?? info.fingerprint, architecture: info.architecture,
             embeddingDim: info.dim, preprocessingPreset: info.preprocessing,
             flip: info.flip, imageListSHA256: "", toolVersion: magfleetVersion,
-            randomWeights: network?.isRandom ?? true, labelNames: [])
+            randomWeights: identity?.isRandom ?? true, labelNames: [])
     }
 
     /// The final summary of a run (`--json`), the same facts as the text one.

@@ -25,7 +25,8 @@ struct Extract: ParsableCommand {
     @Option(help: "Run directory (default: OUT.run).") var runDir: String?
     @Option(help: "Where list paths are found (ROOT/path), for the workers and the check before the run.") var root: String?
     @Option(help: "Shards each worker may hold at once.") var prefetch: Int = 2
-    @Option(help: "Images per forward pass in each worker (progress moves once per batch).") var batchSize: Int = 32
+    @Option(help: "Images per forward pass in each worker (progress moves once per batch), or auto (`worker --batch-size`; default: the worker's per-CPU rule).")
+    var batchSize: String?
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var output: RunOutputOptions
     @OptionGroup var model: EmbedderOptions
@@ -35,13 +36,13 @@ struct Extract: ParsableCommand {
 
     func validate() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
-        guard prefetch >= 1, batchSize >= 1 else { throw ValidationError("--prefetch and --batch-size must be positive") }
+        guard prefetch >= 1, batchSize == nil || batchSize == "auto" || (Int(batchSize!) ?? 0) >= 1 else { throw ValidationError("--prefetch and --batch-size must be positive") }
     }
 
     func run() throws {
         let logger = log.makeLogger("magfleet.extract")
         try OutputFile.prepare(out, "store (--out)", createDirectories: true)
-        let (embedder, _) = try model.make()
+        let embedder = try model.makeModelCard()  // fingerprint only: the network is not built
         var setup = CoordinatorSetup(list: list, out: out, runDir: runDir ?? out + ".run", bind: "tcp://127.0.0.1:*",
                                      run: runOptions, timing: timing)
         setup.root = root
@@ -55,11 +56,16 @@ struct Extract: ParsableCommand {
         let supervisor = LocalWorkers(count: workers, logger: logger, relayOutput: output.mode == .terminal)
         defer { supervisor.stop() }
         let outcome = try service.run(stop: StopFlag(signals: [SIGINT, SIGTERM])) { endpoint in
-            var args = ["worker", "--connect", endpoint, "--prefetch", "\(prefetch)", "--batch-size", "\(batchSize)", "--log-level", log.logLevel,
+            var args = ["worker", "--connect", endpoint, "--prefetch", "\(prefetch)", "--log-level", log.logLevel,
                         "--parent-pid", "\(getpid())", "--read-timeout-ms", "\(reads.readTimeoutMs)",
                         "--heartbeat-ms", "\(timing.heartbeatMs)", "--heartbeat-timeout-ms", "\(timing.heartbeatTimeoutMs)"]
             if let root { args += ["--root", root] }
-            supervisor.start(arguments: args + model.workerArguments)
+            if let batchSize { args += ["--batch-size", batchSize] }
+            // Several workers on one host each get their share of the cores (not all of them
+            // each: the engine's threads spin between passes and assume a core each).
+            var workerModel = model
+            if model.threads == 0 { workerModel.threads = max(1, ProcessInfo.processInfo.activeProcessorCount / workers) }
+            supervisor.start(arguments: args + workerModel.workerArguments)
         }
         supervisor.finish(within: 2)
         try Coordinator.report(outcome, limit: runOptions.maxFailures, json: output.json)

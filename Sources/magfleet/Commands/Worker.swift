@@ -1,4 +1,5 @@
 import ArgumentParser
+import Base
 import Cluster
 import Foundation
 import ZeroMQ
@@ -22,7 +23,8 @@ struct Worker: ParsableCommand {
     @Option(help: "The coordinator's endpoint, e.g. tcp://host:5555.") var connect: String
     @Option(help: "Where list paths are found on this host (ROOT/path: its mount of the shared storage; docs/lists.md).") var root: String?
     @Option(help: "Shards this worker may hold at once (its credit).") var prefetch: Int = 2
-    @Option(help: "Images per forward pass.") var batchSize: Int = 32
+    @Option(help: "Images per forward pass, or auto: time 1, 2, 4, 8 and 16 on the first batches and keep the fastest (embeddings then differ from worker to worker in the last bits). Default: the iresnet embedder's per-CPU rule (1 on AMD, 8 elsewhere), 32 for the test embedder.")
+    var batchSize: String?
     @Option(help: "This worker's CURVE key file (from `magfleet keygen`).") var curveKey: String?
     @Option(help: "The coordinator's public key (a .pub file or the Z85 key).") var serverKey: String?
     @Option(help: "After SIGTERM, finish the current shard within this many milliseconds or hand it back.") var drainTimeoutMs: Int = 30_000
@@ -36,7 +38,7 @@ struct Worker: ParsableCommand {
 
     func validate() throws {
         if (curveKey == nil) != (serverKey == nil) { throw ValidationError("--curve-key and --server-key go together") }
-        guard prefetch >= 1, batchSize >= 1 else { throw ValidationError("--prefetch and --batch-size must be positive") }
+        guard prefetch >= 1, batchSize == nil || batchSize == "auto" || (Int(batchSize!) ?? 0) >= 1 else { throw ValidationError("--prefetch and --batch-size must be positive") }
     }
 
     func run() throws {
@@ -59,7 +61,16 @@ struct Worker: ParsableCommand {
             options.curve = (try CurveKeyPair.read(secretFile: curveKey), try CurveKeyPair.readPublicKey(serverKey))
         }
         logger.info("worker starting", metadata: ["id": "\(id)", "model": "\(embedder.model)"])
-        let pipeline = WorkerPipeline(embedder: embedder, loader: loader, root: root, batchSize: batchSize)
+        let sizing: BatchSizing = switch batchSize {
+        case "auto": .engineDefault
+        case let n?: .fixed(Int(n)!)
+        case nil: .fixed(embedder is IResNetEmbedder ? BatchSizing.engineRule(cpu: HostCPU.modelName) : 32)
+        }
+        let pipeline = WorkerPipeline(embedder: embedder, loader: loader, root: root, sizing: sizing)
+        pipeline.onCalibrated = { size, measured in
+            let rates = measured.map { "\($0.size): \(String(format: "%.2f", $0.imagesPerSecond))" }.joined(separator: ", ")
+            logger.info("batch size chosen", metadata: ["batch_size": "\(size)", "images_per_second": "\(rates)"])
+        }
         let code = try WorkerService(settings: settings, options: options, pipeline: pipeline, logger: logger).run(stop: stop)
         if code != 0 { throw ExitCode(code) }
     }
