@@ -65,7 +65,10 @@ let package = Package(
             name: "Imaging",
             dependencies: ["CJPEG", "CPNG", "Base", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimized),
-        .target(name: "FeatureStore", dependencies: ["CHDF5", "Base"], swiftSettings: optimized),
+        // SearchAVX2 holds the query scan's dot kernel for AVX2 + FMA; FeatureStore calls it
+        // only where the CPU has them, so the store stays usable on any x86-64 host.
+        .target(name: "SearchAVX2", swiftSettings: vectorized),
+        .target(name: "FeatureStore", dependencies: ["CHDF5", "Base", "SearchAVX2"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Base"], swiftSettings: optimized),
         .target(name: "Wire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
 
@@ -111,7 +114,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], resources: [.copy("Fixtures")]),
         .testTarget(name: "IResNetTests", dependencies: ["IResNet", "Checkpoint", "Tensor", "Imaging", "Base"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "Base", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "Base", "SearchAVX2", "TestSupport"], resources: [.copy("Fixtures")]),
         .target(name: "TestSupport", dependencies: ["Cluster", "ClusterCore", "TestEmbedding", "FeatureStore"], path: "Tests/TestSupport"),
         .testTarget(name: "MagfleetTests", dependencies: [
             "TestSupport", "magfleet", "Evaluation", "FeatureStore", "Tensor", "IResNet", "Imaging", "ClusterCore", "Cluster", "Base",

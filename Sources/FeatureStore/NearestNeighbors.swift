@@ -1,4 +1,5 @@
 import Foundation
+import SearchAVX2
 import Base
 import Synchronization
 
@@ -264,7 +265,11 @@ public final class NearestNeighbors: Sendable {
                     for piece in pieces {
                         let width = piece.rows, first = piece.firstRow
                         if q == 1 {
-                            Self.dots(piece.base, rows: width, dim: dim, query: a.baseAddress!, into: c.baseAddress!)
+                            if Self.hasAVX2 {
+                                searchDots(piece.base, count: width, dim: dim, query: a.baseAddress!, into: c.baseAddress!)
+                            } else {
+                                Self.dots(piece.base, rows: width, dim: dim, query: a.baseAddress!, into: c.baseAddress!)
+                            }
                         } else {
                             BLAS.sgemm(transposeB: true, m: q, n: width, k: dim, a: a.baseAddress!, lda: dim,
                                        b: piece.base, ldb: dim, c: c.baseAddress!, ldc: width)
@@ -294,6 +299,10 @@ public final class NearestNeighbors: Sendable {
         }
     }
 
+    /// Whether the AVX2 + FMA build of the dot kernel (SearchAVX2) runs on this CPU.
+    static let hasAVX2 = HostCPU.flags.contains("avx2") && HostCPU.flags.contains("fma")
+
+    /// The baseline build of SearchAVX2's `searchDots`, for CPUs without AVX2 + FMA.
     /// `out[r] = dot(rows[r], query)` for `rows` consecutive rows of `dim` floats: four rows at
     /// a time against one load of the query, 16 lanes wide. One query is bound by the read of
     /// the rows; OpenBLAS 0.3.21's sgemv on this VM's CPU (an unnamed Xeon, so its generic
@@ -341,19 +350,26 @@ public final class NearestNeighbors: Sendable {
         let threads = max(1, min(BLAS.threadCount, pieces.count))
         let sums = Mutex<Float>(0)
         let start = DispatchTime.now()
+        let hasAVX2 = Self.hasAVX2, dim = dim
         DispatchQueue.concurrentPerform(iterations: threads) { t in
-            var acc = SIMD16<Float>(repeating: 0)
+            var total: Float = 0
             for piece in pieces[(pieces.count * t / threads)..<(pieces.count * (t + 1) / threads)] {
                 let n = piece.rows * dim
-                let raw = UnsafeRawPointer(piece.base)
-                var i = 0
-                while i + 16 <= n {
-                    acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                    i += 16
+                if hasAVX2 {
+                    total += searchSum(piece.base, count: n)
+                } else {
+                    let raw = UnsafeRawPointer(piece.base)
+                    var a0 = SIMD16<Float>(repeating: 0), a1 = a0
+                    var i = 0
+                    while i + 32 <= n {
+                        a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                        a1 += raw.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD16<Float>.self)
+                        i += 32
+                    }
+                    total += (a0 + a1).sum()
+                    while i < n { total += piece.base[i]; i += 1 }
                 }
-                while i < n { acc[0] += piece.base[i]; i += 1 }
             }
-            let total = acc.sum()
             sums.withLock { $0 += total }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9

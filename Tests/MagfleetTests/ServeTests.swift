@@ -174,3 +174,45 @@ import TestSupport
         #expect(try HTTP.request(server.base + "/info").status == 0)  // nothing listens
     }
 }
+
+/// Search by an uploaded image with a real (random-weight) iresnet18: the image of a stored row
+/// finds that row first, and a server given another model refuses to start, as `query` does.
+@Suite struct ServeImageSearchTests {
+    @Test func anUploadedImageFindsItsOwnRowAndAnotherModelIsRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("magfleet-serve-image-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        for (seed, name) in [("5", "r18.pth"), ("6", "other.pth")] {
+            let made = try MagfleetProcess.run(["model", "random", "--arch", "iresnet18", "--seed", seed, "--out", path(name)], timeout: 300)
+            try #require(made.status == 0, "\(made.stderr)")
+        }
+        let demo = try MagfleetProcess.run(["demo", "data", "--out", path("demo")], timeout: 300)
+        try #require(demo.status == 0, "\(demo.stderr)")
+        let list = try String(contentsOfFile: path("demo/images.list"), encoding: .utf8).split(separator: "\n")
+            .filter { !$0.hasPrefix("#") }.prefix(6)  // rows are the list's non-comment lines
+        try (list.joined(separator: "\n") + "\n").write(toFile: path("six.list"), atomically: true, encoding: .utf8)
+        let extract = try MagfleetProcess.run(["extract", "--list", path("six.list"), "--root", path("demo/images"), "--model", path("r18.pth"),
+                                               "--out", path("s.h5"), "--workers", "1", "--threads", "1", "--no-progress"], timeout: 600)
+        try #require(extract.status == 0, "\(extract.stderr)")
+
+        let server = try ServeProcess(store: path("s.h5"), ["--model", path("r18.pth"), "--image-root", path("demo/images")])
+        defer { server.stop() }
+        let third = String(list[2].split(separator: " ")[0])
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path("demo/images/" + third)))
+        let reply = try HTTP.post(server.base + "/search", ["image": bytes.base64EncodedString(), "top": 3])
+        #expect(reply.status == 200, "\(String(decoding: reply.body, as: UTF8.self))")
+        let results = try #require((reply.object["results"] as? [[String: Any]])?.first?["neighbors"] as? [[String: Any]], "\(reply.object)")
+        // Random weights map faces close together, so another row may tie within rounding:
+        // the image's own row is found with cosine 1 (within 1e-5), and nothing scores higher.
+        let own = try #require(results.first { $0["row"] as? Int == 2 }, "\(results)")
+        let score = own["score"] as? Double ?? 0
+        #expect(score > 0.99999, "the same image, the same model: cosine 1 within 1e-5")
+        #expect((results.first?["score"] as? Double ?? 2) <= score + 1e-6, "\(results)")
+        #expect(own["path"] as? String == third)
+
+        let refused = try MagfleetProcess.run(["serve", path("s.h5"), "--model", path("other.pth"), "--bind", "127.0.0.1:0"], timeout: 300)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("is not the model that made this store"), "\(refused.stderr)")
+    }
+}
