@@ -304,14 +304,7 @@ public final class CoordinatorService {
 
     /// `--restart`: the journal, the label names and the shard files go; the lock stays held.
     func clearRunDirectory() throws {
-        let fm = FileManager.default
-        for name in ["journal", "journal.tmp", "label_names", "shards"] {
-            let path = options.runDirectory + "/" + name
-            guard fm.fileExists(atPath: path) else { continue }
-            do { try fm.removeItem(atPath: path) } catch {
-                throw ClusterError.journal(path: path, reason: "cannot remove for --restart: \(error)")
-            }
-        }
+        try RunDirectory.remove(RunDirectory.runFiles, in: options.runDirectory, why: "cannot remove for --restart")
         logger.info("--restart: cleared the run directory", metadata: ["runDir": "\(options.runDirectory)"])
     }
 

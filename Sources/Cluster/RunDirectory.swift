@@ -47,16 +47,23 @@ public enum RunDirectory {
     /// the directory itself when nothing else is in it.
     /// - Returns: the names of the files it left: ones it did not make.
     static func removeFinished(_ directory: String) throws -> [String] {
-        let fm = FileManager.default
-        for name in ["shards", "journal", "journal.tmp", "label_names", "label_names.tmp", "lock"] {
+        try remove(runFiles + ["lock"], in: directory, why: "cannot remove the finished run's file")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        if left.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
+        return left.sorted()
+    }
+
+    /// What a run computed (all but the lock): what `--restart` clears.
+    static let runFiles = ["shards", "journal", "journal.tmp", "label_names", "label_names.tmp"]
+
+    /// Removes those of `names` that exist in `directory`; `why` starts the error's reason.
+    static func remove(_ names: [String], in directory: String, why: String) throws {
+        for name in names {
             let path = directory + "/" + name
-            guard fm.fileExists(atPath: path) else { continue }
-            do { try fm.removeItem(atPath: path) } catch {
-                throw ClusterError.journal(path: path, reason: "cannot remove the finished run's file: \(error)")
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            do { try FileManager.default.removeItem(atPath: path) } catch {
+                throw ClusterError.journal(path: path, reason: "\(why): \(error)")
             }
         }
-        let left = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
-        if left.isEmpty { try? fm.removeItem(atPath: directory) }
-        return left.sorted()
     }
 }

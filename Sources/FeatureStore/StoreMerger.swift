@@ -59,7 +59,7 @@ public struct StoreMerger {
     func windowRows(dim: Int) -> Int { max(64, min(1 << 16, memoryBudget / max(1, dim * 4))) }
 
     public func merge() throws(FeatureStoreError) -> Summary {
-        let survey = try MergeSurvey(shards, totalRows: totalRows, modelOnly: provenance != nil)
+        let survey = try MergeSurvey(shards, totalRows: totalRows, modelOnly: provenance != nil, findLabelled: provenance == nil)
         var provenance = self.provenance ?? survey.provenance
         provenance.createdAt = StoreProvenance.now()
         if provenance.labelNames.isEmpty, let labelled = survey.firstLabelled {
@@ -203,10 +203,11 @@ struct MergeSurvey {
     /// The first shard's provenance, with the list's hash and label names of the first shard
     /// that records them.
     let provenance: StoreProvenance
-    /// A shard with a labelled row (label >= 0), if any.
+    /// A shard with a labelled row (label >= 0), when asked for and no shard records label
+    /// names (only then are the shards' labels read).
     let firstLabelled: URL?
 
-    init(_ urls: [URL], totalRows: Int?, modelOnly: Bool) throws(FeatureStoreError) {
+    init(_ urls: [URL], totalRows: Int?, modelOnly: Bool, findLabelled: Bool) throws(FeatureStoreError) {
         guard !urls.isEmpty else { throw .noShards }
         var first: (provenance: StoreProvenance, kind: StoreKind, path: String)?
         var provenance: StoreProvenance?
@@ -239,7 +240,9 @@ struct MergeSurvey {
                     throw .inconsistent(path: url.path, detail: "/indices is not ascending (row \(row) has \(index) after \(indices[row - 1])); a shard's rows are in global index order")
                 }
             }
-            if labelled == nil, try reader.labels().contains(where: { $0 >= 0 }) { labelled = url }
+            if findLabelled, labelled == nil, provenance!.labelNames.isEmpty, try reader.labels().contains(where: { $0 >= 0 }) {
+                labelled = url
+            }
             if let low = indices.first, let high = indices.last {
                 shards.append(Shard(url: url, count: indices.count, first: low, last: high))
             }
