@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "Base", dependencies: ["CBLAS"], swiftSettings: optimized),
 
         // Kernels: only the engine (IResNet) imports them.
-        .target(name: "TensorAVX512", dependencies: ["CPrefetch"], swiftSettings: avx512),
+        .target(name: "TensorAVX512", dependencies: ["Base", "CPrefetch"], swiftSettings: avx512),
         .target(name: "Tensor", dependencies: ["Base", "CPrefetch", "TensorAVX512"], swiftSettings: vectorized),
 
         // Domain.
@@ -67,7 +67,7 @@ let package = Package(
             swiftSettings: optimized),
         // SearchAVX2 holds the query scan's dot kernel for AVX2 + FMA; FeatureStore calls it
         // only where the CPU has them, so the store stays usable on any x86-64 host.
-        .target(name: "SearchAVX2", swiftSettings: vectorized),
+        .target(name: "SearchAVX2", dependencies: ["Base"], swiftSettings: vectorized),
         .target(name: "FeatureStore", dependencies: ["CHDF5", "Base", "SearchAVX2"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Base"], swiftSettings: optimized),
         .target(name: "Wire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),

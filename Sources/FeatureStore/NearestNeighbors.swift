@@ -302,45 +302,10 @@ public final class NearestNeighbors: Sendable {
     /// Whether the AVX2 + FMA build of the dot kernel (SearchAVX2) runs on this CPU.
     static let hasAVX2 = HostCPU.flags.contains("avx2") && HostCPU.flags.contains("fma")
 
-    /// The baseline build of SearchAVX2's `searchDots`, for CPUs without AVX2 + FMA.
-    /// `out[r] = dot(rows[r], query)` for `rows` consecutive rows of `dim` floats: four rows at
-    /// a time against one load of the query, 16 lanes wide. One query is bound by the read of
-    /// the rows; OpenBLAS 0.3.21's sgemv on this VM's CPU (an unnamed Xeon, so its generic
-    /// Prescott kernel) ran at 0.55x of a plain streaming read, this at the read's speed.
+    /// The baseline build of SearchAVX2's `searchDots`, for CPUs without AVX2 + FMA: the same
+    /// loop (`VectorKernels.dots`) with a multiply and an add.
     @inline(__always) static func dots(_ rows: UnsafePointer<Float>, rows count: Int, dim: Int, query: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let raw = UnsafeRawPointer(rows), q = UnsafeRawPointer(query)
-        let vector = dim / 16 * 16, stride = dim * 4
-        var r = 0
-        while r + 4 <= count {
-            var a0 = SIMD16<Float>(repeating: 0), a1 = a0, a2 = a0, a3 = a0
-            let o = r * stride
-            var j = 0
-            while j < vector {
-                let x = q.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
-                a0 += raw.loadUnaligned(fromByteOffset: o + j * 4, as: SIMD16<Float>.self) * x
-                a1 += raw.loadUnaligned(fromByteOffset: o + stride + j * 4, as: SIMD16<Float>.self) * x
-                a2 += raw.loadUnaligned(fromByteOffset: o + 2 * stride + j * 4, as: SIMD16<Float>.self) * x
-                a3 += raw.loadUnaligned(fromByteOffset: o + 3 * stride + j * 4, as: SIMD16<Float>.self) * x
-                j += 16
-            }
-            var s0 = a0.sum(), s1 = a1.sum(), s2 = a2.sum(), s3 = a3.sum()
-            while j < dim {
-                let x = query[j]
-                s0 += rows[r * dim + j] * x
-                s1 += rows[(r + 1) * dim + j] * x
-                s2 += rows[(r + 2) * dim + j] * x
-                s3 += rows[(r + 3) * dim + j] * x
-                j += 1
-            }
-            out[r] = s0; out[r + 1] = s1; out[r + 2] = s2; out[r + 3] = s3
-            r += 4
-        }
-        while r < count {
-            var sum: Float = 0
-            for j in 0..<dim { sum += rows[r * dim + j] * query[j] }
-            out[r] = sum
-            r += 1
-        }
+        VectorKernels.dots(rows, count: count, dim: dim, query: query, into: out, fused: false)
     }
 
     /// The memory-bandwidth floor of a scan: seconds to read every stored float once, summing
