@@ -62,25 +62,21 @@ extension IResNet {
     /// GEMM is split over `Parallel.threadCount` parts.
     private func forward(_ images: UnsafeBufferPointer<Float>, n: Int, scratch: inout Scratch) -> [Float] {
         var h = IResNetConfig.inputSize, w = h
-        var x = uninitialized(images.count)
-        Phases.measure("layout changes", "input, stem output, head input") {
-            x.withUnsafeMutableBufferPointer { ChannelOps.nchwToCNHW(images.baseAddress!, $0.baseAddress!, n: n, c: 3, plane: h * w) }
+        let blocked = mode == .fast
+        // The fast path runs in [N, C/8, H, W, 8] from the stem on (its 3 channels padded to 8
+        // with zeros), the exact path in [C, N, H, W].
+        var x = uninitialized(blocked ? n * stem.inChannels * h * w : images.count)
+        Phases.measure("layout changes", "input, head input") {
+            x.withUnsafeMutableBufferPointer {
+                if blocked {
+                    Blocked.fromNCHW(images.baseAddress!, $0.baseAddress!, n: n, c: 3, plane: h * w)
+                } else {
+                    ChannelOps.nchwToCNHW(images.baseAddress!, $0.baseAddress!, n: n, c: 3, plane: h * w)
+                }
+            }
         }
         x = stemPReLU.withUnsafeBufferPointer { slope in
             run(stem, x, n: n, h: &h, w: &w, scratch: &scratch, epilogue: .prelu(slope.baseAddress!))
-        }
-        let blocked = mode == .fast
-        if blocked {
-            // The fast path continues in [N, C/8, H, W, 8].
-            var b = uninitialized(x.count)
-            Phases.measure("layout changes", "input, stem output, head input") {
-                x.withUnsafeBufferPointer { src in
-                    b.withUnsafeMutableBufferPointer {
-                        Blocked.fromChannelMajor(src.baseAddress!, $0.baseAddress!, n: n, c: config.widths[0], plane: h * w)
-                    }
-                }
-            }
-            x = b
         }
         for block in blocks {
             // bn1 is applied as conv1 reads its input (padding stays zero, as in PyTorch, where
@@ -113,7 +109,7 @@ extension IResNet {
         let c = config.widths[3], k = config.fcInputs, dim = config.embeddingSize
         precondition(h == IResNetConfig.finalSize && w == IResNetConfig.finalSize && x.count == n * k)
         var flat = uninitialized(n * k)
-        Phases.measure("layout changes", "input, stem output, head input") {
+        Phases.measure("layout changes", "input, head input") {
         x.withUnsafeBufferPointer { xb in
             flat.withUnsafeMutableBufferPointer {
                 if blocked {
@@ -126,24 +122,9 @@ extension IResNet {
         }
         var e = [Float](repeating: 0, count: n * dim)
         Phases.measure("head (fc, folded BNs)", "fc", flops: 2 * Double(n * k * dim)) {
-        for i in 0..<n { for j in 0..<dim { e[i * dim + j] = fcBias[j] } }
-        flat.withUnsafeBufferPointer { a in
-            fcWeight.withUnsafeBufferPointer { b in
-                e.withUnsafeMutableBufferPointer { c in
-                    if n == 1 {
-                        // One image: a matrix-vector product, which reads the 512 x 25088 weights
-                        // once, in place (a GEMM would first copy them); split by output rows.
-                        nonisolated(unsafe) let x = a.baseAddress!, w = b.baseAddress!, y = c.baseAddress!
-                        Parallel.forEachPart(dim) { rows in
-                            BLAS.sgemv(m: rows.count, n: k, a: w + rows.lowerBound * k, lda: k, x: x, beta: 1, y: y + rows.lowerBound)
-                        }
-                    } else {
-                        Parallel.sgemm(transposeB: true, m: n, n: dim, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k,
-                                       beta: 1, c: c.baseAddress!, ldc: dim)
-                    }
-                }
+            flat.withUnsafeBufferPointer { a in
+                e.withUnsafeMutableBufferPointer { fc.apply(a.baseAddress!, rows: n, into: $0.baseAddress!) }
             }
-        }
         }
         return e
     }

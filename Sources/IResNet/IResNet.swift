@@ -29,9 +29,9 @@ public final class IResNet: Sendable {
     let stem: FoldedConv
     let stemPReLU: [Float]
     let blocks: [Block]
-    /// fc with bn2 (before it) and features (BatchNorm1d, after it) folded in: `[dim, C·7·7]`.
-    let fcWeight: [Float]
-    let fcBias: [Float]
+    /// fc with bn2 (before it) and features (BatchNorm1d, after it) folded in: `[dim, C·7·7]`
+    /// (PanelGEMM panels in the fast path on AVX-512 CPUs).
+    let fc: DenseLayer
     /// Work buffers of finished `embed` calls, reused by the next ones (one set per concurrent
     /// caller; up to 2 x 16 MiB of transformed tiles plus the column tiles).
     let scratchPool = Mutex<[Scratch]>([])
@@ -114,8 +114,23 @@ public final class IResNet: Sendable {
         }
         let w = config.widths
         let stemWeights = try take("conv1.weight")
-        stem = FoldedConv(inChannels: 3, outChannels: w[0], kernel: 3, stride: 1, padding: 1,
-                          weights: stemWeights, batchNorm: try bn("bn1"), mapSize: IResNetConfig.inputSize, blocked: false)
+        if blocked {
+            // The fast path runs the stem in the blocked layout too: the image's 3 channels
+            // become one block of 8 with 5 zero lanes (`Blocked.fromNCHW`), and the weights get
+            // 5 zero input channels to match, so every product with a padding lane is an exact 0.
+            let padded = Blocked.width, taps = 9
+            var weights = [Float](repeating: 0, count: w[0] * padded * taps)
+            for co in 0..<w[0] {
+                for ci in 0..<3 {
+                    for t in 0..<taps { weights[(co * padded + ci) * taps + t] = stemWeights[(co * 3 + ci) * taps + t] }
+                }
+            }
+            stem = FoldedConv(inChannels: padded, outChannels: w[0], kernel: 3, stride: 1, padding: 1,
+                              weights: weights, batchNorm: try bn("bn1"), mapSize: IResNetConfig.inputSize, blocked: true)
+        } else {
+            stem = FoldedConv(inChannels: 3, outChannels: w[0], kernel: 3, stride: 1, padding: 1,
+                              weights: stemWeights, batchNorm: try bn("bn1"), mapSize: IResNetConfig.inputSize, blocked: false)
+        }
         stemPReLU = try take("prelu.weight")
         var blocks: [Block] = []
         var inplanes = w[0]
@@ -148,7 +163,8 @@ public final class IResNet: Sendable {
         let bn2 = try bn("bn2")
         let fcW = try take("fc.weight"), fcB = try take("fc.bias")
         let features = try bn("features")
-        (fcWeight, fcBias) = Self.foldHead(fcW, fcB, before: bn2, after: features, config: config)
+        let (fcWeight, fcBias) = Self.foldHead(fcW, fcB, before: bn2, after: features, config: config)
+        fc = DenseLayer(weights: fcWeight, bias: fcBias, outputs: config.embeddingSize, inputs: config.fcInputs, panels: blocked)
         precondition(index == parameters.count)
         parameterCount = learnable
         fingerprint = hasher.finalize()

@@ -28,8 +28,9 @@ public enum ConvolutionMode: String, Sendable, CaseIterable {
     /// at load (as ncnn's `create_pipeline` does): Winograd for the stride-1 3x3 convolutions
     /// with at least `Winograd.minimumChannels` input and output channels (F(4x4, 3x3), or
     /// F(2x2, 3x3) on maps too small for F(4x4): `Winograd.Tile.choice`),
-    /// blocked im2col + GEMM for the stride-2 convs and the 1x1 downsamples. The 3-channel
-    /// stem runs as in `.exact`. Needs widths that are multiples of 8; other networks run
+    /// blocked im2col + GEMM for the stride-2 convs, the 1x1 downsamples and the 3-channel
+    /// stem (its input and weights zero-padded to 8 channels); the fc on PanelGEMM panels on
+    /// AVX-512 CPUs (`DenseLayer`). Needs widths that are multiples of 8; other networks run
     /// `.exact`.
     case fast
     /// Activations `[C, N, H, W]`, im2col + GEMM everywhere: every output is a plain dot
@@ -49,10 +50,10 @@ struct FoldedConv: Sendable {
     /// The folded weights, in the form the layer's algorithm reads them.
     enum Kernel: Sendable {
         /// `[Cout, Cin·k·k]` for `Convolution.im2colGEMM` on `[C, N, H, W]` activations: the
-        /// exact path, and the fast path's 3-channel stem.
+        /// exact path.
         case channelMajor([Float])
         /// `[k·k·Cin, Cout]` (`BlockedWeights`) for `Blocked.im2colGEMM`: the fast path's
-        /// strided and 1x1 convolutions.
+        /// strided and 1x1 convolutions and its stem.
         case blocked(BlockedWeights)
         /// Transformed for Winograd on blocked activations, in the tile size chosen for the
         /// layer's map (`Winograd.Tile.choice`).
@@ -66,7 +67,7 @@ struct FoldedConv: Sendable {
     /// - Parameters:
     ///   - mapSize: the height and width of the layer's input (the network's are fixed).
     ///   - blocked: whether the layer runs in the fast path's blocked layout (`.fast` mode,
-    ///     channel counts multiples of 8); the stem never does.
+    ///     channel counts multiples of 8: the stem's 3 are padded to 8 first).
     init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, weights w: [Float],
          batchNorm: BatchNorm, mapSize: Int, blocked: Bool) {
         self.inChannels = inChannels

@@ -45,6 +45,31 @@ public enum Blocked {
         }
     }
 
+    /// NCHW `[N, C, H, W]` (the preprocessed images) to `[N, ⌈C/8⌉, H, W, 8]`, the lanes past
+    /// `C` zero: the 3-channel stem then runs in the blocked layout like the other convolutions,
+    /// its weights zero-padded to 8 input channels to match (`IResNet`).
+    public static func fromNCHW(
+        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, n: Int, c: Int, plane: Int
+    ) {
+        let blocks = (c + width - 1) / width
+        nonisolated(unsafe) let src = src, dst = dst
+        Parallel.forEachPart(n * blocks) { part in
+            for nb in part {
+                let image = nb / blocks, cb = nb % blocks
+                let out = dst + nb * plane * width
+                for lane in 0..<width {
+                    let channel = cb * width + lane
+                    if channel < c {
+                        let row = src + (image * c + channel) * plane
+                        for i in 0..<plane { out[i * width + lane] = row[i] }
+                    } else {
+                        for i in 0..<plane { out[i * width + lane] = 0 }
+                    }
+                }
+            }
+        }
+    }
+
     /// `[N, C/8, H, W, 8]` to NCHW `[N, C, H, W]` (the flattening order of the fc layer).
     public static func toNCHW(
         _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, n: Int, c: Int, plane: Int

@@ -1,3 +1,4 @@
+import Base
 import Checkpoint
 import Foundation
 import Testing
@@ -214,6 +215,28 @@ func expectError(_ expected: IResNetError, _ body: () throws -> Void) {
         let ea = a.embed(images), el = loaded.embed(images)
         #expect(el == ea)
         #expect(!ea.contains { !$0.isFinite })
+    }
+
+    /// On an AVX-512 CPU every product of the fast path is a `PanelGEMM` row (the stem's and
+    /// the fc's included), computed alike whatever the number of rows: an image's embedding is
+    /// the same bits alone or in any batch, so workers with different batch sizes write the
+    /// same store. Widths and dim multiples of 32, so that every layer takes the panels.
+    @Test(.enabled(if: HostCPU.hasAVX512))
+    func fastPathIsBatchInvariantOnAVX512() {
+        let config = IResNetConfig(blocks: [1, 1, 1, 1], widths: [32, 32, 64, 64], embeddingSize: 32)
+        let net = IResNet.random(config: config, seed: 3, mode: .fast)
+        #expect(net.mode == .fast)
+        var rng = SeededGenerator(seed: 11)
+        let per = 3 * IResNetConfig.inputSize * IResNetConfig.inputSize, count = 5, d = config.embeddingSize
+        let images = (0..<(count * per)).map { _ in Float(rng.uniform(-1, 1)) }
+        let together = net.embed(images)
+        #expect(!together.contains { !$0.isFinite } && Set(together).count > d)
+        for i in 0..<count {
+            let alone = net.embed(Array(images[(i * per)..<((i + 1) * per)]))
+            #expect(alone == Array(together[(i * d)..<((i + 1) * d)]), "image \(i) alone differs from its row in a batch of \(count)")
+        }
+        let pair = net.embed(Array(images[(2 * per)..<(4 * per)]))
+        #expect(pair == Array(together[(2 * d)..<(4 * d)]), "images 2 and 3 as a batch of 2")
     }
 
     @Test func presetsCountIResNet100() {
