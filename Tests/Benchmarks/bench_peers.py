@@ -9,9 +9,10 @@ Needs torch (to build and export the network), onnx, onnxruntime and openvino, a
 part of CI. The network is Tests/Fixtures/gen_engine.py's copy of MagFace's iresnet. Weights are
 random (BatchNorm statistics too), so only speed is meaningful.
 
-Both runtimes compute in float32, as magfleet does: onnxruntime's CPU provider always does;
-OpenVINO is given INFERENCE_PRECISION_HINT=f32 (it would pick bf16 on a CPU with AMX or
-AVX512_BF16), and the script checks the compiled model kept it. OpenVINO gets a static shape per
+`onnxruntime` and `openvino` compute in float32, as magfleet does: onnxruntime's CPU provider
+always does; OpenVINO is given INFERENCE_PRECISION_HINT=f32 (it would pick bf16 on a CPU with
+AMX or AVX512_BF16), and the script checks the compiled model kept it. `openvino-default` is
+OpenVINO as a user runs it, with no precision hint; the precision it picked goes to stderr. OpenVINO gets a static shape per
 batch size, one stream and the latency hint, with its thread count set. Peak RSS is the
 process's (torch is loaded only when the ONNX file has to be made).
 """
@@ -62,19 +63,24 @@ def onnxruntime_runner(path, threads):
     return ort.__version__, lambda n: (lambda x: sess.run(None, {"input": x}))
 
 
-def openvino_runner(path, threads):
+def openvino_runner(path, threads, f32=True):
+    """OpenVINO held to float32 (`f32`), or in its default configuration as a user would run
+    it, with no precision hint: it then picks bf16 on CPUs with AMX or AVX512_BF16. Either way
+    the precision it compiled for is printed."""
     import openvino as ov
     core = ov.Core()
-    config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
-              "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+    if f32:
+        config["INFERENCE_PRECISION_HINT"] = "f32"
 
     def make(n):
         model = core.read_model(path)
         model.reshape([n, 3, 112, 112])
         compiled = core.compile_model(model, "CPU", config)
         precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
-        if precision not in ("f32", "<Type: 'float32'>") and "float32" not in precision:
+        if f32 and precision not in ("f32", "<Type: 'float32'>") and "float32" not in precision:
             sys.exit(f"bench_peers: OpenVINO compiled for {precision}, not f32")
+        print(f"# openvino batch {n}: compiled for {precision}", file=sys.stderr)
         request = compiled.create_infer_request()
         return lambda x: request.infer({0: x})
 
@@ -89,7 +95,8 @@ def main():
     ap.add_argument("--min-seconds", type=float, default=5.0)
     ap.add_argument("--min-iterations", type=int, default=2)
     ap.add_argument("--onnx", help="reuse (or create) the exported model at this path instead of a temporary one")
-    ap.add_argument("--runtime", default="onnxruntime", choices=["onnxruntime", "openvino"])
+    ap.add_argument("--runtime", default="onnxruntime", choices=["onnxruntime", "openvino", "openvino-default"],
+                    help="openvino: float32 (INFERENCE_PRECISION_HINT=f32); openvino-default: no hint")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,7 +106,7 @@ def main():
         if args.runtime == "onnxruntime":
             version, make_runner = onnxruntime_runner(path, args.threads)
         else:
-            version, make_runner = openvino_runner(path, args.threads)
+            version, make_runner = openvino_runner(path, args.threads, f32=args.runtime == "openvino")
         time_batches(args, version, make_runner)
 
 
@@ -107,7 +114,8 @@ def time_batches(args, version, make_runner):
     """Times each batch size: one warm-up pass, then passes until --min-seconds; prints medians."""
     gflop = GFLOP[args.arch]
     peak = lambda: f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
-    print(f"{args.runtime} {version}: {args.arch} random weights, float32, {gflop} GFLOP/image, {args.threads} threads")
+    precision = "default precision" if args.runtime == "openvino-default" else "float32"
+    print(f"{args.runtime} {version}: {args.arch} random weights, {precision}, {gflop} GFLOP/image, {args.threads} threads")
     print("batch  passes  ms/batch  img/s   ms/image  GFLOP/s  peak RSS")
     rng = np.random.default_rng(0)
     for n in [int(b) for b in args.batch.split(",")]:

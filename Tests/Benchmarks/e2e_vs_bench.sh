@@ -16,8 +16,10 @@ trap 'rm -rf "$work"' EXIT
 images=$(grep -cv '^\s*\(#\|$\)' "$LIST")
 for r in $(seq "$ROUNDS"); do
     echo "== round $r (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-    best=$("$MAGFLEET" bench --arch "$ARCH" --batch-size 1,2,4,8,16 --threads $(( THREADS * WORKERS )) --min-seconds 4 --min-iterations 3 \
-        | tee /dev/stderr | awk '$1 ~ /^[0-9]+$/ { if ($4 > b) b = $4 } END { print b }')
+    "$MAGFLEET" bench --arch "$ARCH" --batch-size 1,2,4,8,16 --threads $(( THREADS * WORKERS )) --min-seconds 4 --min-iterations 3 \
+        >"$work/bench"
+    cat "$work/bench"
+    best=$(awk '$1 ~ /^[0-9]+$/ { if ($4 > b) b = $4 } END { print b }' "$work/bench")
     rm -rf "$work/s.h5" "$work/s.h5.run"
     start=$(date +%s.%N)
     "$MAGFLEET" extract --list "$LIST" --root "$ROOT" --model "$MODEL" --out "$work/s.h5" --workers "$WORKERS" \
