@@ -65,7 +65,7 @@ extension IResNet {
         let blocked = mode == .fast
         // The fast path runs in [N, C/8, H, W, 8] from the stem on (its 3 channels padded to 8
         // with zeros), the exact path in [C, N, H, W].
-        var x = uninitialized(blocked ? n * stem.inChannels * h * w : images.count)
+        var x = scratch.take(blocked ? n * stem.inChannels * h * w : images.count)
         Phases.measure("layout changes", "input, head input") {
             x.withUnsafeMutableBufferPointer {
                 if blocked {
@@ -75,9 +75,11 @@ extension IResNet {
                 }
             }
         }
+        let image = x
         x = stemPReLU.withUnsafeBufferPointer { slope in
-            run(stem, x, n: n, h: &h, w: &w, scratch: &scratch, epilogue: .prelu(slope.baseAddress!))
+            run(stem, image, n: n, h: &h, w: &w, scratch: &scratch, epilogue: .prelu(slope.baseAddress!))
         }
+        scratch.give(image)
         for block in blocks {
             // bn1 is applied as conv1 reads its input (padding stays zero, as in PyTorch, where
             // bn1 runs before the padded conv); bias + PReLU and bias + residual are fused
@@ -98,17 +100,23 @@ extension IResNet {
                 identity = run(ds, x, n: n, h: &hd, w: &wd, scratch: &scratch)
             }
             var h2 = h1, w2 = w1
-            x = identity.withUnsafeBufferPointer { residual in
+            let out = identity.withUnsafeBufferPointer { residual in
                 run(block.conv2, a, n: n, h: &h2, w: &w2, scratch: &scratch, epilogue: .add(residual.baseAddress!))
             }
-            precondition(x.count == identity.count, "residual shape mismatch")
+            precondition(out.count == identity.count, "residual shape mismatch")
+            // The block's input, conv1's output and the downsampled identity go back to the
+            // pool for the next blocks (without a downsample, the identity is the input).
+            scratch.give(a)
+            if block.downsample != nil { scratch.give(identity) }
+            scratch.give(x)
+            x = out
             h = h2
             w = w2
         }
         // [C, N, 7, 7] or [N, C/8, 7, 7, 8] -> [N, C·49], then fc (+ folded BNs): [N, K] × [dim, K]ᵀ.
         let c = config.widths[3], k = config.fcInputs, dim = config.embeddingSize
         precondition(h == IResNetConfig.finalSize && w == IResNetConfig.finalSize && x.count == n * k)
-        var flat = uninitialized(n * k)
+        var flat = scratch.take(n * k)
         Phases.measure("layout changes", "input, head input") {
         x.withUnsafeBufferPointer { xb in
             flat.withUnsafeMutableBufferPointer {
@@ -126,6 +134,8 @@ extension IResNet {
                 e.withUnsafeMutableBufferPointer { fc.apply(a.baseAddress!, rows: n, into: $0.baseAddress!) }
             }
         }
+        scratch.give(flat)
+        scratch.give(x)
         return e
     }
 
@@ -135,7 +145,7 @@ extension IResNet {
         inputAffine: InputAffine? = nil, epilogue: Epilogue = .none
     ) -> [Float] {
         let g = conv.geometry(batch: n, height: h, width: w)
-        var out = uninitialized(g.outputCount)
+        var out = scratch.take(g.outputCount)
         input.withUnsafeBufferPointer { ib in
             conv.bias.withUnsafeBufferPointer { bb in
                 out.withUnsafeMutableBufferPointer { ob in
@@ -164,13 +174,28 @@ extension IResNet {
         return out
     }
 
-    private func uninitialized(_ count: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
-    }
 }
 
 /// Work buffers reused from layer to layer and, through `IResNet.scratchPool`, from call to call.
 struct Scratch: Sendable {
     var columns: [Float] = []
     var winograd = Winograd.Workspace()
+    /// Activation buffers given back by earlier layers and passes, by size. Without them each
+    /// layer's output was a fresh allocation; on a thread other than the main one (a worker's
+    /// compute thread) glibc serves those from an arena whose heaps it unmaps and trims with
+    /// MADV_DONTNEED as soon as they empty, so every batch faulted ~54 MB of iresnet100's
+    /// activations back in (docs/performance.md).
+    var activations: [Int: [[Float]]] = [:]
+
+    /// A buffer of `count` floats whose contents are not meaningful: the caller writes every
+    /// element before reading it.
+    mutating func take(_ count: Int) -> [Float] {
+        if let buffer = activations[count]?.popLast() { return buffer }
+        return [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+
+    /// Gives `buffer` back for a later `take` of its size.
+    mutating func give(_ buffer: [Float]) {
+        activations[buffer.count, default: []].append(buffer)
+    }
 }
