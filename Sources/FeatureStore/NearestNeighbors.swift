@@ -268,7 +268,9 @@ public final class NearestNeighbors: Sendable {
                             if Self.hasAVX2 {
                                 searchDots(piece.base, count: width, dim: dim, query: a.baseAddress!, into: c.baseAddress!)
                             } else {
-                                Self.dots(piece.base, rows: width, dim: dim, query: a.baseAddress!, into: c.baseAddress!)
+                                // The same loop built for the baseline: a multiply and an add.
+                                VectorKernels.dots(piece.base, count: width, dim: dim, query: a.baseAddress!, into: c.baseAddress!,
+                                                   fused: false)
                             }
                         } else {
                             BLAS.sgemm(transposeB: true, m: q, n: width, k: dim, a: a.baseAddress!, lda: dim,
@@ -301,12 +303,6 @@ public final class NearestNeighbors: Sendable {
 
     /// Whether the AVX2 + FMA build of the dot kernel (SearchAVX2) runs on this CPU.
     static let hasAVX2 = HostCPU.flags.contains("avx2") && HostCPU.flags.contains("fma")
-
-    /// The baseline build of SearchAVX2's `searchDots`, for CPUs without AVX2 + FMA: the same
-    /// loop (`VectorKernels.dots`) with a multiply and an add.
-    @inline(__always) static func dots(_ rows: UnsafePointer<Float>, rows count: Int, dim: Int, query: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        VectorKernels.dots(rows, count: count, dim: dim, query: query, into: out, fused: false)
-    }
 
     /// The memory-bandwidth floor of a scan: seconds to read every stored float once, summing
     /// them on the same threads and the same pieces as `search` (for `query --benchmark`).

@@ -173,7 +173,6 @@ extension IResNet {
         w = g.outWidth
         return out
     }
-
 }
 
 /// Work buffers reused from layer to layer and, through `IResNet.scratchPool`, from call to call.

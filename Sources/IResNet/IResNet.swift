@@ -114,23 +114,21 @@ public final class IResNet: Sendable {
         }
         let w = config.widths
         let stemWeights = try take("conv1.weight")
+        // The fast path runs the stem in the blocked layout too: the image's 3 channels become
+        // one block of 8 with 5 zero lanes (`Blocked.fromNCHW`), and the weights get 5 zero
+        // input channels to match, so every product with a padding lane is an exact 0.
+        let stemChannels = blocked ? Blocked.width : 3, taps = 9
+        var stemFolded = stemWeights
         if blocked {
-            // The fast path runs the stem in the blocked layout too: the image's 3 channels
-            // become one block of 8 with 5 zero lanes (`Blocked.fromNCHW`), and the weights get
-            // 5 zero input channels to match, so every product with a padding lane is an exact 0.
-            let padded = Blocked.width, taps = 9
-            var weights = [Float](repeating: 0, count: w[0] * padded * taps)
+            stemFolded = [Float](repeating: 0, count: w[0] * stemChannels * taps)
             for co in 0..<w[0] {
                 for ci in 0..<3 {
-                    for t in 0..<taps { weights[(co * padded + ci) * taps + t] = stemWeights[(co * 3 + ci) * taps + t] }
+                    for t in 0..<taps { stemFolded[(co * stemChannels + ci) * taps + t] = stemWeights[(co * 3 + ci) * taps + t] }
                 }
             }
-            stem = FoldedConv(inChannels: padded, outChannels: w[0], kernel: 3, stride: 1, padding: 1,
-                              weights: weights, batchNorm: try bn("bn1"), mapSize: IResNetConfig.inputSize, blocked: true)
-        } else {
-            stem = FoldedConv(inChannels: 3, outChannels: w[0], kernel: 3, stride: 1, padding: 1,
-                              weights: stemWeights, batchNorm: try bn("bn1"), mapSize: IResNetConfig.inputSize, blocked: false)
         }
+        stem = FoldedConv(inChannels: stemChannels, outChannels: w[0], kernel: 3, stride: 1, padding: 1,
+                          weights: stemFolded, batchNorm: try bn("bn1"), mapSize: IResNetConfig.inputSize, blocked: blocked)
         stemPReLU = try take("prelu.weight")
         var blocks: [Block] = []
         var inplanes = w[0]

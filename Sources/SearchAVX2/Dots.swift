@@ -2,8 +2,9 @@ import Base
 
 /// The one search kernel compiled for AVX2 + FMA (Package.swift, `vectorized`): a query's dot
 /// product with consecutive stored rows. FeatureStore calls it only where the CPU has both
-/// (`HostCPU`); elsewhere it runs its own baseline copy of the same loop. Kept apart so that
-/// the store, the merge and the query stay runnable on any x86-64 host.
+/// (`HostCPU`); elsewhere it inlines the same loop (`VectorKernels.dots`) built for the
+/// baseline. Kept apart so that the store, the merge and the query stay runnable on any
+/// x86-64 host.
 
 /// `out[r] = dot(rows[r], query)` for `count` consecutive rows of `dim` floats
 /// (`VectorKernels.dots` with fused multiply-adds, compiled here for AVX2 + FMA).

@@ -17,8 +17,8 @@ public struct DenseLayer: Sendable {
 
     /// - Parameters:
     ///   - weights: `W`, `[outputs, inputs]` row-major.
-    ///   - panels: whether to pack for PanelGEMM; the caller asks only on AVX-512 CPUs
-    ///     (`HostCPU.hasAVX512`), and it holds only when `outputs` is a multiple of 32.
+    ///   - panels: whether to pack for PanelGEMM; granted only on an AVX-512 CPU
+    ///     (`HostCPU.hasAVX512`) and when `outputs` is a multiple of 32.
     public init(weights: [Float], bias: [Float], outputs: Int, inputs: Int, panels: Bool) {
         precondition(weights.count == outputs * inputs && bias.count == outputs, "dense layer: \(outputs) x \(inputs) weights and \(outputs) biases")
         self.inputs = inputs
