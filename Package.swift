@@ -18,9 +18,14 @@ let vectorized: [SwiftSetting] = [.unsafeFlags(["-O", "-Xcc", "-mavx2", "-Xcc", 
 /// TensorAVX512 holds the one kernel compiled for AVX-512; it runs only where the CPU has it
 /// (`HostCPU.hasAVX512`), other CPUs take OpenBLAS for the same GEMMs.
 let avx512: [SwiftSetting] = [.unsafeFlags(["-O", "-Xcc", "-mavx512f", "-Xcc", "-mavx2", "-Xcc", "-mfma"])]
+/// TensorBF16 (C) holds the `--precision bf16` kernels: VDPBF16PS and the bf16 conversions of
+/// AVX512_BF16 (with AVX512BW/VL for the masked 16-bit stores). It runs only where the CPU has
+/// them (`HostCPU.hasAVX512BF16`).
+let avx512bf16: [CSetting] = [.unsafeFlags(["-O3", "-fno-strict-aliasing", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma"])]
 #else
 let vectorized: [SwiftSetting] = optimized
 let avx512: [SwiftSetting] = optimized
+let avx512bf16: [CSetting] = [.unsafeFlags(["-O3"])]
 #endif
 
 let package = Package(
@@ -53,7 +58,8 @@ let package = Package(
 
         // Kernels: only the engine (IResNet) imports them.
         .target(name: "TensorAVX512", dependencies: ["Base", "CPrefetch"], swiftSettings: avx512),
-        .target(name: "Tensor", dependencies: ["Base", "CPrefetch", "TensorAVX512"], swiftSettings: vectorized),
+        .target(name: "TensorBF16", cSettings: avx512bf16),
+        .target(name: "Tensor", dependencies: ["Base", "CPrefetch", "TensorAVX512", "TensorBF16"], swiftSettings: vectorized),
 
         // Domain.
         .target(name: "Checkpoint", swiftSettings: optimized),
@@ -110,7 +116,7 @@ let package = Package(
             name: "BindingsTests",
             dependencies: ["CBLAS", "CJPEG", "CPNG", "CZMQ", "CHDF5"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "TensorTests", dependencies: ["Base", "Tensor", "TensorAVX512"]),
+        .testTarget(name: "TensorTests", dependencies: ["Base", "Tensor", "TensorAVX512", "TensorBF16"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], resources: [.copy("Fixtures")]),
         .testTarget(name: "IResNetTests", dependencies: ["IResNet", "Checkpoint", "Tensor", "Imaging", "Base"], resources: [.copy("Fixtures")]),

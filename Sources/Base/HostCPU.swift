@@ -25,6 +25,10 @@ public enum HostCPU {
         #endif
     }()
 
+    /// Whether the CPU has AVX512_BF16 (with AVX512F, BW and VL), which `--precision bf16` needs:
+    /// Intel Sapphire Rapids and AMD Zen 4 onwards. `MAGFLEET_NO_AVX512=1` turns it off too.
+    public static let hasAVX512BF16: Bool = hasAVX512 && ["avx512_bf16", "avx512bw", "avx512vl"].allSatisfy(flags.contains)
+
     /// The CPU's instruction-set extensions: the `flags` line of /proc/cpuinfo (`Features` on
     /// Arm); empty where it cannot be read.
     public static let flags: Set<String> = Set((cpuinfo(["flags", "Features"]) ?? "").split(separator: " ").map(String.init))

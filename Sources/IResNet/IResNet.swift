@@ -25,6 +25,8 @@ public final class IResNet: Sendable {
     /// How the convolutions are computed (`.fast`: blocked layout, Winograd where it pays;
     /// `.exact`: im2col). A network whose widths are not multiples of 8 always runs `.exact`.
     public let mode: ConvolutionMode
+    /// The Winograd GEMMs' number format (`.bf16` only in `.fast` mode, on AVX512_BF16 CPUs).
+    public let precision: Precision
 
     let stem: FoldedConv
     let stemPReLU: [Float]
@@ -44,18 +46,22 @@ public final class IResNet: Sendable {
     ///   - checkpoint: the `.pth` file.
     ///   - architecture: the expected architecture, or nil to read it off the keys.
     ///   - mode: `.fast` (default) or `.exact` convolutions.
+    ///   - precision: `.f32` (default) or `.bf16` Winograd GEMMs.
     /// - Throws: `CheckpointError` for an unreadable file; `IResNetError` for a missing, extra
-    ///   or mis-shaped key or an architecture other than `architecture`.
-    public convenience init(checkpoint: URL, architecture: IResNetConfig? = nil, mode: ConvolutionMode = .fast) throws {
+    ///   or mis-shaped key, an architecture other than `architecture`, or a precision this CPU
+    ///   or mode cannot run.
+    public convenience init(checkpoint: URL, architecture: IResNetConfig? = nil, mode: ConvolutionMode = .fast,
+                            precision: Precision = .f32) throws {
         let file = try Checkpoint(contentsOf: checkpoint)
-        try self.init(checkpoint: file, architecture: architecture, mode: mode)
+        try self.init(checkpoint: file, architecture: architecture, mode: mode, precision: precision)
     }
 
     /// Builds the network from an opened checkpoint; see `init(checkpoint:architecture:)`.
     public convenience init(checkpoint file: Checkpoint, architecture: IResNetConfig? = nil,
-                            mode: ConvolutionMode = .fast) throws {
+                            mode: ConvolutionMode = .fast, precision: Precision = .f32) throws {
         let mapping = try CheckpointMapping(file, architecture: architecture)
-        try self.init(config: mapping.config, isRandom: file.metadata["magfleet.random_weights"] == "true", mode: mode) { p in
+        try self.init(config: mapping.config, isRandom: file.metadata["magfleet.random_weights"] == "true", mode: mode,
+                      precision: precision) { p in
             let key = mapping.prefix + p.key
             return try file.floats(file.tensors[key]!, name: key)
         }
@@ -64,11 +70,20 @@ public final class IResNet: Sendable {
     /// A network with random weights drawn from `seed` (same seed, same weights, same
     /// fingerprint). BatchNorm statistics are random too, scaled so activations stay finite
     /// through iresnet100: for benchmarks and demos, never for real features.
-    public static func random(config: IResNetConfig, seed: UInt64, mode: ConvolutionMode = .fast) -> IResNet {
+    ///
+    /// - Throws: `IResNetError` for a precision this CPU or mode cannot run (the source never
+    ///   throws).
+    public static func random(config: IResNetConfig, seed: UInt64, mode: ConvolutionMode = .fast,
+                              precision: Precision) throws -> IResNet {
         var rng = SeededGenerator(seed: seed)
-        // The source never throws; the initialiser throws only for an unsupported CPU.
+        return try IResNet(config: config, isRandom: true, mode: mode, precision: precision,
+                           source: { RandomWeights.values(for: $0, config: config, rng: &rng) })
+    }
+
+    /// `random(config:seed:mode:precision:)` in float32, which every supported CPU runs.
+    public static func random(config: IResNetConfig, seed: UInt64, mode: ConvolutionMode = .fast) -> IResNet {
         do {
-            return try IResNet(config: config, isRandom: true, mode: mode, source: { RandomWeights.values(for: $0, config: config, rng: &rng) })
+            return try random(config: config, seed: seed, mode: mode, precision: .f32)
         } catch {
             preconditionFailure("\(error)")
         }
@@ -82,16 +97,26 @@ public final class IResNet: Sendable {
     }
 
     /// Builds the network, asking `source` for every parameter in `WeightMap` order.
-    init(config: IResNetConfig, isRandom: Bool, mode: ConvolutionMode,
+    init(config: IResNetConfig, isRandom: Bool, mode: ConvolutionMode, precision: Precision = .f32,
          source: (WeightMap.Parameter) throws -> [Float]) throws {
         // Before any kernel runs: they are compiled for extensions an old CPU may lack.
         guard HostCPU.missing.isEmpty else { throw IResNetError.unsupportedCPU(missing: HostCPU.missing) }
+        if precision == .bf16 {
+            guard HostCPU.hasAVX512BF16 else {
+                throw IResNetError.unsupportedPrecision(reason: "this CPU (\(HostCPU.modelName)) lacks AVX512_BF16")
+            }
+            guard mode == .fast else { throw IResNetError.unsupportedPrecision(reason: "the exact path is float32 only") }
+        }
         Parallel.keepLargeAllocationsInHeap()
         self.config = config
         self.isRandom = isRandom
         // The fast path's blocked layout needs channel counts that are multiples of 8.
         let mode = mode == .fast && config.widths.allSatisfy(Blocked.supports(channels:)) ? ConvolutionMode.fast : .exact
         self.mode = mode
+        guard precision == .f32 || mode == .fast else {
+            throw IResNetError.unsupportedPrecision(reason: "widths \(config.widths) are not multiples of 8, so the network runs the exact path")
+        }
+        self.precision = precision
         let blocked = mode == .fast
         var hasher = WeightFingerprint()
         var learnable = 0
@@ -140,11 +165,11 @@ public final class IResNet: Sendable {
                 let bn1 = try bn("\(n).bn1")
                 let c1 = try take("\(n).conv1.weight")
                 let conv1 = FoldedConv(inChannels: cin, outChannels: planes, kernel: 3, stride: 1, padding: 1,
-                                       weights: c1, batchNorm: try bn("\(n).bn2"), mapSize: size, blocked: blocked)
+                                       weights: c1, batchNorm: try bn("\(n).bn2"), mapSize: size, blocked: blocked, precision: precision)
                 let prelu = try take("\(n).prelu.weight")
                 let c2 = try take("\(n).conv2.weight")
                 let conv2 = FoldedConv(inChannels: planes, outChannels: planes, kernel: 3, stride: stride, padding: 1,
-                                       weights: c2, batchNorm: try bn("\(n).bn3"), mapSize: size, blocked: blocked)
+                                       weights: c2, batchNorm: try bn("\(n).bn3"), mapSize: size, blocked: blocked, precision: precision)
                 var downsample: FoldedConv?
                 if b == 0 {
                     let d = try take("\(n).downsample.0.weight")

@@ -12,6 +12,8 @@ public enum IResNetError: Error, CustomStringConvertible, Equatable {
     case cannotDetectArchitecture(reason: String)
     /// The processor lacks instruction-set extensions the kernels are compiled for.
     case unsupportedCPU(missing: [String])
+    /// `--precision bf16` where it cannot run: a CPU without AVX512_BF16, or the exact path.
+    case unsupportedPrecision(reason: String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum IResNetError: Error, CustomStringConvertible, Equatable {
         case let .architectureMismatch(requested, found):
             return "architecture mismatch: the checkpoint holds \(found) but \(requested) was requested"
         case let .cannotDetectArchitecture(reason): return "cannot detect the architecture: \(reason)"
+        case let .unsupportedPrecision(reason): return "--precision bf16 is not available: \(reason)"
         case let .unsupportedCPU(missing):
             return "this CPU lacks \(missing.joined(separator: ", ")), which the engine's kernels are built for (x86-64-v3: Intel Haswell, AMD Zen or later)"
         }

@@ -38,6 +38,18 @@ public enum ConvolutionMode: String, Sendable, CaseIterable {
     case exact
 }
 
+/// The number format of the fast path's Winograd GEMMs (`--precision`).
+public enum Precision: String, Sendable, CaseIterable {
+    /// float32 throughout: the default.
+    case f32
+    /// Opt-in, on CPUs with AVX512_BF16 (`HostCPU.hasAVX512BF16`): the Winograd GEMMs' operands,
+    /// the transformed weights and inputs, are rounded to bfloat16 and their products summed in
+    /// float32 (VDPBF16PS, twice FMA's multiply-adds per instruction); every other operation
+    /// stays float32. Embeddings differ from float32's by cosine ~1e-5 (docs/engine.md, "bf16"),
+    /// so the model fingerprint records it and stores never mix the two.
+    case bf16
+}
+
 extension Winograd {
     /// The fewest input and output channels for which `ConvolutionMode.fast` picks Winograd:
     /// below that, the transforms cost more than the GEMM saves (the 3-channel stem).
@@ -68,8 +80,9 @@ struct FoldedConv: Sendable {
     ///   - mapSize: the height and width of the layer's input (the network's are fixed).
     ///   - blocked: whether the layer runs in the fast path's blocked layout (`.fast` mode,
     ///     channel counts multiples of 8: the stem's 3 are padded to 8 first).
+    ///   - precision: the Winograd GEMMs' number format (`.bf16`: the caller checked the CPU).
     init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, weights w: [Float],
-         batchNorm: BatchNorm, mapSize: Int, blocked: Bool) {
+         batchNorm: BatchNorm, mapSize: Int, blocked: Bool, precision: Precision = .f32) {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernel = kernel
@@ -93,7 +106,7 @@ struct FoldedConv: Sendable {
             // F(4x4) to give even a single image's GEMMs 16 rows.
             weights = .winograd(folded.withUnsafeBufferPointer {
                 WinogradWeights($0, outChannels: outChannels, inChannels: inChannels, tile: Winograd.Tile.choice(geometry),
-                                layout: panels ? .panels : .matrices)
+                                layout: !panels ? .matrices : precision == .bf16 ? .bf16Panels : .panels)
             })
         } else {
             weights = .blocked(folded.withUnsafeBufferPointer {

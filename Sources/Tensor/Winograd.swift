@@ -1,4 +1,5 @@
 import TensorAVX512
+import TensorBF16
 import Base
 
 /// 3x3 convolutions with Winograd's minimal filtering (Lavin & Gray, "Fast Algorithms for
@@ -124,9 +125,10 @@ public enum Winograd {
         workspace.products.growUninitialized(to: positions * matrixStride(block, cout))
         BLAS.withSingleThreadedKernels {
             weights.values.withUnsafeBufferPointer { u in
+            weights.pairs.withUnsafeBufferPointer { u16 in
                 workspace.transformed.withUnsafeMutableBufferPointer { v in
                     workspace.products.withUnsafeMutableBufferPointer { m in
-                        nonisolated(unsafe) let u = u.baseAddress!, v = v.baseAddress!, m = m.baseAddress!
+                        nonisolated(unsafe) let u = u.baseAddress, u16 = u16.baseAddress, v = v.baseAddress!, m = m.baseAddress!
                         nonisolated(unsafe) let input = input, output = output, bias = bias, epilogue = epilogue
                         var first = 0
                         while first < tiling.count {
@@ -146,11 +148,17 @@ public enum Winograd {
                                     let a = v + xi * matrixStride(n, cin), c = m + xi * matrixStride(n, cout)
                                     switch layout {
                                     case .matrices:
-                                        BLAS.sgemm(m: n, n: cout, k: cin, a: a, lda: cin, b: u + xi * cin * cout, ldb: cout,
+                                        BLAS.sgemm(m: n, n: cout, k: cin, a: a, lda: cin, b: u! + xi * cin * cout, ldb: cout,
                                                    c: c, ldc: cout)
                                     case .panels:
-                                        PanelGEMM.multiply(m: n, n: cout, k: cin, a: a, lda: cin, panels: u + xi * cin * cout,
+                                        PanelGEMM.multiply(m: n, n: cout, k: cin, a: a, lda: cin, panels: u! + xi * cin * cout,
                                                            c: c, ldc: cout)
+                                    case .bf16Panels:
+                                        // V_ξ becomes bf16 in place (its rows are contiguous, `cin` apart), then
+                                        // the GEMM reads it at half the bytes.
+                                        let a16 = UnsafeMutableRawPointer(a).assumingMemoryBound(to: UInt16.self)
+                                        magfleet_bf16_convert(a, a16, n * cin)
+                                        magfleet_bf16_gemm(n, cout, cin, a16, cin, u16! + xi * cin * cout / 2, c, cout)
                                     }
                                 }
                             }
@@ -167,6 +175,7 @@ public enum Winograd {
                         }
                     }
                 }
+            }
             }
         }
     }
@@ -374,6 +383,10 @@ public struct WinogradWeights: Sendable {
         /// `Cout / 32` panels `[Cin, 32]` each, for `PanelGEMM` (AVX-512 CPUs only; `Cout` a
         /// multiple of 32).
         case panels
+        /// The panels of `.panels` in bfloat16, two rows of a panel interleaved into 32-bit
+        /// pairs, for `magfleet_bf16_gemm` (TensorBF16: `--precision bf16`, AVX512_BF16 CPUs
+        /// only). The transformed inputs are rounded to bf16 too; products accumulate in float32.
+        case bf16Panels
     }
 
     public let inChannels: Int
@@ -382,12 +395,23 @@ public struct WinogradWeights: Sendable {
     public let layout: Layout
     /// The operands, `Cin·Cout` floats each. `.matrices`: `values[(ξ·Cin + ci)·Cout + co]`;
     /// `.panels`: `values[ξ·Cin·Cout + ((co / 32)·Cin + ci)·32 + co % 32]`; both
-    /// `(G g[co, ci] Gᵀ)_ξ`.
+    /// `(G g[co, ci] Gᵀ)_ξ`. Empty for `.bf16Panels`.
     public let values: [Float]
+    /// `.bf16Panels` only (else empty): `pairs[ξ·Cin·Cout/2 + ((co / 32)·Cin/2 + t)·32 + co % 32]`
+    /// holds the operand's rows `2t` (low 16 bits) and `2t + 1` (high) at column `co`, each
+    /// rounded to nearest even.
+    public let pairs: [UInt32]
 
     /// Whether `.panels` can hold weights with this many output channels.
     public static func panelsFit(outChannels: Int) -> Bool {
         outChannels % PanelGEMM.panelWidth == 0
+    }
+
+    /// `x` rounded to the nearest bfloat16 (ties to even), as its 16 bits; NaN stays a NaN.
+    static func bfloat16(_ x: Float) -> UInt32 {
+        if x.isNaN { return 0x7FC0 }
+        let bits = x.bitPattern
+        return (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16
     }
 
     /// `G` (`tile.input` x 3) in Double.
@@ -417,9 +441,34 @@ public struct WinogradWeights: Sendable {
         self.outChannels = outChannels
         self.tile = tile
         self.layout = layout
+        let values = Self.transform(weights, outChannels: outChannels, inChannels: inChannels, tile: tile,
+                                    panels: layout != .matrices)
+        guard layout == .bf16Panels else {
+            self.values = values
+            pairs = []
+            return
+        }
+        // Rows 2t and 2t + 1 of each panel `[Cin, 32]` into one row of 32 pairs.
+        let width = PanelGEMM.panelWidth
+        self.values = []
+        pairs = [UInt32](unsafeUninitializedCapacity: values.count / 2) { p, initialized in
+            for row in 0..<(values.count / (2 * width)) {
+                let even = 2 * row * width
+                for lane in 0..<width {
+                    p[row * width + lane] = Self.bfloat16(values[even + lane]) | Self.bfloat16(values[even + width + lane]) << 16
+                }
+            }
+            initialized = values.count / 2
+        }
+    }
+
+    /// `U` in the `.matrices` or (`panels`) `.panels` layout.
+    static func transform(_ weights: UnsafeBufferPointer<Float>, outChannels: Int, inChannels: Int, tile: Winograd.Tile,
+                          panels: Bool) -> [Float] {
+        let layout: Layout = panels ? .panels : .matrices
         let gm = Self.g(tile), size = tile.input, positions = tile.positions
         let pairs = outChannels * inChannels
-        values = [Float](unsafeUninitializedCapacity: positions * pairs) { u, initialized in
+        return [Float](unsafeUninitializedCapacity: positions * pairs) { u, initialized in
             Parallel.adviseHugePages(UnsafeMutableRawPointer(u.baseAddress!), bytes: positions * pairs * MemoryLayout<Float>.stride)
             var t = [Double](repeating: 0, count: size * 3)
             for pair in 0..<pairs {
@@ -438,7 +487,7 @@ public struct WinogradWeights: Sendable {
                         switch layout {
                         case .matrices:
                             u[(xi * inChannels + ci) * outChannels + co] = Float(value)
-                        case .panels:
+                        case .panels, .bf16Panels:
                             let panel = co / PanelGEMM.panelWidth, lane = co % PanelGEMM.panelWidth
                             u[xi * pairs + (panel * inChannels + ci) * PanelGEMM.panelWidth + lane] = Float(value)
                         }

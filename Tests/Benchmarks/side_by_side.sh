@@ -8,7 +8,8 @@
 #
 #   Tests/Benchmarks/side_by_side.sh [ROUNDS=3] [BATCHES=1,8] [THREADS=2] [ARCH=iresnet100]
 #
-# ENGINES="fast openvino openvino-default" runs a subset (default: all five).
+# ENGINES="fast bf16 openvino openvino-default" runs a subset (default: the five without bf16;
+# bf16 is `magfleet bench --precision bf16`, CPUs with AVX512_BF16 only).
 #
 # Needs MAGFLEET (default .build/release/magfleet) and a Python with torch, onnx, onnxruntime
 # and openvino (MAGFLEET_PEER_PYTHON, default /opt/fxvenv/bin/python; docs/performance.md says
@@ -29,6 +30,7 @@ for r in $(seq "$ROUNDS"); do
     for engine in ${ENGINES:-fast exact onnxruntime openvino openvino-default}; do
         case $engine in
             fast) cmd=("$MAGFLEET" bench --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
+            bf16) cmd=("$MAGFLEET" bench --precision bf16 --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
             exact) cmd=("$MAGFLEET" bench --exact --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
             *) cmd=("$PY" Tests/Benchmarks/bench_peers.py --runtime "$engine" --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3 --onnx "$ONNX") ;;
         esac
@@ -44,7 +46,7 @@ done
 import collections, statistics, sys
 runs = collections.defaultdict(dict)  # (batch, engine) -> {round: img/s}
 rss = {}
-ENGINES = ["fast", "exact", "onnxruntime", "openvino", "openvino-default"]
+ENGINES = ["fast", "bf16", "exact", "onnxruntime", "openvino", "openvino-default"]
 for line in open(sys.argv[1]):
     r, engine, batch, ips, peak, unit = line.split()
     runs[(int(batch), engine)][int(r)] = float(ips)
@@ -57,7 +59,7 @@ for batch in sorted({b for b, _ in runs}):
         if v:
             cells.append(f"{engine} {statistics.median(v):.2f} [{min(v):.2f}-{max(v):.2f}]")
     print(f"batch {batch}: " + ", ".join(cells))
-    for mine in ["fast", "exact"]:
+    for mine in ["fast", "bf16", "exact"]:
         for peer in ["onnxruntime", "openvino", "openvino-default"]:
             a, b = runs[(batch, mine)], runs[(batch, peer)]
             ratios = [a[r] / b[r] for r in a if r in b]

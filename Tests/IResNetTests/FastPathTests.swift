@@ -1,4 +1,5 @@
 import Foundation
+import Base
 import Imaging
 import Testing
 @testable import IResNet
@@ -44,6 +45,26 @@ import Testing
             results[mode] = (net.embed(probes), net.embed(gallery))
         }
         let exact = try #require(results[.exact]), fast = try #require(results[.fast])
+        // --precision bf16 where the CPU has it: cosine >= 0.9995 to the exact path (issue 20's
+        // bar), and the same rank-1 decisions.
+        var bf16: (probe: [Float], gallery: [Float])?
+        if HostCPU.hasAVX512BF16 {
+            let net = try IResNet.random(config: config, seed: 5, precision: .bf16)
+            let r = (net.embed(probes), net.embed(gallery))
+            bf16 = r
+            var worst = 1.0
+            for (a, b) in [(exact.probe, r.0), (exact.gallery, r.1)] {
+                for i in 0..<(a.count / d) {
+                    let x = a[(i * d)..<((i + 1) * d)].map(Double.init), y = b[(i * d)..<((i + 1) * d)].map(Double.init)
+                    let dot: Double = zip(x, y).map(*).reduce(0, +)
+                    let xx: Double = x.map { $0 * $0 }.reduce(0, +), yy: Double = y.map { $0 * $0 }.reduce(0, +)
+                    let cosine = dot / (xx * yy).squareRoot()
+                    worst = min(worst, cosine)
+                    #expect(cosine >= 0.9995, "bf16 image \(i): cosine \(cosine)")
+                }
+            }
+            print("bf16 (\(config)): lowest cosine to the exact path \(worst)")
+        }
         // Every embedding within the bar of the float64 checks.
         for (a, b) in [(exact.probe, fast.probe), (exact.gallery, fast.gallery)] {
             for i in 0..<(a.count / d) {
@@ -69,6 +90,7 @@ import Testing
         }
         let exactRank1 = rank1(exact), fastRank1 = rank1(fast)
         #expect(exactRank1 == fastRank1)
+        if let bf16 { #expect(rank1(bf16) == exactRank1) }
         let correct = zip(fastRank1, probeLabels).filter { $0 == $1 }.count
         print("rank-1 (\(config), random weights): exact \(zip(exactRank1, probeLabels).filter { $0 == $1 }.count)/\(probeLabels.count), fast \(correct)/\(probeLabels.count)")
     }

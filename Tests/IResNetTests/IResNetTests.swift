@@ -90,6 +90,42 @@ func expectError(_ expected: IResNetError, _ body: () throws -> Void) {
         }
     }
 
+    /// `--precision bf16` against the same float64 reference, to issue 20's bar for it: cosine
+    /// >= 0.9995 per embedding (the fixture's 32-channel layers take the bf16 GEMMs; the
+    /// 16-channel ones, too narrow for panels, stay float32).
+    @Test(.enabled(if: HostCPU.hasAVX512BF16, "bf16 needs AVX512_BF16"))
+    func bf16MatchesFloat64Reference() throws {
+        let net = try IResNet(checkpoint: try fixture("tiny_magface.pth"), precision: .bf16)
+        #expect(net.precision == .bf16)
+        let data = try Data(contentsOf: try fixture("expected_float64.f64"))
+        let expected = data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        let got = net.embed(try fixtureImages())
+        try expectCosine(got, expected, dim: tiny.embeddingSize, atLeast: 0.9995, label: "bf16")
+    }
+
+    /// bf16 where it cannot run is an error that says why, never a silent float32 network.
+    @Test func bf16IsRefusedWhereItCannotRun() throws {
+        #expect(throws: IResNetError.self) { _ = try IResNet(checkpoint: try fixture("tiny_magface.pth"), mode: .exact, precision: .bf16) }
+        if !HostCPU.hasAVX512BF16 {
+            #expect(throws: IResNetError.self) { _ = try IResNet(checkpoint: try fixture("tiny_magface.pth"), precision: .bf16) }
+        }
+    }
+
+    /// Per embedding, cosine >= `bar` against the reference.
+    func expectCosine(_ got: [Float], _ expected: [Double], dim d: Int, atLeast bar: Double, label: String) throws {
+        try #require(got.count == expected.count)
+        for i in 0..<(expected.count / d) {
+            var dot = 0.0, ee = 0.0, gg = 0.0
+            for j in (i * d)..<((i + 1) * d) {
+                let x = expected[j], y = Double(got[j])
+                dot += x * y; ee += x * x; gg += y * y
+            }
+            let cosine = dot / (ee * gg).squareRoot()
+            print("\(label) image \(i): cosine \(cosine)")
+            #expect(cosine >= bar, "\(label) image \(i): cosine \(cosine)")
+        }
+    }
+
     /// The bar of issues 3 and 9, per embedding: cosine >= 0.99999 and max |Δ| <= 1e-4 · ‖ref‖.
     func expectClose(_ got: [Float], _ expected: [Double], dim d: Int, label: String) throws {
         try #require(got.count == expected.count)
@@ -122,6 +158,11 @@ func expectError(_ expected: IResNetError, _ body: () throws -> Void) {
             // Same bar as the committed fixtures, against PyTorch's float32 and float64 results.
             try expectClose(got, float32.map(Double.init), dim: net.config.embeddingSize, label: "\(mode) vs float32")
             try expectClose(got, float64, dim: net.config.embeddingSize, label: "\(mode) vs float64")
+        }
+        // --precision bf16, to its bar (issue 20): cosine >= 0.9995 against float64.
+        if HostCPU.hasAVX512BF16 {
+            let net = try IResNet(checkpoint: dir.appendingPathComponent("wide.pth"), precision: .bf16)
+            try expectCosine(net.embed(inputs), float64, dim: net.config.embeddingSize, atLeast: 0.9995, label: "bf16 vs float64")
         }
     }
 

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 @testable import Tensor
 import TensorAVX512
+import TensorBF16
 import Base
 
 /// Whether this CPU has AVX-512 (the `PanelGEMM` kernel is compiled for it).
@@ -107,6 +108,29 @@ struct Reference {
     /// AVX-512 CPU (`PanelGEMM`).
     static func layouts(_ g: ConvGeometry) -> [WinogradWeights.Layout] {
         hasAVX512 && WinogradWeights.panelsFit(outChannels: g.outChannels) ? [.matrices, .panels] : [.matrices]
+    }
+
+    /// `.bf16Panels` against the same Double reference: V and U each rounded to bf16 (relative
+    /// error ≤ 2^-9) before the products, so the bound is float32's scaled by the ratio of the
+    /// unit roundoffs and more: 2e-2 · Σ|x·w| (the worst seen is printed).
+    @Test(.enabled(if: HostCPU.hasAVX512BF16, "bf16 needs AVX512_BF16"),
+          arguments: geometries.filter { WinogradWeights.panelsFit(outChannels: $0.outChannels) })
+    func bf16MatchesNaive(_ g: ConvGeometry) {
+        let reference = Reference(g, seed: 21)
+        for tile in Winograd.Tile.allCases {
+            let u = reference.weights.withUnsafeBufferPointer {
+                WinogradWeights($0, outChannels: g.outChannels, inChannels: g.inChannels, tile: tile, layout: .bf16Panels)
+            }
+            var workspace = Winograd.Workspace()
+            let worst = reference.bias.withUnsafeBufferPointer { bias in
+                reference.worstError { input, affine, epilogue, output in
+                    Winograd.convolve(g, input: input, weights: u, bias: bias.baseAddress!, output: output, workspace: &workspace,
+                                      maxWorkspace: 64, inputAffine: affine, epilogue: epilogue)
+                }
+            }
+            print("bf16 \(g) \(tile): max |Δ| / Σ|x·w| = \(worst)")
+            #expect(worst <= 2e-2, "\(g) \(tile): max |Δ| / Σ|x·w| = \(worst)")
+        }
     }
 
     /// The bound: Winograd reassociates the 9·Cin products through transforms whose entries
@@ -306,6 +330,68 @@ struct Reference {
                 var sum = 0.0, abs = 0.0
                 for kk in 0..<k {
                     let product = Double(a[i * k + kk]) * Double(b[kk * n + j])
+                    sum += product
+                    abs += Swift.abs(product)
+                }
+                worst = max(worst, Swift.abs(Double(c[i * n + j]) - sum) / (abs + 1))
+            }
+        }
+        #expect(worst <= 1e-6, "m \(m) n \(n) k \(k): \(worst)")
+    }
+}
+
+/// The `--precision bf16` kernels (TensorBF16): the conversion rounds as the hardware's
+/// VCVTNE2PS2BF16 (to nearest, ties to even; the Swift rounding that packs the weights agrees),
+/// and the GEMM is the exact product of the rounded operands up to float32 summation.
+@Suite(.enabled(if: HostCPU.hasAVX512BF16, "the bf16 kernels need AVX512_BF16")) struct BF16KernelTests {
+    @Test(arguments: [1, 15, 16, 17, 31, 32, 33, 70, 1000])
+    func convertRoundsToNearestEvenInPlace(_ count: Int) {
+        // Ties: 1 + 2^-8 rounds down to 1, 1 + 3·2^-8 up to 1 + 2^-6; the rest seeded.
+        var x = seededValues(count, seed: 71)
+        x[0] = 1 + 1.0 / 256
+        if count > 1 { x[1] = 1 + 3.0 / 256 }
+        if count > 2 { x[2] = -0.0 }
+        let expected = x.map { UInt16(WinogradWeights.bfloat16($0)) }
+        #expect(WinogradWeights.bfloat16(1 + 1.0 / 256) == 0x3F80 && WinogradWeights.bfloat16(1 + 3.0 / 256) == 0x3F82)
+        var separate = [UInt16](repeating: 0xFFFF, count: count + 1)
+        x.withUnsafeBufferPointer { s in separate.withUnsafeMutableBufferPointer { magfleet_bf16_convert(s.baseAddress!, $0.baseAddress!, count) } }
+        #expect(Array(separate.prefix(count)) == expected)
+        #expect(separate[count] == 0xFFFF, "wrote past the end")
+        var inPlace = x
+        let converted = inPlace.withUnsafeMutableBufferPointer { b in
+            let target = UnsafeMutableRawPointer(b.baseAddress!).assumingMemoryBound(to: UInt16.self)
+            magfleet_bf16_convert(b.baseAddress!, target, count)
+            return Array(UnsafeBufferPointer(start: target, count: count))
+        }
+        #expect(converted == expected)
+    }
+
+    @Test(arguments: [(1, 32, 2), (5, 64, 8), (7, 32, 34), (8, 32, 18), (13, 96, 32), (23, 32, 6), (49, 64, 64), (128, 256, 256)])
+    func gemmIsTheProductOfTheRoundedOperands(_ m: Int, _ n: Int, _ k: Int) {
+        // Every row count 1…8 in some block; a float32 sum per output: 1e-6 · (Σ|a·b| + 1).
+        let a = seededValues(m * k, seed: 81), b = seededValues(k * n, seed: 82)
+        func rounded(_ x: Float) -> Double { Double(Float(bitPattern: WinogradWeights.bfloat16(x) << 16)) }
+        var a16 = [UInt16](repeating: 0, count: m * k)
+        a.withUnsafeBufferPointer { s in a16.withUnsafeMutableBufferPointer { magfleet_bf16_convert(s.baseAddress!, $0.baseAddress!, m * k) } }
+        var pairs = [UInt32](repeating: 0, count: k * n / 2)
+        for t in 0..<(k / 2) {
+            for j in 0..<n {
+                pairs[(j / 32) * k * 16 + t * 32 + j % 32] = WinogradWeights.bfloat16(b[2 * t * n + j])
+                    | WinogradWeights.bfloat16(b[(2 * t + 1) * n + j]) << 16
+            }
+        }
+        var c = [Float](repeating: .nan, count: m * n)
+        a16.withUnsafeBufferPointer { a in
+            pairs.withUnsafeBufferPointer { p in
+                c.withUnsafeMutableBufferPointer { magfleet_bf16_gemm(m, n, k, a.baseAddress!, k, p.baseAddress!, $0.baseAddress!, n) }
+            }
+        }
+        var worst = 0.0
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = 0.0, abs = 0.0
+                for kk in 0..<k {
+                    let product = rounded(a[i * k + kk]) * rounded(b[kk * n + j])
                     sum += product
                     abs += Swift.abs(product)
                 }

@@ -10,6 +10,7 @@ import ClusterCore
 public final class IResNetEmbedder: FaceEmbedder, IResNetIdentified {
     public let network: IResNet
     public var identity: IResNet.Identity { network.identity }
+    public var precision: Precision { network.precision }
     public let model: ModelInfo
     public let preprocessing: Preprocessing
     public var inputLength: Int { Preprocessing.floatsPerImage * (preprocessing.flip ? 2 : 1) }
@@ -17,22 +18,35 @@ public final class IResNetEmbedder: FaceEmbedder, IResNetIdentified {
     public init(network: IResNet, preprocessing: Preprocessing) {
         self.network = network
         self.preprocessing = preprocessing
-        model = Self.modelInfo(network.identity, preprocessing: preprocessing)
+        model = Self.modelInfo(network.identity, precision: network.precision, preprocessing: preprocessing)
     }
 
     /// The ModelInfo fingerprint of a network (Protocols/README.md, section 7.1).
     public static func fingerprint(of network: IResNet) -> String {
-        fingerprint(network.fingerprint, isRandom: network.isRandom)
+        fingerprint(network.fingerprint, precision: network.precision, isRandom: network.isRandom)
     }
 
-    static func fingerprint(_ weights: String, isRandom: Bool) -> String {
-        "sha256:" + weights + (isRandom ? " (RANDOM WEIGHTS)" : "")
+    /// `sha256:`, the weights' digest with its precision (`weightsFingerprint`) and the
+    /// random-weights mark.
+    static func fingerprint(_ weights: String, precision: Precision, isRandom: Bool) -> String {
+        "sha256:" + weightsFingerprint(weights, precision: precision) + (isRandom ? " (RANDOM WEIGHTS)" : "")
     }
 
-    /// The ModelInfo of a network with this identity, as a worker announces it.
-    static func modelInfo(_ identity: IResNet.Identity, preprocessing: Preprocessing) -> ModelInfo {
+    /// What a store records as its model fingerprint: the weights' digest, then `+bf16` for
+    /// bf16 Winograd GEMMs (nothing for f32), so that no store or merge mixes the two.
+    public static func weightsFingerprint(_ weights: String, precision: Precision) -> String {
+        weights + (precision == .f32 ? "" : "+" + precision.rawValue)
+    }
+
+    /// The precision a store's recorded model fingerprint names (`weightsFingerprint`).
+    public static func precision(ofRecorded fingerprint: String) -> Precision {
+        Precision.allCases.first { $0 != .f32 && fingerprint.hasSuffix("+" + $0.rawValue) } ?? .f32
+    }
+
+    /// The ModelInfo of a network with this identity and precision, as a worker announces it.
+    static func modelInfo(_ identity: IResNet.Identity, precision: Precision, preprocessing: Preprocessing) -> ModelInfo {
         ModelInfo(
-            fingerprint: fingerprint(identity.fingerprint, isRandom: identity.isRandom),
+            fingerprint: fingerprint(identity.fingerprint, precision: precision, isRandom: identity.isRandom),
             architecture: identity.config.presetName ?? identity.config.description,
             dim: identity.config.embeddingSize,
             preprocessing: preprocessing.preset.rawValue,
@@ -50,9 +64,11 @@ public final class IResNetEmbedder: FaceEmbedder, IResNetIdentified {
     }
 }
 
-/// What the store's provenance needs of an iresnet embedder: the weights' identity.
+/// What the store's provenance needs of an iresnet embedder: the weights' identity and the
+/// precision it computes in.
 public protocol IResNetIdentified {
     var identity: IResNet.Identity { get }
+    var precision: Precision { get }
 }
 
 /// The coordinator's stand-in for an iresnet: the model a worker must announce, read off the
@@ -60,12 +76,14 @@ public protocol IResNetIdentified {
 /// built). It never embeds: the coordinator only compares and records models.
 public final class IResNetModelCard: FaceEmbedder, IResNetIdentified {
     public let identity: IResNet.Identity
+    public let precision: Precision
     public let model: ModelInfo
     public let inputLength: Int
 
-    public init(identity: IResNet.Identity, preprocessing: Preprocessing) {
+    public init(identity: IResNet.Identity, precision: Precision, preprocessing: Preprocessing) {
         self.identity = identity
-        model = IResNetEmbedder.modelInfo(identity, preprocessing: preprocessing)
+        self.precision = precision
+        model = IResNetEmbedder.modelInfo(identity, precision: precision, preprocessing: preprocessing)
         inputLength = Preprocessing.floatsPerImage * (preprocessing.flip ? 2 : 1)
     }
 
@@ -82,7 +100,7 @@ extension EmbedderOptions {
         guard embedder == "iresnet" else { return try make().0 }
         do {
             let identity = try IResNet.identity(checkpoint: URL(fileURLWithPath: model ?? ""))
-            return IResNetModelCard(identity: identity, preprocessing: Preprocessing(preset: preset, flip: flip))
+            return IResNetModelCard(identity: identity, precision: precision, preprocessing: Preprocessing(preset: preset, flip: flip))
         } catch {
             throw CommandFailure("cannot load --model \(model ?? ""): \(error)")
         }

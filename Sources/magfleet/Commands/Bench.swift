@@ -32,6 +32,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Time the exact path (im2col + GEMM for every convolution) instead of Winograd.")
     var exact = false
 
+    @Option(help: "The Winograd GEMMs' number format: f32, or bf16 (opt-in, CPUs with AVX512_BF16; docs/engine.md, \"bf16\").")
+    var precision: Precision = .f32
+
     @Option(help: "Minimum timed seconds per batch size.")
     var minSeconds = 5.0
 
@@ -50,9 +53,12 @@ struct Bench: ParsableCommand {
             BLAS.setThreadCount(threads)
         }
         guard HostCPU.missing.isEmpty else { throw IResNetError.unsupportedCPU(missing: HostCPU.missing) }
-        let net = IResNet.random(config: config, seed: 0, mode: exact ? .exact : .fast)
+        let net = try IResNet.random(config: config, seed: 0, mode: exact ? .exact : .fast, precision: precision)
         let gflop = config.flopsPerImage / 1e9
-        print("magfleet bench: \(config) RANDOM WEIGHTS, \(String(format: "%.2f", gflop)) GFLOP/image, \(net.mode) convolutions, \(Parallel.threadCount) threads, OpenBLAS \(BLAS.coreName)")
+        print("magfleet bench: \(config) RANDOM WEIGHTS, \(String(format: "%.2f", gflop)) GFLOP/image, \(net.mode) convolutions, \(net.precision) Winograd GEMMs, \(Parallel.threadCount) threads, OpenBLAS \(BLAS.coreName)")
+        if net.precision == .bf16 {
+            print("bf16: each VDPBF16PS does twice an FMA's multiply-adds; the ceiling and efficiency below are float32 FMA's")
+        }
         print("after load: peak RSS \(ProcessMemory.peakDescription)")
         // The ceiling: one core's measured FMA peak, times the threads.
         let peak = FMACeiling.measure()

@@ -77,9 +77,11 @@ struct Coordinator: ParsableCommand {
     /// model, so its stores are marked as random weights: their numbers mean nothing.
     static func provenance(of embedder: FaceEmbedder) -> StoreProvenance {
         let info = embedder.model
-        let identity = (embedder as? IResNetIdentified)?.identity
+        let iresnet = embedder as? IResNetIdentified, identity = iresnet?.identity
         return StoreProvenance(
-            modelFingerprint: identity?.fingerprint ?? info.fingerprint, architecture: info.architecture,
+            modelFingerprint: iresnet.map { IResNetEmbedder.weightsFingerprint($0.identity.fingerprint, precision: $0.precision) }
+                ?? info.fingerprint,
+            architecture: info.architecture,
             embeddingDim: info.dim, preprocessingPreset: info.preprocessing,
             flip: info.flip, imageListSHA256: "", toolVersion: magfleetVersion,
             randomWeights: identity?.isRandom ?? true, labelNames: [])

@@ -119,8 +119,12 @@ struct Query: ParsableCommand {
         guard let preset = Preprocessing.Preset(rawValue: recorded.preprocessingPreset) else {
             throw FeatureStoreError.badQuery("the store's preprocessing \(recorded.preprocessingPreset.debugDescription) is not one this build knows")
         }
-        let network = try IResNet(checkpoint: URL(fileURLWithPath: model), mode: exact ? .exact : .fast)
-        try recorded.checkModel(fingerprint: network.fingerprint, model: model)
+        // The store's precision (bf16 stores record it in their fingerprint): the query is
+        // embedded as the store's rows were.
+        let precision = IResNetEmbedder.precision(ofRecorded: recorded.modelFingerprint)
+        let network = try IResNet(checkpoint: URL(fileURLWithPath: model), mode: exact && precision == .f32 ? .exact : .fast,
+                                  precision: precision)
+        try recorded.checkModel(fingerprint: IResNetEmbedder.weightsFingerprint(network.fingerprint, precision: precision), model: model)
         let preprocessing = Preprocessing(preset: preset, flip: recorded.flip)
         let input = try ImagingLoader(preprocessing: preprocessing).load(ImageInput(path: path)).get()
         return try IResNetEmbedder(network: network, preprocessing: preprocessing).embed(input, count: 1)
