@@ -17,7 +17,8 @@ import Base
 /// A convolution runs as three passes, each split over `Parallel.threadCount` parts: the input
 /// transform (by tile; an `InputAffine` is applied as the tile is read, so padding stays zero),
 /// the GEMMs (by ξ: `PanelGEMM` on prepacked weights on AVX-512 CPUs, single-threaded OpenBLAS
-/// elsewhere; `WinogradWeights.Layout`), and the output transform
+/// elsewhere, or `magfleet_bf16_gemm` with bf16 operands for `--precision bf16`;
+/// `WinogradWeights.Layout`), and the output transform
 /// (by tile) with the bias and the `Epilogue` fused in. In the blocked layout a tile's pixel is
 /// one 8-lane vector of channels, so both transforms are pure vector arithmetic with
 /// contiguous loads and stores. Tiles are taken in blocks so that the transformed data stays
@@ -399,7 +400,7 @@ public struct WinogradWeights: Sendable {
     public let values: [Float]
     /// `.bf16Panels` only (else empty): `pairs[ξ·Cin·Cout/2 + ((co / 32)·Cin/2 + t)·32 + co % 32]`
     /// holds the operand's rows `2t` (low 16 bits) and `2t + 1` (high) at column `co`, each
-    /// rounded to nearest even.
+    /// its float32 value rounded to the nearest bf16 (ties to even).
     public let pairs: [UInt32]
 
     /// Whether `.panels` can hold weights with this many output channels.

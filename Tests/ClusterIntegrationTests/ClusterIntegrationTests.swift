@@ -309,6 +309,31 @@ struct ClusterIntegrationTests {
                 #expect(cosine >= 0.99999, "\(name) row \(a.index): cosine \(cosine)")
             }
         }
+
+        // --precision bf16 where the CPU has it: workers and coordinator agree on the +bf16
+        // fingerprint, the store records it, rows are within bf16's bar of the f32 ones
+        // (cosine >= 0.9995), and `query --image` embeds in the store's precision.
+        guard HostCPU.hasAVX512BF16 else { return }
+        let bf16Store = h.directory + "/store-bf16.h5"
+        let r = try MagfleetProcess.run(["extract", "--list", h.listPath, "--out", bf16Store, "--workers", "1", "--model", model,
+                                         "--threads", "1", "--shard-size", "4", "--precision", "bf16"] + ClusterHarness.timers,
+                                        timeout: 120)
+        #expect(r.status == 0, "bf16: \(r.stderr)")
+        let (bf16Provenance, bf16Rows) = try StoreReadback.rows(of: bf16Store)
+        #expect(bf16Provenance.modelFingerprint == embedder.network.fingerprint + "+bf16")
+        #expect(bf16Rows.map(\.path) == variants[0].1.map(\.path))
+        for (a, b) in zip(bf16Rows, variants[0].1) {
+            guard case let .embedding(v) = a.outcome, case let .embedding(w) = b.outcome else {
+                Issue.record("bf16 row \(a.index) failed"); continue
+            }
+            let dot = zip(v, w).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            let cosine = dot / (v.reduce(0) { $0 + $1 * $1 }.squareRoot() * w.reduce(0) { $0 + $1 * $1 }.squareRoot())
+            #expect(cosine >= 0.9995, "bf16 row \(a.index): cosine \(cosine)")
+        }
+        let found = try MagfleetProcessRun(["query", bf16Store, "--image", lines[3], "--model", model, "-k", "1", "--json"])
+        let bf16Answers = try JSONSerialization.jsonObject(with: Data(found.utf8)) as? [[String: Any]]
+        let bf16Top = try #require((bf16Answers?.first?["neighbors"] as? [[String: Any]])?.first)
+        #expect(bf16Top["path"] as? String == lines[3])
     }
 }
 
