@@ -45,8 +45,9 @@ public enum Precision: String, Sendable, CaseIterable {
     /// Opt-in, on CPUs with AVX512_BF16 (`HostCPU.hasAVX512BF16`): the Winograd GEMMs' operands,
     /// the transformed weights and inputs, are rounded to bfloat16 and their products summed in
     /// float32 (VDPBF16PS, twice FMA's multiply-adds per instruction); every other operation
-    /// stays float32. Embeddings differ from float32's by cosine ~1e-5 (docs/engine.md, "bf16"),
-    /// so the model fingerprint records it and stores never mix the two.
+    /// stays float32. Embeddings move from float32's by 1 - cosine of 1e-5 to 3e-3 depending on
+    /// the network (docs/engine.md, "bf16"), so the model fingerprint records it and stores
+    /// never mix the two.
     case bf16
 }
 

@@ -94,7 +94,7 @@ struct EmbedderOptions: ParsableArguments {
     var exact = false
 
     @Option(help: ArgumentHelp(
-        "The Winograd GEMMs' number format: f32, or bf16 (opt-in, CPUs with AVX512_BF16: faster, cosine ~0.99998 to f32). Recorded in the model fingerprint; coordinator and workers must agree.",
+        "The Winograd GEMMs' number format: f32, or bf16 (opt-in, CPUs with AVX512_BF16: faster on some, less exact; docs/engine.md, \"bf16\"). Recorded in the model fingerprint; coordinator and workers must agree.",
         valueName: "format"))
     var precision: Precision = .f32
 

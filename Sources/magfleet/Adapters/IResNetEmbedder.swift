@@ -2,6 +2,7 @@ import Foundation
 import IResNet
 import Imaging
 import ClusterCore
+import FeatureStore
 
 /// The real `FaceEmbedder`: a MagFace / insightface iresnet (BatchNorms folded).
 /// Input NCHW float32: per image `[3, 112, 112]` as `ImagingLoader` writes it, followed by the
@@ -41,6 +42,17 @@ public final class IResNetEmbedder: FaceEmbedder, IResNetIdentified {
     /// The precision a store's recorded model fingerprint names (`weightsFingerprint`).
     public static func precision(ofRecorded fingerprint: String) -> Precision {
         Precision.allCases.first { $0 != .f32 && fingerprint.hasSuffix("+" + $0.rawValue) } ?? .f32
+    }
+
+    /// Loads `model` to embed queries against a store (`query --image`, `serve`): in the
+    /// precision the store records, so a query is embedded as the rows were (`exact` applies
+    /// to f32 stores only); refuses a model that did not make the store.
+    static func queryNetwork(model: String, for store: StoreProvenance, exact: Bool = false) throws -> IResNet {
+        let precision = precision(ofRecorded: store.modelFingerprint)
+        let network = try IResNet(checkpoint: URL(fileURLWithPath: model), mode: exact && precision == .f32 ? .exact : .fast,
+                                  precision: precision)
+        try store.checkModel(fingerprint: weightsFingerprint(network.fingerprint, precision: precision), model: model)
+        return network
     }
 
     /// The ModelInfo of a network with this identity and precision, as a worker announces it.

@@ -65,8 +65,7 @@ final class ImageSearchEmbedder: @unchecked Sendable {
         guard let preset = Preprocessing.Preset(rawValue: provenance.preprocessingPreset) else {
             throw FeatureStoreError.badQuery("the store's preprocessing \(provenance.preprocessingPreset.debugDescription) is not one this build knows")
         }
-        let network = try IResNet(checkpoint: URL(fileURLWithPath: model), mode: .fast)
-        try provenance.checkModel(fingerprint: network.fingerprint, model: model)
+        let network = try IResNetEmbedder.queryNetwork(model: model, for: provenance)
         let preprocessing = Preprocessing(preset: preset, flip: provenance.flip)
         loader = ImagingLoader(preprocessing: preprocessing)
         embedder = IResNetEmbedder(network: network, preprocessing: preprocessing)

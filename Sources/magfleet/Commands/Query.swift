@@ -119,12 +119,7 @@ struct Query: ParsableCommand {
         guard let preset = Preprocessing.Preset(rawValue: recorded.preprocessingPreset) else {
             throw FeatureStoreError.badQuery("the store's preprocessing \(recorded.preprocessingPreset.debugDescription) is not one this build knows")
         }
-        // The store's precision (bf16 stores record it in their fingerprint): the query is
-        // embedded as the store's rows were.
-        let precision = IResNetEmbedder.precision(ofRecorded: recorded.modelFingerprint)
-        let network = try IResNet(checkpoint: URL(fileURLWithPath: model), mode: exact && precision == .f32 ? .exact : .fast,
-                                  precision: precision)
-        try recorded.checkModel(fingerprint: IResNetEmbedder.weightsFingerprint(network.fingerprint, precision: precision), model: model)
+        let network = try IResNetEmbedder.queryNetwork(model: model, for: recorded, exact: exact)
         let preprocessing = Preprocessing(preset: preset, flip: recorded.flip)
         let input = try ImagingLoader(preprocessing: preprocessing).load(ImageInput(path: path)).get()
         return try IResNetEmbedder(network: network, preprocessing: preprocessing).embed(input, count: 1)
