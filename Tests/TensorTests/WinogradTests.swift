@@ -324,20 +324,27 @@ struct Reference {
                 }
             }
         }
-        var worst = 0.0
-        for i in 0..<m {
-            for j in 0..<n {
-                var sum = 0.0, abs = 0.0
-                for kk in 0..<k {
-                    let product = Double(a[i * k + kk]) * Double(b[kk * n + j])
-                    sum += product
-                    abs += Swift.abs(product)
-                }
-                worst = max(worst, Swift.abs(Double(c[i * n + j]) - sum) / (abs + 1))
-            }
-        }
+        let worst = worstProductError(m: m, n: n, k: k, a: a.map(Double.init), b: b.map(Double.init), c: c)
         #expect(worst <= 1e-6, "m \(m) n \(n) k \(k): \(worst)")
     }
+}
+
+/// The worst `|c − a·b| / (Σ|a·b| + 1)` over the outputs of an `m x k` by `k x n` product, the
+/// reference summed in Double.
+func worstProductError(m: Int, n: Int, k: Int, a: [Double], b: [Double], c: [Float]) -> Double {
+    var worst = 0.0
+    for i in 0..<m {
+        for j in 0..<n {
+            var sum = 0.0, abs = 0.0
+            for kk in 0..<k {
+                let product = a[i * k + kk] * b[kk * n + j]
+                sum += product
+                abs += Swift.abs(product)
+            }
+            worst = max(worst, Swift.abs(Double(c[i * n + j]) - sum) / (abs + 1))
+        }
+    }
+    return worst
 }
 
 /// The `--precision bf16` kernels (TensorBF16): the conversion rounds as the hardware's
@@ -386,18 +393,7 @@ struct Reference {
                 c.withUnsafeMutableBufferPointer { magfleet_bf16_gemm(m, n, k, a.baseAddress!, k, p.baseAddress!, $0.baseAddress!, n) }
             }
         }
-        var worst = 0.0
-        for i in 0..<m {
-            for j in 0..<n {
-                var sum = 0.0, abs = 0.0
-                for kk in 0..<k {
-                    let product = rounded(a[i * k + kk]) * rounded(b[kk * n + j])
-                    sum += product
-                    abs += Swift.abs(product)
-                }
-                worst = max(worst, Swift.abs(Double(c[i * n + j]) - sum) / (abs + 1))
-            }
-        }
+        let worst = worstProductError(m: m, n: n, k: k, a: a.map(rounded), b: b.map(rounded), c: c)
         #expect(worst <= 1e-6, "m \(m) n \(n) k \(k): \(worst)")
     }
 }
