@@ -14,8 +14,9 @@ public enum HostCPU {
         #endif
     }
 
-    /// Whether the CPU has AVX-512 (AVX512F): the Winograd GEMMs then run on `PanelGEMM`,
-    /// elsewhere on OpenBLAS. `MAGFLEET_NO_AVX512=1` turns it off (to compare the two).
+    /// Whether the CPU has AVX-512 (AVX512F): the engine's GEMMs then run on `PanelGEMM`'s
+    /// 16-lane kernel, elsewhere on its 8-lane AVX2 one. `MAGFLEET_NO_AVX512=1` turns it off
+    /// (to run as a CPU without AVX-512 does).
     public static let hasAVX512: Bool = {
         #if arch(x86_64)
         if ProcessInfo.processInfo.environment["MAGFLEET_NO_AVX512"] == "1" { return false }

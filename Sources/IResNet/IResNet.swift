@@ -32,7 +32,7 @@ public final class IResNet: Sendable {
     let stemPReLU: [Float]
     let blocks: [Block]
     /// fc with bn2 (before it) and features (BatchNorm1d, after it) folded in: `[dim, C·7·7]`
-    /// (PanelGEMM panels in the fast path on AVX-512 CPUs).
+    /// (PanelGEMM panels in the fast path where it has a kernel).
     let fc: DenseLayer
     /// Work buffers of finished `embed` calls, reused by the next ones (one set per concurrent
     /// caller; up to 2 x 16 MiB of transformed tiles plus the column tiles).

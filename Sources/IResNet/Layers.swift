@@ -99,7 +99,7 @@ struct FoldedConv: Sendable {
         let geometry = ConvGeometry(inChannels: inChannels, outChannels: outChannels, batch: 1, height: mapSize,
                                     width: mapSize, kernel: kernel, stride: stride, padding: padding)
         // Weights as PanelGEMM panels where that kernel can run, else for OpenBLAS.
-        let panels = HostCPU.hasAVX512 && WinogradWeights.panelsFit(outChannels: outChannels)
+        let panels = PanelGEMM.hostKernel != nil && WinogradWeights.panelsFit(outChannels: outChannels)
         if !blocked {
             weights = .channelMajor(folded)
         } else if Winograd.supports(geometry) && min(inChannels, outChannels) >= Winograd.minimumChannels {

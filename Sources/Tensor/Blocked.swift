@@ -1,4 +1,3 @@
-import TensorAVX512
 import Base
 
 /// The fast path's activation layout, `[N, C/8, H, W, 8]` (oneDNN's nChw8c): channels in

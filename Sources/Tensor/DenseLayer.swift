@@ -1,9 +1,8 @@
 import Base
-import TensorAVX512
 
 /// A fully connected layer's weights, `y = x Wᵀ + b` with `W` `[outputs, inputs]` as PyTorch
-/// keeps it, in the form the fastest GEMM here reads: `PanelGEMM` panels of 32 outputs on
-/// AVX-512 CPUs when `outputs` is a multiple of 32, else row-major for OpenBLAS (`sgemv` for one
+/// keeps it, in the form the fastest GEMM here reads: `PanelGEMM` panels of 32 outputs where
+/// it has a kernel (x86-64) and `outputs` is a multiple of 32, else row-major for OpenBLAS (`sgemv` for one
 /// row, `sgemm` for more). The iresnet head (512 x 25088, 51 MB) streams its weights once per
 /// batch either way; PanelGEMM does it at the memory's speed where OpenBLAS's generic kernels
 /// (the Prescott ones it picks for an unnamed Xeon, docs/performance.md) did not.
@@ -17,14 +16,14 @@ public struct DenseLayer: Sendable {
 
     /// - Parameters:
     ///   - weights: `W`, `[outputs, inputs]` row-major.
-    ///   - panels: whether to pack for PanelGEMM; granted only on an AVX-512 CPU
-    ///     (`HostCPU.hasAVX512`) and when `outputs` is a multiple of 32.
+    ///   - panels: whether to pack for PanelGEMM; granted only where PanelGEMM has a
+    ///     kernel (`PanelGEMM.hostKernel`) and when `outputs` is a multiple of 32.
     public init(weights: [Float], bias: [Float], outputs: Int, inputs: Int, panels: Bool) {
         precondition(weights.count == outputs * inputs && bias.count == outputs, "dense layer: \(outputs) x \(inputs) weights and \(outputs) biases")
         self.inputs = inputs
         self.outputs = outputs
         self.bias = bias
-        self.panels = panels && HostCPU.hasAVX512 && outputs % PanelGEMM.panelWidth == 0
+        self.panels = panels && PanelGEMM.hostKernel != nil && outputs % PanelGEMM.panelWidth == 0
         if self.panels {
             let width = PanelGEMM.panelWidth
             values = [Float](unsafeUninitializedCapacity: weights.count) { u, initialized in

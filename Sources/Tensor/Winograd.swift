@@ -16,7 +16,7 @@ import Base
 ///
 /// A convolution runs as three passes, each split over `Parallel.threadCount` parts: the input
 /// transform (by tile; an `InputAffine` is applied as the tile is read, so padding stays zero),
-/// the GEMMs (by ξ: `PanelGEMM` on prepacked weights on AVX-512 CPUs, single-threaded OpenBLAS
+/// the GEMMs (by ξ: `PanelGEMM` on prepacked weights on x86-64, single-threaded OpenBLAS
 /// elsewhere, or `magfleet_bf16_gemm` with bf16 operands for `--precision bf16`;
 /// `WinogradWeights.Layout`), and the output transform
 /// (by tile) with the bias and the `Epilogue` fused in. In the blocked layout a tile's pixel is
@@ -381,8 +381,8 @@ public struct WinogradWeights: Sendable {
     public enum Layout: Sendable {
         /// Row-major `[Cin, Cout]` each, for OpenBLAS.
         case matrices
-        /// `Cout / 32` panels `[Cin, 32]` each, for `PanelGEMM` (AVX-512 CPUs only; `Cout` a
-        /// multiple of 32).
+        /// `Cout / 32` panels `[Cin, 32]` each, for `PanelGEMM` (where it has a kernel,
+        /// `PanelGEMM.hostKernel`; `Cout` a multiple of 32).
         case panels
         /// The panels of `.panels` in bfloat16, two rows of a panel interleaved into 32-bit
         /// pairs, for `magfleet_bf16_gemm` (TensorBF16: `--precision bf16`, AVX512_BF16 CPUs

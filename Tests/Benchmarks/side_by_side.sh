@@ -8,8 +8,9 @@
 #
 #   Tests/Benchmarks/side_by_side.sh [ROUNDS=3] [BATCHES=1,8] [THREADS=2] [ARCH=iresnet100]
 #
-# ENGINES="fast bf16 openvino openvino-default" runs a subset (default: the five without bf16;
-# bf16 is `magfleet bench --precision bf16`, CPUs with AVX512_BF16 only).
+# ENGINES="fast bf16 openvino openvino-default" runs a subset (default: the five without bf16
+# and openblas; bf16 is `magfleet bench --precision bf16`, CPUs with AVX512_BF16 only;
+# openblas is the fast path with its GEMMs on OpenBLAS, `MAGFLEET_GEMM=openblas`).
 #
 # Needs MAGFLEET (default .build/release/magfleet) and a Python with torch, onnx, onnxruntime
 # and openvino (MAGFLEET_PEER_PYTHON, default /opt/fxvenv/bin/python; docs/performance.md says
@@ -31,6 +32,7 @@ for r in $(seq "$ROUNDS"); do
         case $engine in
             fast) cmd=("$MAGFLEET" bench --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
             bf16) cmd=("$MAGFLEET" bench --precision bf16 --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
+            openblas) cmd=(env MAGFLEET_GEMM=openblas "$MAGFLEET" bench --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
             exact) cmd=("$MAGFLEET" bench --exact --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3) ;;
             *) cmd=("$PY" Tests/Benchmarks/bench_peers.py --runtime "$engine" --arch "$ARCH" --batch-size "$BATCHES" --threads "$THREADS" --min-seconds "$SECONDS_PER" --min-iterations 3 --onnx "$ONNX") ;;
         esac
@@ -46,7 +48,7 @@ done
 import collections, statistics, sys
 runs = collections.defaultdict(dict)  # (batch, engine) -> {round: img/s}
 rss = {}
-ENGINES = ["fast", "bf16", "exact", "onnxruntime", "openvino", "openvino-default"]
+ENGINES = ["fast", "bf16", "openblas", "exact", "onnxruntime", "openvino", "openvino-default"]
 for line in open(sys.argv[1]):
     r, engine, batch, ips, peak, unit = line.split()
     runs[(int(batch), engine)][int(r)] = float(ips)
@@ -59,8 +61,9 @@ for batch in sorted({b for b, _ in runs}):
         if v:
             cells.append(f"{engine} {statistics.median(v):.2f} [{min(v):.2f}-{max(v):.2f}]")
     print(f"batch {batch}: " + ", ".join(cells))
-    for mine in ["fast", "bf16", "exact"]:
-        for peer in ["onnxruntime", "openvino", "openvino-default"]:
+    for mine, peers in [("fast", ["openblas", "onnxruntime", "openvino", "openvino-default"]), ("bf16", ["openvino", "openvino-default"]),
+                        ("openblas", ["openvino"]), ("exact", ["onnxruntime", "openvino", "openvino-default"])]:
+        for peer in peers:
             a, b = runs[(batch, mine)], runs[(batch, peer)]
             ratios = [a[r] / b[r] for r in a if r in b]
             if ratios:

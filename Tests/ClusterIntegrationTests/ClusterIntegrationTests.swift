@@ -286,11 +286,14 @@ struct ClusterIntegrationTests {
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("is not the model that made"))
 
-        // The engine's three ways, as workers run them: the fast path (here with PanelGEMM where
-        // the CPU has AVX-512), the fast path on OpenBLAS only (MAGFLEET_NO_AVX512=1, what a CPU
-        // without AVX-512 runs), and --exact. Same rows, embeddings at cosine >= 0.99999.
+        // The engine's ways, as workers run them: the fast path (PanelGEMM on the CPU's widest
+        // kernel), on an AVX-512 CPU also its AVX2 kernel (MAGFLEET_NO_AVX512=1, what a CPU
+        // without AVX-512 runs), the fast path on OpenBLAS (MAGFLEET_GEMM=openblas), and --exact.
+        // Same rows, embeddings at cosine >= 0.99999.
         var variants: [(name: String, rows: [ShardRow], bar: Float)] = [("fast", try StoreReadback.rows(of: h.directory + "/store1.h5").rows, 1)]
-        for (name, flags, env) in [("openblas", [String](), ["MAGFLEET_NO_AVX512": "1"]), ("exact", ["--exact"], [:])] {
+        var ways: [(String, [String], [String: String])] = [("openblas", [], ["MAGFLEET_GEMM": "openblas"]), ("exact", ["--exact"], [:])]
+        if HostCPU.hasAVX512 { ways.insert(("avx2", [], ["MAGFLEET_NO_AVX512": "1"]), at: 0) }
+        for (name, flags, env) in ways {
             let out = h.directory + "/store-\(name).h5"
             let r = try MagfleetProcess.run(["extract", "--list", h.listPath, "--out", out, "--workers", "1", "--model", model,
                                              "--threads", "1", "--shard-size", "4"] + flags + ClusterHarness.timers,

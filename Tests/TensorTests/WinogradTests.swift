@@ -2,15 +2,11 @@ import Foundation
 import Synchronization
 import Testing
 @testable import Tensor
-import TensorAVX512
 import TensorBF16
 import Base
 
-/// Whether this CPU has AVX-512 (the `PanelGEMM` kernel is compiled for it).
-let hasAVX512: Bool = {
-    guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return false }
-    return text.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").contains("avx512f") ?? false
-}()
+/// Whether `PanelGEMM` has a kernel for this CPU (any x86-64 the engine runs on).
+let hasPanelGEMM = !PanelGEMM.available.isEmpty
 
 /// `[C, N, H, W]` to the blocked layout `[N, C/8, H, W, 8]` and back.
 func toBlocked(_ x: [Float], n: Int, c: Int, plane: Int) -> [Float] {
@@ -104,10 +100,10 @@ struct Reference {
         ConvGeometry(inChannels: 40, outChannels: 64, batch: 3, height: 14, width: 14, kernel: 3, stride: 1, padding: 1),
     ]
 
-    /// Both weight layouts where they apply: `.panels` needs 32·k output channels and an
-    /// AVX-512 CPU (`PanelGEMM`).
+    /// Both weight layouts where they apply: `.panels` needs 32·k output channels and a
+    /// `PanelGEMM` kernel (the host's widest; `PanelGEMMTests` checks each).
     static func layouts(_ g: ConvGeometry) -> [WinogradWeights.Layout] {
-        hasAVX512 && WinogradWeights.panelsFit(outChannels: g.outChannels) ? [.matrices, .panels] : [.matrices]
+        hasPanelGEMM && WinogradWeights.panelsFit(outChannels: g.outChannels) ? [.matrices, .panels] : [.matrices]
     }
 
     /// `.bf16Panels` against the same Double reference: V and U each rounded to bf16 (relative
@@ -213,8 +209,8 @@ struct Reference {
         // seen 1.4e-7).
         // maxScratch 100 floats forces tiles of 64 positions.
         let reference = Reference(g, seed: 41)
-        // Both weight layouts where they apply (panels: 32·k output channels, AVX-512).
-        for panels in hasAVX512 && g.outChannels % 32 == 0 ? [false, true] : [false] {
+        // Both weight layouts where they apply (panels: 32·k output channels, a PanelGEMM kernel).
+        for panels in hasPanelGEMM && g.outChannels % 32 == 0 ? [false, true] : [false] {
             let weights = reference.weights.withUnsafeBufferPointer {
                 BlockedWeights($0, outChannels: g.outChannels, inChannels: g.inChannels, kernel: g.kernel, panels: panels)
             }
@@ -307,11 +303,17 @@ struct Reference {
     }
 }
 
-@Suite(.enabled(if: hasAVX512, "PanelGEMM needs an AVX-512 CPU")) struct PanelGEMMTests {
-    @Test(arguments: [(1, 32, 1), (5, 64, 7), (6, 32, 256), (7, 32, 3), (8, 32, 19), (13, 96, 33), (16, 64, 256), (23, 32, 5),
-                      (49, 64, 64), (128, 256, 256), (4, 512, 512)])
+@Suite(.enabled(if: hasPanelGEMM, "PanelGEMM has no kernel for this CPU")) struct PanelGEMMTests {
+    /// Every kernel this CPU can run (AVX-512 machines check the AVX2 one too).
+    @Test(arguments: [(1, 32, 1), (2, 64, 9), (5, 64, 7), (6, 32, 256), (7, 32, 3), (8, 32, 19), (13, 96, 33), (16, 64, 256),
+                      (23, 32, 5), (49, 64, 64), (128, 256, 256), (4, 512, 512)])
     func matchesDoubleProduct(_ m: Int, _ n: Int, _ k: Int) {
-        // Blocks of every row count 1…8 (m = 23: 7 + 8 + 8 rows; 49: 7 x 7), odd k; a float32 dot product per output:
+        for kernel in PanelGEMM.available { check(kernel, m, n, k) }
+    }
+
+    func check(_ kernel: PanelGEMM.Kernel, _ m: Int, _ n: Int, _ k: Int) {
+        // Blocks of every row count 1…8 (AVX-512, m = 23: 7 + 8 + 8 rows; 49: 7 x 7) and 1…6 (AVX2: 23 = 5 + 6 + 6 + 6),
+        // the whole-panel kernel for one and two rows (AVX2), odd k; a float32 dot product per output:
         // 1e-6 · (Σ|a·b| + 1) (~8 ulps of the sum).
         let a = seededValues(m * k, seed: 61), b = seededValues(k * n, seed: 62)
         var panels = [Float](repeating: .nan, count: k * n)
@@ -320,12 +322,12 @@ struct Reference {
         a.withUnsafeBufferPointer { a in
             panels.withUnsafeBufferPointer { p in
                 c.withUnsafeMutableBufferPointer { c in
-                    PanelGEMM.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: k, panels: p.baseAddress!, c: c.baseAddress!, ldc: n)
+                    PanelGEMM.multiply(kernel: kernel, m: m, n: n, k: k, a: a.baseAddress!, lda: k, panels: p.baseAddress!, c: c.baseAddress!, ldc: n)
                 }
             }
         }
         let worst = worstProductError(m: m, n: n, k: k, a: a.map(Double.init), b: b.map(Double.init), c: c)
-        #expect(worst <= 1e-6, "m \(m) n \(n) k \(k): \(worst)")
+        #expect(worst <= 1e-6, "\(kernel) m \(m) n \(n) k \(k): \(worst)")
     }
 }
 
