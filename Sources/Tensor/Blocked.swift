@@ -215,8 +215,8 @@ public enum Blocked {
 }
 
 /// A convolution's weights reordered for `Blocked.im2colGEMM`: `[k·k·Cin, Cout]`, row
-/// `(ky·k + kx)·Cin + ci`, either row-major (for OpenBLAS) or as `PanelGEMM` panels of 32
-/// output channels (`[Cout/32, k·k·Cin, 32]`; AVX-512 CPUs, `Cout` a multiple of 32).
+/// `(ky·k + kx)·Cin + ci`, either row-major (for OpenBLAS) or as `PanelGEMM` panels of
+/// `w = PanelGEMM.panelWidth` output channels (`[Cout/w, k·k·Cin, w]`; `Cout` a multiple of 32).
 public struct BlockedWeights: Sendable {
     /// `k·k·Cin`, the GEMM's inner dimension.
     public let rows: Int
@@ -227,7 +227,7 @@ public struct BlockedWeights: Sendable {
     /// Reorders PyTorch's `[Cout, Cin, k, k]`.
     public init(_ w: UnsafeBufferPointer<Float>, outChannels: Int, inChannels: Int, kernel k: Int, panels: Bool) {
         precondition(w.count == outChannels * inChannels * k * k)
-        precondition(!panels || outChannels % PanelGEMM.panelWidth == 0, "panels need a multiple of 32 output channels")
+        precondition(!panels || PanelGEMM.channelsFit(outChannels), "panels need a multiple of 32 output channels")
         let rows = k * k * inChannels, width = PanelGEMM.panelWidth
         self.rows = rows
         self.outChannels = outChannels

@@ -1,7 +1,7 @@
 import Base
 
 /// A fully connected layer's weights, `y = x Wᵀ + b` with `W` `[outputs, inputs]` as PyTorch
-/// keeps it, in the form the fastest GEMM here reads: `PanelGEMM` panels of 32 outputs where
+/// keeps it, in the form the fastest GEMM here reads: `PanelGEMM` panels (16 or 32 outputs wide) where
 /// it has a kernel (x86-64) and `outputs` is a multiple of 32, else row-major for OpenBLAS (`sgemv` for one
 /// row, `sgemm` for more). The iresnet head (512 x 25088, 51 MB) streams its weights once per
 /// batch either way; PanelGEMM does it at the memory's speed where OpenBLAS's generic kernels
@@ -9,7 +9,8 @@ import Base
 public struct DenseLayer: Sendable {
     public let inputs: Int
     public let outputs: Int
-    /// Whether `values` holds PanelGEMM panels (`[outputs/32, inputs, 32]`) or `W` row-major.
+    /// Whether `values` holds PanelGEMM panels (`[outputs/w, inputs, w]`, `w` =
+    /// `PanelGEMM.panelWidth`) or `W` row-major.
     public let panels: Bool
     let values: [Float]
     public let bias: [Float]
@@ -23,7 +24,7 @@ public struct DenseLayer: Sendable {
         self.inputs = inputs
         self.outputs = outputs
         self.bias = bias
-        self.panels = panels && PanelGEMM.hostKernel != nil && outputs % PanelGEMM.panelWidth == 0
+        self.panels = panels && PanelGEMM.hostKernel != nil && PanelGEMM.channelsFit(outputs)
         if self.panels {
             let width = PanelGEMM.panelWidth
             values = [Float](unsafeUninitializedCapacity: weights.count) { u, initialized in

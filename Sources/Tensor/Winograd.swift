@@ -1,4 +1,3 @@
-import TensorAVX512
 import TensorBF16
 import Base
 
@@ -381,8 +380,9 @@ public struct WinogradWeights: Sendable {
     public enum Layout: Sendable {
         /// Row-major `[Cin, Cout]` each, for OpenBLAS.
         case matrices
-        /// `Cout / 32` panels `[Cin, 32]` each, for `PanelGEMM` (where it has a kernel,
-        /// `PanelGEMM.hostKernel`; `Cout` a multiple of 32).
+        /// `Cout / w` panels `[Cin, w]` each, for `PanelGEMM` (where it has a kernel,
+        /// `PanelGEMM.hostKernel`; `w` its `PanelGEMM.panelWidth`, 32 or 16; `Cout` a multiple
+        /// of 32).
         case panels
         /// The panels of `.panels` in bfloat16, two rows of a panel interleaved into 32-bit
         /// pairs, for `magfleet_bf16_gemm` (TensorBF16: `--precision bf16`, AVX512_BF16 CPUs
@@ -395,7 +395,7 @@ public struct WinogradWeights: Sendable {
     public let tile: Winograd.Tile
     public let layout: Layout
     /// The operands, `Cin·Cout` floats each. `.matrices`: `values[(ξ·Cin + ci)·Cout + co]`;
-    /// `.panels`: `values[ξ·Cin·Cout + ((co / 32)·Cin + ci)·32 + co % 32]`; both
+    /// `.panels`: `values[ξ·Cin·Cout + ((co / w)·Cin + ci)·w + co % w]`; both
     /// `(G g[co, ci] Gᵀ)_ξ`. Empty for `.bf16Panels`.
     public let values: [Float]
     /// `.bf16Panels` only (else empty): `pairs[ξ·Cin·Cout/2 + ((co / 32)·Cin/2 + t)·32 + co % 32]`
@@ -405,7 +405,7 @@ public struct WinogradWeights: Sendable {
 
     /// Whether `.panels` can hold weights with this many output channels.
     public static func panelsFit(outChannels: Int) -> Bool {
-        outChannels % PanelGEMM.panelWidth == 0
+        PanelGEMM.channelsFit(outChannels)
     }
 
     /// `x` rounded to the nearest bfloat16 (ties to even), as its 16 bits; NaN stays a NaN.
@@ -442,15 +442,17 @@ public struct WinogradWeights: Sendable {
         self.outChannels = outChannels
         self.tile = tile
         self.layout = layout
+        // bf16's panels are `magfleet_bf16_gemm`'s 32 columns wide on every CPU that runs it.
+        let bf16Width = Int(MAGFLEET_BF16_PANEL_WIDTH)
         let values = Self.transform(weights, outChannels: outChannels, inChannels: inChannels, tile: tile,
-                                    panels: layout != .matrices)
+                                    panelWidth: layout == .matrices ? nil : layout == .bf16Panels ? bf16Width : PanelGEMM.panelWidth)
         guard layout == .bf16Panels else {
             self.values = values
             pairs = []
             return
         }
         // Rows 2t and 2t + 1 of each panel `[Cin, 32]` into one row of 32 pairs.
-        let width = PanelGEMM.panelWidth
+        let width = bf16Width
         self.values = []
         pairs = [UInt32](unsafeUninitializedCapacity: values.count / 2) { p, initialized in
             for row in 0..<(values.count / (2 * width)) {
@@ -463,10 +465,9 @@ public struct WinogradWeights: Sendable {
         }
     }
 
-    /// `U` in the `.matrices` or (`panels`) `.panels` layout.
+    /// `U` in the `.matrices` layout, or (`panelWidth`) in panels that wide.
     static func transform(_ weights: UnsafeBufferPointer<Float>, outChannels: Int, inChannels: Int, tile: Winograd.Tile,
-                          panels: Bool) -> [Float] {
-        let layout: Layout = panels ? .panels : .matrices
+                          panelWidth: Int?) -> [Float] {
         let gm = Self.g(tile), size = tile.input, positions = tile.positions
         let pairs = outChannels * inChannels
         return [Float](unsafeUninitializedCapacity: positions * pairs) { u, initialized in
@@ -485,12 +486,10 @@ public struct WinogradWeights: Sendable {
                     for j in 0..<size {
                         let value = t[i * 3] * gm[j][0] + t[i * 3 + 1] * gm[j][1] + t[i * 3 + 2] * gm[j][2]
                         let xi = i * size + j
-                        switch layout {
-                        case .matrices:
+                        if let width = panelWidth {
+                            u[xi * pairs + ((co / width) * inChannels + ci) * width + co % width] = Float(value)
+                        } else {
                             u[(xi * inChannels + ci) * outChannels + co] = Float(value)
-                        case .panels, .bf16Panels:
-                            let panel = co / PanelGEMM.panelWidth, lane = co % PanelGEMM.panelWidth
-                            u[xi * pairs + (panel * inChannels + ci) * PanelGEMM.panelWidth + lane] = Float(value)
                         }
                     }
                 }

@@ -1,7 +1,7 @@
 import Base
 
-/// The panel product (`VectorKernels.panelProduct`) compiled for AVX-512: 16 lanes, blocks of up
-/// to 8 rows x 32 columns, a whole panel's width per kernel call. `PanelGEMM` (Tensor) calls it.
+/// The panel product (`VectorKernels.panelProduct`) compiled for AVX-512: 16 lanes, panels of 32
+/// columns, blocks of up to 8 rows. `PanelGEMM` (Tensor) calls it.
 ///
 /// This target is compiled for AVX-512 (Package.swift: `avx512`). Call it only where
 /// `HostCPU.hasAVX512` holds: any function here may use AVX-512 instructions.

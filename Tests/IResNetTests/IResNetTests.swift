@@ -263,8 +263,7 @@ func expectError(_ expected: IResNetError, _ body: () throws -> Void) {
     /// product row (the stem's and the fc's included), computed alike whatever the number of
     /// rows: an image's embedding is the same bits alone or in any batch, so workers with
     /// different batch sizes write the same store. Widths and dim multiples of 32, so that every
-    /// layer takes the panels. (On AVX2 the one- and two-row products run a whole-panel kernel
-    /// whose sums are the same FMAs in the same order.)
+    /// layer takes the panels.
     @Test(.enabled(if: PanelGEMM.hostKernel != nil, "PanelGEMM has no kernel here"))
     func fastPathIsBatchInvariantOnPanelGEMM() {
         let config = IResNetConfig(blocks: [1, 1, 1, 1], widths: [32, 32, 64, 64], embeddingSize: 32)

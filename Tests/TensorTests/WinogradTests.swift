@@ -313,11 +313,12 @@ struct Reference {
 
     func check(_ kernel: PanelGEMM.Kernel, _ m: Int, _ n: Int, _ k: Int) {
         // Blocks of every row count 1…8 (AVX-512, m = 23: 7 + 8 + 8 rows; 49: 7 x 7) and 1…6 (AVX2: 23 = 5 + 6 + 6 + 6),
-        // the whole-panel kernel for one and two rows (AVX2), odd k; a float32 dot product per output:
+        // odd k; a float32 dot product per output:
         // 1e-6 · (Σ|a·b| + 1) (~8 ulps of the sum).
         let a = seededValues(m * k, seed: 61), b = seededValues(k * n, seed: 62)
         var panels = [Float](repeating: .nan, count: k * n)
-        for kk in 0..<k { for j in 0..<n { panels[(j / 32) * k * 32 + kk * 32 + j % 32] = b[kk * n + j] } }
+        let w = kernel.panelWidth
+        for kk in 0..<k { for j in 0..<n { panels[(j / w) * k * w + kk * w + j % w] = b[kk * n + j] } }
         var c = [Float](repeating: .nan, count: m * n)
         a.withUnsafeBufferPointer { a in
             panels.withUnsafeBufferPointer { p in
