@@ -191,10 +191,11 @@ public enum BatchSizing: Sendable, Equatable {
     public static let engineDefault = BatchSizing.calibrated(candidates: [1, 2, 4, 8, 16], rounds: 2)
 
     /// The engine's fixed per-CPU batch size, from measurements (docs/performance.md, issue
-    /// 20): 1 on AMD (Zen 5, one thread: 23.3 img/s at batch 1, 21.6 at 8), 8 elsewhere
-    /// (Sapphire Rapids, two threads: ~26 at batch 8, ~20 at 1). Fixed, so that every worker
-    /// of a run embeds with the same batches and stores are bit-for-bit reproducible on any
-    /// CPU (on AVX-512 ones the fast path gives the same bits at any batch: docs/engine.md).
+    /// 20): 1 on AMD (Zen 5, one thread: 23.3 img/s at batch 1, 21.6 at 8; Zen 4 and an
+    /// AVX2-only EPYC alike), 8 elsewhere (Sapphire Rapids, two threads: ~26 at batch 8, ~20
+    /// at 1). Fixed, so that every worker of a run embeds with the same batches and stores are
+    /// bit-for-bit reproducible on any CPU (on PanelGEMM the fast path gives the same bits at
+    /// any batch: docs/engine.md).
     public static func engineRule(cpu modelName: String) -> Int {
         modelName.contains("AMD") ? 1 : 8
     }

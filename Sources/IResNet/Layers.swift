@@ -29,8 +29,8 @@ public enum ConvolutionMode: String, Sendable, CaseIterable {
     /// with at least `Winograd.minimumChannels` input and output channels (F(4x4, 3x3), or
     /// F(2x2, 3x3) on maps too small for F(4x4): `Winograd.Tile.choice`),
     /// blocked im2col + GEMM for the stride-2 convs, the 1x1 downsamples and the 3-channel
-    /// stem (its input and weights zero-padded to 8 channels); the fc on PanelGEMM panels on
-    /// AVX-512 CPUs (`DenseLayer`). Needs widths that are multiples of 8; other networks run
+    /// stem (its input and weights zero-padded to 8 channels); the fc on PanelGEMM panels
+    /// (`DenseLayer`). Needs widths that are multiples of 8; other networks run
     /// `.exact`.
     case fast
     /// Activations `[C, N, H, W]`, im2col + GEMM everywhere: every output is a plain dot
