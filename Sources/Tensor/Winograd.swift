@@ -473,29 +473,28 @@ public struct WinogradWeights: Sendable {
         return [Float](unsafeUninitializedCapacity: positions * pairs) { u, initialized in
             let u = u.baseAddress!
             Parallel.adviseHugePages(UnsafeMutableRawPointer(u), bytes: positions * pairs * MemoryLayout<Float>.stride)
-            // By output channel over the engine's threads (a worker's start: iresnet100 has
+            // Over the engine's threads, by channel pair (a worker's start: iresnet100 has
             // ~0.8 GiB of these, whose first writes also fault the pages in): each value is
             // computed alone, so the split changes no bit.
-            Parallel.forEachPart(outChannels) { outputs in
+            Parallel.forEachPart(pairs) { part in
                 var t = [Double](repeating: 0, count: size * 3)
-                for co in outputs {
-                    for ci in 0..<inChannels {
-                        let k = weights.baseAddress! + (co * inChannels + ci) * 9
-                        // t = G g (size x 3), then U = t Gᵀ (size x size).
-                        for i in 0..<size {
-                            for j in 0..<3 {
-                                t[i * 3 + j] = gm[i][0] * Double(k[j]) + gm[i][1] * Double(k[3 + j]) + gm[i][2] * Double(k[6 + j])
-                            }
+                for pair in part {
+                    let k = weights.baseAddress! + pair * 9
+                    // t = G g (size x 3), then U = t Gᵀ (size x size).
+                    for i in 0..<size {
+                        for j in 0..<3 {
+                            t[i * 3 + j] = gm[i][0] * Double(k[j]) + gm[i][1] * Double(k[3 + j]) + gm[i][2] * Double(k[6 + j])
                         }
-                        for i in 0..<size {
-                            for j in 0..<size {
-                                let value = t[i * 3] * gm[j][0] + t[i * 3 + 1] * gm[j][1] + t[i * 3 + 2] * gm[j][2]
-                                let xi = i * size + j
-                                if let width = panelWidth {
-                                    u[xi * pairs + ((co / width) * inChannels + ci) * width + co % width] = Float(value)
-                                } else {
-                                    u[(xi * inChannels + ci) * outChannels + co] = Float(value)
-                                }
+                    }
+                    let co = pair / inChannels, ci = pair % inChannels
+                    for i in 0..<size {
+                        for j in 0..<size {
+                            let value = t[i * 3] * gm[j][0] + t[i * 3 + 1] * gm[j][1] + t[i * 3 + 2] * gm[j][2]
+                            let xi = i * size + j
+                            if let width = panelWidth {
+                                u[xi * pairs + ((co / width) * inChannels + ci) * width + co % width] = Float(value)
+                            } else {
+                                u[(xi * inChannels + ci) * outChannels + co] = Float(value)
                             }
                         }
                     }
