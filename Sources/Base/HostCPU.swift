@@ -37,6 +37,27 @@ public enum HostCPU {
     /// The CPU's model name (`model name` of /proc/cpuinfo, `Model` on Arm), or "unknown".
     public static let modelName: String = cpuinfo(["model name", "Model"]) ?? "unknown"
 
+    /// The size of one core's L2 cache in bytes (the engine sizes its Winograd blocks to it),
+    /// from /sys/devices/system/cpu/cpu0/cache; 1 MiB where that cannot be read.
+    public static let l2CacheBytes: Int = {
+        let root = "/sys/devices/system/cpu/cpu0/cache"
+        for index in (try? FileManager.default.contentsOfDirectory(atPath: root))?.sorted() ?? [] where index.hasPrefix("index") {
+            func read(_ name: String) -> String? {
+                (try? String(contentsOfFile: "\(root)/\(index)/\(name)", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            guard read("level") == "2", read("type") != "Instruction", let size = read("size"), let bytes = cacheSize(size) else { continue }
+            return bytes
+        }
+        return 1 << 20
+    }()
+
+    /// A sysfs cache size ("1024K", "2M", "524288") in bytes, or nil.
+    static func cacheSize(_ text: String) -> Int? {
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        if let last = text.last, let unit = units[last] { return Int(text.dropLast()).map { $0 * unit } }
+        return Int(text)
+    }
+
     /// The value of the first /proc/cpuinfo line whose key is one of `keys`: the one reader of
     /// that file.
     static func cpuinfo(_ keys: Set<String>) -> String? {

@@ -85,15 +85,15 @@ public enum Winograd {
     ///   - bias: `Cout` values or nil.
     ///   - output: `[N, Cout/8, H, W, 8]`, overwritten.
     ///   - workspace: transformed tiles; grown as needed and reused across calls.
-    ///   - maxWorkspace: the most floats each of the two transformed buffers may hold (tiles are
-    ///     processed in blocks that fit).
+    ///   - blockTiles: the most tiles each pass takes at a time (split evenly over the
+    ///     layer's tiles); nil for `blockTiles(count:positions:inChannels:outChannels:)`.
     ///   - inputAffine: a per-input-channel `x · scale + shift` applied as tiles are read (an
     ///     inference BatchNorm before the conv; padding stays zero).
     ///   - epilogue: what follows the bias, in the output transform's pass.
     public static func convolve(
         _ g: ConvGeometry, input: UnsafePointer<Float>, weights: WinogradWeights,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-        workspace: inout Workspace, maxWorkspace: Int = 1 << 22,
+        workspace: inout Workspace, blockTiles: Int? = nil,
         inputAffine: InputAffine? = nil, epilogue: Epilogue = .none
     ) {
         precondition(supports(g), "Winograd needs a 3x3 stride-1 padding-1 convolution on multiples of 8 channels, got \(g)")
@@ -102,10 +102,10 @@ public enum Winograd {
         switch weights.tile {
         case .f4x4:
             convolve(F4x4.self, g, input: input, weights: weights, bias: bias, output: output, workspace: &workspace,
-                     maxWorkspace: maxWorkspace, inputAffine: inputAffine, epilogue: epilogue)
+                     blockTiles: blockTiles, inputAffine: inputAffine, epilogue: epilogue)
         case .f2x2:
             convolve(F2x2.self, g, input: input, weights: weights, bias: bias, output: output, workspace: &workspace,
-                     maxWorkspace: maxWorkspace, inputAffine: inputAffine, epilogue: epilogue)
+                     blockTiles: blockTiles, inputAffine: inputAffine, epilogue: epilogue)
         }
     }
 
@@ -113,13 +113,14 @@ public enum Winograd {
     static func convolve<T: TileTransform>(
         _: T.Type, _ g: ConvGeometry, input: UnsafePointer<Float>, weights: WinogradWeights,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-        workspace: inout Workspace, maxWorkspace: Int, inputAffine: InputAffine?, epilogue: Epilogue
+        workspace: inout Workspace, blockTiles: Int?, inputAffine: InputAffine?, epilogue: Epilogue
     ) {
         let tiling = Tiling(g, tile: T.tile), positions = T.tile.positions
         // The layer class `bench --phases` reports: the map and tile size.
         let layers = Phases.isEnabled ? "\(g.height)x\(g.width) F(\(T.tile.output)x\(T.tile.output))" : ""
         let cin = g.inChannels, cout = g.outChannels
-        let block = max(min(tiling.count, maxWorkspace / (positions * max(cin, cout))), min(tiling.count, 8))
+        let most = blockTiles ?? Self.blockTiles(count: tiling.count, positions: positions, inChannels: cin, outChannels: cout)
+        let blocks = (tiling.count + most - 1) / most, block = (tiling.count + blocks - 1) / blocks
         // Every float a pass reads was written by the pass before, so the buffers are not cleared.
         workspace.transformed.growUninitialized(to: positions * matrixStride(block, cin))
         workspace.products.growUninitialized(to: positions * matrixStride(block, cout))
@@ -179,6 +180,24 @@ public enum Winograd {
             }
         }
     }
+
+    /// The tiles a block takes by default: as many as keep the block's transformed inputs and
+    /// products (`positions · (inChannels + outChannels)` floats a tile) within `budget` bytes,
+    /// one core's L2 cache, so that each pass reads what the pass before wrote from L2 rather
+    /// than L3; but at least 16 (or all of them, if fewer), because every block reads all of
+    /// the layer's transformed weights (9 MiB at 256 channels, from L3 or memory), and a
+    /// block of fewer rows gives each weight panel fewer than two 8-row kernel blocks: the
+    /// GEMMs then wait on memory. On Zen 4 (1 MiB L2) a 14x14 layer at batch 8 takes blocks
+    /// of 16 tiles instead of all 128 (docs/performance.md, "Winograd blocks sized to L2").
+    public static func blockTiles(
+        count: Int, positions: Int, inChannels: Int, outChannels: Int, budget: Int = HostCPU.l2CacheBytes
+    ) -> Int {
+        let fit = budget / (MemoryLayout<Float>.size * positions * (inChannels + outChannels))
+        return min(count, max(fit, minimumBlockTiles))
+    }
+
+    /// The fewest tiles a block takes by default (`blockTiles`).
+    public static let minimumBlockTiles = 16
 
     /// The distance between two of the matrices `[tiles, channels]` in the workspace: one
     /// cache line more than their size, so that a transform, which touches the same row of all

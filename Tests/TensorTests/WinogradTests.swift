@@ -121,7 +121,7 @@ struct Reference {
             let worst = reference.bias.withUnsafeBufferPointer { bias in
                 reference.worstError { input, affine, epilogue, output in
                     Winograd.convolve(g, input: input, weights: u, bias: bias.baseAddress!, output: output, workspace: &workspace,
-                                      maxWorkspace: 64, inputAffine: affine, epilogue: epilogue)
+                                      blockTiles: 8, inputAffine: affine, epilogue: epilogue)
                 }
             }
             print("bf16 \(g) \(tile): max |Δ| / Σ|x·w| = \(worst)")
@@ -134,9 +134,10 @@ struct Reference {
     /// with the result. Tolerance 5e-6 · Σ|x·w| over the receptive field (≈ 40 float32 ulps of
     /// that sum; the worst seen is 7.5e-7), output by output against the Double reference,
     /// with the input BatchNorm fused and each epilogue (none, PReLU, residual add).
-    @Test(arguments: geometries, [1 << 23, 64])
-    func matchesNaive(_ g: ConvGeometry, maxWorkspace: Int) {
-        // maxWorkspace 64 floats forces blocks of 8 tiles: several blocks, the last partial.
+    @Test(arguments: geometries, [nil, 8, 7])
+    func matchesNaive(_ g: ConvGeometry, blockTiles: Int?) {
+        // Blocks of at most 8 or 7 tiles: several blocks, of unequal sizes where 7 does not
+        // divide the tiles; nil takes the default (`Winograd.blockTiles`).
         let reference = Reference(g, seed: 21)
         for tile in Winograd.Tile.allCases {
             for layout in Self.layouts(g) {
@@ -147,12 +148,29 @@ struct Reference {
                 let worst = reference.bias.withUnsafeBufferPointer { bias in
                     reference.worstError { input, affine, epilogue, output in
                         Winograd.convolve(g, input: input, weights: u, bias: bias.baseAddress!, output: output, workspace: &workspace,
-                                          maxWorkspace: maxWorkspace, inputAffine: affine, epilogue: epilogue)
+                                          blockTiles: blockTiles, inputAffine: affine, epilogue: epilogue)
                     }
                 }
                 #expect(worst <= 5e-6, "\(g) \(tile) \(layout): max |Δ| / Σ|x·w| = \(worst)")
             }
         }
+    }
+
+    /// The default block: transformed inputs and products of a block within the budget (one
+    /// core's L2), at least 16 tiles, never more than the layer has.
+    @Test func blockTilesFitTheBudget() {
+        let mib = 1 << 20
+        // iresnet100's 14x14 layers (256 channels, F(4x4): 36 positions, 16 tiles an image) on
+        // a 1 MiB L2: 14 tiles would fit, the floor of 16 wins; at batch 1, 16 is all of them.
+        #expect(Winograd.blockTiles(count: 128, positions: 36, inChannels: 256, outChannels: 256, budget: mib) == 16)
+        #expect(Winograd.blockTiles(count: 16, positions: 36, inChannels: 256, outChannels: 256, budget: mib) == 16)
+        // 2 MiB (Sapphire Rapids): 28.
+        #expect(Winograd.blockTiles(count: 128, positions: 36, inChannels: 256, outChannels: 256, budget: 2 * mib) == 28)
+        // The 56x56 layers (64 channels, 196 tiles an image): 56 fit.
+        #expect(Winograd.blockTiles(count: 196, positions: 36, inChannels: 64, outChannels: 64, budget: mib) == 56)
+        // Fewer tiles than the floor: all of them.
+        #expect(Winograd.blockTiles(count: 4, positions: 16, inChannels: 512, outChannels: 512, budget: mib) == 4)
+        #expect(HostCPU.l2CacheBytes >= 64 << 10)
     }
 
     /// One kernel, checked against `G g Gᵀ` written out in Double, with each tile size's `G`
