@@ -55,7 +55,7 @@ struct Bench: ParsableCommand {
         guard HostCPU.missing.isEmpty else { throw IResNetError.unsupportedCPU(missing: HostCPU.missing) }
         let net = try IResNet.random(config: config, seed: 0, mode: exact ? .exact : .fast, precision: precision)
         let gflop = config.flopsPerImage / 1e9
-        print("magfleet bench: \(config) RANDOM WEIGHTS, \(String(format: "%.2f", gflop)) GFLOP/image, \(net.mode) convolutions, \(net.precision) Winograd GEMMs, \(Parallel.threadCount) threads, GEMMs on \(net.mode == .fast ? PanelGEMM.hostKernel.map { "PanelGEMM \($0)" } ?? "OpenBLAS" : "OpenBLAS"), OpenBLAS \(BLAS.coreName)")
+        print("magfleet bench: \(config) RANDOM WEIGHTS, \(String(format: "%.2f", gflop)) GFLOP/image, \(net.mode) convolutions, \(net.precision) Winograd GEMMs, \(Parallel.threadCount) threads, GEMMs on \(net.mode == .fast ? PanelGEMM.hostKernel.map { "PanelGEMM \($0)" } ?? "OpenBLAS" : "OpenBLAS"), OpenBLAS \(BLAS.coreName), L2 \(HostCPU.l2CacheBytes >> 10) KiB (Winograd blocks fit it)")
         if net.precision == .bf16 {
             print("bf16: each VDPBF16PS does twice an FMA's multiply-adds; the ceiling and efficiency below are float32 FMA's")
         }
