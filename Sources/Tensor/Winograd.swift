@@ -124,6 +124,9 @@ public enum Winograd {
         // Every float a pass reads was written by the pass before, so the buffers are not cleared.
         workspace.transformed.growUninitialized(to: positions * matrixStride(block, cin))
         workspace.products.growUninitialized(to: positions * matrixStride(block, cout))
+        // The GEMMs in an order whose contiguous parts (the threads' shares) hold the bf16 and
+        // the float32 positions in even proportions: a bf16 GEMM takes about half the time.
+        let order = Self.balancedOrder(weights.isBF16)
         BLAS.withSingleThreadedKernels {
             weights.values.withUnsafeBufferPointer { u in
             weights.pairs.withUnsafeBufferPointer { u16 in
@@ -144,8 +147,9 @@ public enum Winograd {
                             }
                             let layout = weights.layout
                             Phases.measure("Winograd GEMMs", layers, flops: 2 * Double(positions * n * cin * cout)) {
-                            Parallel.forEachPart(positions) { xis in
-                                for xi in xis {
+                            Parallel.forEachPart(positions) { part in
+                                for k in part {
+                                    let xi = order[k], slot = weights.slots[xi]
                                     let a = v + xi * matrixStride(n, cin), c = m + xi * matrixStride(n, cout)
                                     switch layout {
                                     case .matrices:
@@ -154,12 +158,15 @@ public enum Winograd {
                                     case .panels:
                                         PanelGEMM.multiply(m: n, n: cout, k: cin, a: a, lda: cin, panels: u! + xi * cin * cout,
                                                            c: c, ldc: cout)
-                                    case .bf16Panels:
+                                    case .bf16Panels where weights.isBF16[xi]:
                                         // V_ξ becomes bf16 in place (its rows are contiguous, `cin` apart), then
                                         // the GEMM reads it at half the bytes.
                                         let a16 = UnsafeMutableRawPointer(a).assumingMemoryBound(to: UInt16.self)
                                         magfleet_bf16_convert(a, a16, n * cin)
-                                        magfleet_bf16_gemm(n, cout, cin, a16, cin, u16! + xi * cin * cout / 2, c, cout)
+                                        magfleet_bf16_gemm(n, cout, cin, a16, cin, u16! + slot * cin * cout / 2, c, cout)
+                                    case .bf16Panels:
+                                        PanelGEMM.multiply(m: n, n: cout, k: cin, a: a, lda: cin, panels: u! + slot * cin * cout,
+                                                           c: c, ldc: cout)
                                     }
                                 }
                             }
@@ -198,6 +205,24 @@ public enum Winograd {
 
     /// The fewest tiles a block takes by default (`blockTiles`).
     public static let minimumBlockTiles = 16
+
+    /// The positions `0..<isBF16.count` with the two kinds interleaved in proportion (the one
+    /// behind in its share goes next), so that any contiguous run of them, a thread's part,
+    /// holds as many of each as the whole would give it, within one.
+    static func balancedOrder(_ isBF16: [Bool]) -> [Int] {
+        let bf16 = isBF16.indices.filter { isBF16[$0] }, f32 = isBF16.indices.filter { !isBF16[$0] }
+        guard !bf16.isEmpty, !f32.isEmpty else { return Array(isBF16.indices) }
+        var order: [Int] = [], b = 0, f = 0
+        while order.count < isBF16.count {
+            // Take a bf16 position while its count lags its share of those taken so far.
+            if f == f32.count || (b < bf16.count && b * isBF16.count < (order.count + 1) * bf16.count) {
+                order.append(bf16[b]); b += 1
+            } else {
+                order.append(f32[f]); f += 1
+            }
+        }
+        return order
+    }
 
     /// The distance between two of the matrices `[tiles, channels]` in the workspace: one
     /// cache line more than their size, so that a transform, which touches the same row of all
@@ -403,9 +428,11 @@ public struct WinogradWeights: Sendable {
         /// `PanelGEMM.hostKernel`; `w` its `PanelGEMM.panelWidth`, 32 or 16; `Cout` a multiple
         /// of 32).
         case panels
-        /// The panels of `.panels` in bfloat16, two rows of a panel interleaved into 32-bit
-        /// pairs, for `magfleet_bf16_gemm` (TensorBF16: `--precision bf16`, AVX512_BF16 CPUs
-        /// only). The transformed inputs are rounded to bf16 too; products accumulate in float32.
+        /// `--precision bf16` (TensorBF16, AVX512_BF16 CPUs only): at the positions
+        /// `WinogradWeights.bf16Positions` names, the panels of `.panels` in bfloat16, two rows
+        /// of a panel interleaved into 32-bit pairs, for `magfleet_bf16_gemm` (the transformed
+        /// inputs are rounded to bf16 too; products accumulate in float32); at the others, the
+        /// float32 panels of `.panels`, for `PanelGEMM`.
         case bf16Panels
     }
 
@@ -415,12 +442,36 @@ public struct WinogradWeights: Sendable {
     public let layout: Layout
     /// The operands, `Cin·Cout` floats each. `.matrices`: `values[(ξ·Cin + ci)·Cout + co]`;
     /// `.panels`: `values[ξ·Cin·Cout + ((co / w)·Cin + ci)·w + co % w]`; both
-    /// `(G g[co, ci] Gᵀ)_ξ`. Empty for `.bf16Panels`.
+    /// `(G g[co, ci] Gᵀ)_ξ`. `.bf16Panels`: the float32 positions only, as `.panels` with
+    /// `slots[ξ]` in place of ξ.
     public let values: [Float]
-    /// `.bf16Panels` only (else empty): `pairs[ξ·Cin·Cout/2 + ((co / 32)·Cin/2 + t)·32 + co % 32]`
-    /// holds the operand's rows `2t` (low 16 bits) and `2t + 1` (high) at column `co`, each
-    /// its float32 value rounded to the nearest bf16 (ties to even).
+    /// `.bf16Panels` only (else empty), its bf16 positions: `pairs[s·Cin·Cout/2 + ((co / 32)·Cin/2
+    /// + t)·32 + co % 32]`, `s = slots[ξ]`, holds the operand's rows `2t` (low 16 bits) and
+    /// `2t + 1` (high) at column `co`, each its float32 value rounded to the nearest bf16 (ties
+    /// to even).
     public let pairs: [UInt32]
+    /// Per position: whether its GEMM takes bf16 operands (`.bf16Panels` and one of
+    /// `bf16Positions`), else float32.
+    public let isBF16: [Bool]
+    /// Per position: its operand's index in `pairs` (bf16) or `values` (float32), in units of
+    /// one operand.
+    public let slots: [Int]
+
+    /// The positions `.bf16Panels` computes in bf16: those whose rounding errors the output
+    /// transform amplifies least. In F(4x4) an error in the product at position (i, j) reaches
+    /// the output scaled by columns i and j of `Aᵀ` (entries up to 8 at the points ±2), so
+    /// rounding every position costs cosine 0.9967 on the PyTorch-initialised iresnet100
+    /// (`gen_engine.py DIR iresnet100`): below issue 20's 0.9995. Each position's share was
+    /// measured alone (docs/performance.md, "bf16 by position"): row and column 0 (the point 0)
+    /// and (1, 2), (2, 1), (2, 2) together give cosine 0.99974 there, 14 of the 36 GEMMs; the
+    /// other 22 stay float32. F(2x2)'s transforms amplify little (entries ±1): all 16 in bf16.
+    public static func bf16Positions(_ tile: Winograd.Tile) -> [Bool] {
+        let size = tile.input
+        return (0..<tile.positions).map { xi in
+            let i = xi / size, j = xi % size
+            return tile == .f2x2 || i == 0 || j == 0 || [[1, 2], [2, 1], [2, 2]].contains([i, j])
+        }
+    }
 
     /// Whether `.panels` can hold weights with this many output channels.
     public static func panelsFit(outChannels: Int) -> Bool {
@@ -461,26 +512,48 @@ public struct WinogradWeights: Sendable {
         self.outChannels = outChannels
         self.tile = tile
         self.layout = layout
-        // bf16's panels are `magfleet_bf16_gemm`'s 32 columns wide on every CPU that runs it.
-        let bf16Width = Int(MAGFLEET_BF16_PANEL_WIDTH)
-        let values = Self.transform(weights, outChannels: outChannels, inChannels: inChannels, tile: tile,
-                                    panelWidth: layout == .matrices ? nil : layout == .bf16Panels ? bf16Width : PanelGEMM.panelWidth)
         guard layout == .bf16Panels else {
-            self.values = values
+            values = Self.transform(weights, outChannels: outChannels, inChannels: inChannels, tile: tile,
+                                    panelWidth: layout == .matrices ? nil : PanelGEMM.panelWidth)
             pairs = []
+            isBF16 = Array(repeating: false, count: tile.positions)
+            slots = Array(0..<tile.positions)
             return
         }
+        let isBF16 = Self.bf16Positions(tile), size = outChannels * inChannels
+        var next = (bf16: 0, f32: 0)
+        let slots = isBF16.map { bf16 in
+            defer { if bf16 { next.bf16 += 1 } else { next.f32 += 1 } }
+            return bf16 ? next.bf16 : next.f32
+        }
+        self.slots = slots
+        self.isBF16 = isBF16
+        // bf16's panels are `magfleet_bf16_gemm`'s 32 columns wide on every CPU that runs it;
+        // the float32 ones `PanelGEMM`'s (also 32 where AVX-512 runs, one transform for both).
+        let width = Int(MAGFLEET_BF16_PANEL_WIDTH)
+        let wide = Self.transform(weights, outChannels: outChannels, inChannels: inChannels, tile: tile, panelWidth: width)
+        let narrow = PanelGEMM.panelWidth == width ? wide
+            : Self.transform(weights, outChannels: outChannels, inChannels: inChannels, tile: tile, panelWidth: PanelGEMM.panelWidth)
+        values = [Float](unsafeUninitializedCapacity: next.f32 * size) { v, initialized in
+            for xi in 0..<tile.positions where !isBF16[xi] {
+                let target = v.baseAddress! + slots[xi] * size
+                narrow.withUnsafeBufferPointer { target.initialize(from: $0.baseAddress! + xi * size, count: size) }
+            }
+            initialized = next.f32 * size
+        }
         // Rows 2t and 2t + 1 of each panel `[Cin, 32]` into one row of 32 pairs.
-        let width = bf16Width
-        self.values = []
-        pairs = [UInt32](unsafeUninitializedCapacity: values.count / 2) { p, initialized in
-            for row in 0..<(values.count / (2 * width)) {
-                let even = 2 * row * width
-                for lane in 0..<width {
-                    p[row * width + lane] = Self.bfloat16(values[even + lane]) | Self.bfloat16(values[even + width + lane]) << 16
+        let rows = size / (2 * width)
+        pairs = [UInt32](unsafeUninitializedCapacity: next.bf16 * size / 2) { p, initialized in
+            for xi in 0..<tile.positions where isBF16[xi] {
+                let source = xi * size, target = slots[xi] * size / 2
+                for row in 0..<rows {
+                    let even = source + 2 * row * width
+                    for lane in 0..<width {
+                        p[target + row * width + lane] = Self.bfloat16(wide[even + lane]) | Self.bfloat16(wide[even + width + lane]) << 16
+                    }
                 }
             }
-            initialized = values.count / 2
+            initialized = next.bf16 * size / 2
         }
     }
 

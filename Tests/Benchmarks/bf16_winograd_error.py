@@ -13,10 +13,18 @@ engine's algorithm and matrices (Sources/Tensor/Winograd.swift), in float32 with
   bf16-all    as bf16-UV, and the other convolutions' operands (stem, stride-2, 1x1) and
               the fc's rounded to bfloat16 too.
 
+  bf16-mixed  as bf16-UV at the positions `--precision bf16` rounds (WinogradWeights.bf16Positions:
+              row and column 0 of the 6x6 tile and (1, 2), (2, 1), (2, 2)), float32 at the rest;
+
 and prints each variant's cosine against float64 per image (min, median) and the rank-1
-agreement of nearest neighbours among the images.
+agreement of nearest neighbours among the images. `--network wide` takes instead the network
+of the opt-in PyTorch check (`gen_engine.py DIR iresnet100`: its BatchNorm statistics, seed
+1, its two noise inputs), whose embeddings grow to norms of 5e7; `--by-position` then rounds
+one position of the 6x6 tile at a time and prints each one's 1 - cosine (docs/performance.md,
+"bf16 by position").
 
     .build/fxvenv/bin/python Tests/Benchmarks/bf16_winograd_error.py [--arch iresnet100] [--images DIR] [--count 24]
+    .build/fxvenv/bin/python Tests/Benchmarks/bf16_winograd_error.py --network wide [--by-position]
 """
 import argparse
 import pathlib
@@ -44,8 +52,13 @@ def bf16(t):
     return t.to(torch.bfloat16).to(torch.float32)
 
 
+# The positions `--precision bf16` rounds (Sources/Tensor/Winograd.swift, bf16Positions).
+MIXED = torch.tensor([[i == 0 or j == 0 or (i, j) in [(1, 2), (2, 1), (2, 2)] for j in range(6)] for i in range(6)])
+
+
 def winograd(x, weight, bias, round_operands):
-    """A 3x3, stride-1, padding-1 convolution by F(4x4, 3x3) in float32."""
+    """A 3x3, stride-1, padding-1 convolution by F(4x4, 3x3) in float32; `round_operands`:
+    False, True (every position) or a 6x6 boolean mask of the positions to round."""
     n, c, h, w = x.shape
     th, tw = (h + 3) // 4, (w + 3) // 4
     # Pad by 1 on the top/left and enough on the bottom/right for whole 6x6 tiles.
@@ -53,21 +66,25 @@ def winograd(x, weight, bias, round_operands):
     bt, g, at = (torch.tensor(m, dtype=torch.float64) for m in (BT, G, AT))
     v = torch.einsum("ij,nctwjk,lk->nctwil", bt.float(), d, bt.float())
     u = torch.einsum("ij,ocjk,lk->ocil", g, weight.double(), g).float()  # the engine transforms weights in Double
-    if round_operands:
+    if round_operands is True:
         v, u = bf16(v), bf16(u)
+    elif round_operands is not False:
+        v, u = torch.where(round_operands, bf16(v), v), torch.where(round_operands, bf16(u), u)
     m = torch.einsum("ocij,nctwij->notwij", u, v)
     y = torch.einsum("ij,notwjk,lk->notwil", at.float(), m, at.float())  # n o th tw 4 4
     y = y.permute(0, 1, 2, 4, 3, 5).reshape(n, -1, th * 4, tw * 4)[:, :, :h, :w].contiguous()
     return y if bias is None else y + bias.view(1, -1, 1, 1)
 
 
-def patch(model, variant):
-    """Makes every conv (and the fc) of a float32 copy compute as `variant` says."""
+def patch(model, variant, mask=None):
+    """Makes every conv (and the fc) of a float32 copy compute as `variant` says (`mask`: the
+    positions to round, for variant "mask")."""
+    rounding = {"f32": False, "bf16-mixed": MIXED, "mask": mask}.get(variant, True)
     for module in model.modules():
         if isinstance(module, torch.nn.Conv2d):
             fast = module.kernel_size == (3, 3) and module.stride == (1, 1) and module.padding == (1, 1)
             if fast:
-                module.forward = (lambda m: lambda x: winograd(x, m.weight, m.bias, variant != "f32"))(module)
+                module.forward = (lambda m: lambda x: winograd(x, m.weight, m.bias, rounding))(module)
             elif variant == "bf16-all":
                 module.forward = (lambda m: lambda x: F.conv2d(bf16(x), bf16(m.weight), m.bias, m.stride, m.padding))(module)
         elif isinstance(module, torch.nn.Linear) and variant == "bf16-all":
@@ -111,20 +128,40 @@ def main():
     ap.add_argument("--arch", default="iresnet100", choices=sorted(PRESETS))
     ap.add_argument("--images", help="a folder of 112x112 JPEGs (e.g. the demo's); default uniform noise")
     ap.add_argument("--count", type=int, default=24)
+    ap.add_argument("--network", choices=["random", "wide"], default="random",
+                    help="random: magfleet's random weights; wide: the opt-in PyTorch check's network and inputs")
+    ap.add_argument("--by-position", action="store_true", help="round one position at a time (1 - cosine each)")
     args = ap.parse_args()
-    torch.manual_seed(0)
-    reference = randomize(IResNet(IBasicBlock, PRESETS[args.arch]).eval())
-    x = images(args.images, args.count)
+    if args.network == "wide":
+        import gen_engine
+        gen_engine.WIDTHS, gen_engine.BLOCKS, gen_engine.DIM = [64, 128, 256, 512], PRESETS[args.arch], 512
+        reference = gen_engine.build(1)
+        x = torch.from_numpy(np.random.default_rng(3).uniform(-1, 1, size=(2, 3, 112, 112)).astype(np.float32)).double()
+    else:
+        torch.manual_seed(0)
+        reference = randomize(IResNet(IBasicBlock, PRESETS[args.arch]).eval())
+        x = images(args.images, args.count)
     with torch.no_grad():
         want = reference.double()(x)
         unit = lambda e: e / e.norm(dim=1, keepdim=True)
         nearest = lambda e: (unit(e) @ unit(e).T).fill_diagonal_(-2).argmax(dim=1)
         pairwise = unit(want) @ unit(want).T
+        label = "the PyTorch check's network" if args.network == "wide" else "random weights"
         spread = pairwise[~torch.eye(len(x), dtype=torch.bool)]
-        print(f"{args.arch}, random weights, {len(x)} {'images from ' + args.images if args.images else 'noise inputs'}; "
+        print(f"{args.arch}, {label}, {len(x)} {'images from ' + args.images if args.images else 'noise inputs'}; "
               f"float64 cosine between different images: median {spread.median().item():.4f}, max {spread.max().item():.4f}")
-        for variant in ["f32", "bf16-UV", "bf16-all"]:
-            import copy
+        import copy
+        if args.by_position:
+            print("  1 - cosine (worst image) with one position of the 6x6 tile rounded, row i, column j:")
+            for i in range(6):
+                row = []
+                for j in range(6):
+                    mask = torch.zeros(6, 6, dtype=torch.bool)
+                    mask[i, j] = True
+                    got = patch(copy.deepcopy(reference).float(), "mask", mask)(x.float()).double()
+                    row.append(f"{1 - (unit(got) * unit(want)).sum(dim=1).min().item():.1e}")
+                print("   ", "  ".join(row), flush=True)
+        for variant in ["f32", "bf16-UV", "bf16-mixed", "bf16-all"]:
             model = patch(copy.deepcopy(reference).float(), variant)
             got = model(x.float()).double()
             cos = (unit(got) * unit(want)).sum(dim=1)
