@@ -236,6 +236,43 @@ struct Reference {
         #expect(HostCPU.l2CacheBytes >= 64 << 10)
     }
 
+    /// The transform computes eight output channels per step; each value must be the bits of
+    /// the one-kernel formula (t = G g, then t Gᵀ, in Double, rounded once to Float), in
+    /// every layout, including output channels that do not fill the last eight.
+    @Test(arguments: Winograd.Tile.allCases)
+    func weightTransformIsTheScalarFormulaBitForBit(_ tile: Winograd.Tile) {
+        let gm = WinogradWeights.g(tile), size = tile.input
+        for (outChannels, inChannels, width) in [(12, 5, nil), (64, 3, 32), (64, 7, 16), (32, 8, nil)] as [(Int, Int, Int?)] {
+            let k = seededValues(outChannels * inChannels * 9, seed: UInt64(outChannels + inChannels))
+            let u = k.withUnsafeBufferPointer {
+                WinogradWeights.transform($0, outChannels: outChannels, inChannels: inChannels, tile: tile, panelWidth: width)
+            }
+            let pairs = outChannels * inChannels
+            var mismatches = 0
+            for co in 0..<outChannels {
+                for ci in 0..<inChannels {
+                    let w = (co * inChannels + ci) * 9
+                    var t = [Double](repeating: 0, count: size * 3)
+                    for i in 0..<size {
+                        for j in 0..<3 {
+                            t[i * 3 + j] = gm[i][0] * Double(k[w + j]) + gm[i][1] * Double(k[w + 3 + j]) + gm[i][2] * Double(k[w + 6 + j])
+                        }
+                    }
+                    for i in 0..<size {
+                        for j in 0..<size {
+                            let expected = Float(t[i * 3] * gm[j][0] + t[i * 3 + 1] * gm[j][1] + t[i * 3 + 2] * gm[j][2])
+                            let xi = i * size + j
+                            let at = width.map { xi * pairs + ((co / $0) * inChannels + ci) * $0 + co % $0 }
+                                ?? (xi * inChannels + ci) * outChannels + co
+                            if u[at].bitPattern != expected.bitPattern { mismatches += 1 }
+                        }
+                    }
+                }
+            }
+            #expect(mismatches == 0, "\(outChannels)x\(inChannels), panel width \(width.map(String.init) ?? "none")")
+        }
+    }
+
     /// One kernel, checked against `G g Gᵀ` written out in Double, with each tile size's `G`
     /// as published (Lavin & Gray 2016; F(4x4) as in ncnn).
     @Test(arguments: Winograd.Tile.allCases)
