@@ -566,15 +566,16 @@ public struct WinogradWeights: Sendable {
     /// The scalar version took ~0.7 s of CPU in iresnet100's load (most of a worker's start).
     static func transform(_ weights: UnsafeBufferPointer<Float>, outChannels: Int, inChannels: Int, tile: Winograd.Tile,
                           panelWidth: Int?) -> [Float] {
-        let gm = Self.g(tile), size = tile.input, positions = tile.positions
-        let pairs = outChannels * inChannels
+        let g = Self.g(tile).flatMap { $0 }  // size x 3, row-major
+        let size = tile.input, positions = tile.positions, pairs = outChannels * inChannels
         // Where the value of position ξ for channels (co, ci) goes.
         func offset(_ xi: Int, _ co: Int, _ ci: Int) -> Int {
             if let width = panelWidth { return xi * pairs + ((co / width) * inChannels + ci) * width + co % width }
             return (xi * inChannels + ci) * outChannels + co
         }
         let lanes = 8, groups = (outChannels + lanes - 1) / lanes
-        let g = gm.flatMap { $0 }  // size x 3, row-major
+        // Whether a full group's eight floats are neighbours (inside one panel row when panels).
+        let groupsAreContiguous = panelWidth.map { $0 % lanes == 0 } ?? true
         return [Float](unsafeUninitializedCapacity: positions * pairs) { u, initialized in
             let u = u.baseAddress!, w = weights.baseAddress!
             Parallel.adviseHugePages(UnsafeMutableRawPointer(u), bytes: positions * pairs * MemoryLayout<Float>.stride)
@@ -599,13 +600,12 @@ public struct WinogradWeights: Sendable {
                                     t[i * 3 + j] = g[i * 3] * k[j] + g[i * 3 + 1] * k[3 + j] + g[i * 3 + 2] * k[6 + j]
                                 }
                             }
-                            let contiguous = count == lanes && panelWidth.map { $0 % lanes == 0 } ?? true
+                            let contiguous = count == lanes && groupsAreContiguous
                             for i in 0..<size {
                                 for j in 0..<size {
                                     let value = SIMD8<Float>(t[i * 3] * g[j * 3] + t[i * 3 + 1] * g[j * 3 + 1] + t[i * 3 + 2] * g[j * 3 + 2])
                                     let xi = i * size + j
                                     if contiguous {
-                                        // Eight neighbouring floats: co % width stays inside one panel row.
                                         UnsafeMutableRawPointer(u + offset(xi, first, ci)).storeBytes(of: value, as: SIMD8<Float>.self)
                                     } else {
                                         for l in 0..<count { u[offset(xi, first + l, ci)] = value[l] }
